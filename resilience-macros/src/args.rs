@@ -1,0 +1,82 @@
+//! Options every layer accepts: where its instance lives (`name`, `with`)
+//! and the path of the `resilience` crate (`crate`).
+
+use darling::FromMeta;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::{Expr, LitStr};
+
+use crate::expand::Context;
+
+/// `name = "…"`, `with = <expr>` and `crate = "…"`, flattened into each
+/// layer's options.
+#[derive(Debug, Default, Clone, FromMeta)]
+pub(crate) struct Common {
+    /// A process-wide instance shared by every function naming it.
+    pub(crate) name: Option<LitStr>,
+    /// An instance the caller owns: any expression that borrows as the
+    /// layer's runtime type (`T`, `&T`, `Arc<T>`).
+    pub(crate) with: Option<Expr>,
+    /// The path of the `resilience` crate, for renamed dependencies.
+    #[darling(rename = "crate")]
+    pub(crate) krate: Option<LitStr>,
+}
+
+impl Common {
+    /// Checks the combination; called by each layer's validation.
+    pub(crate) fn validate(&self, layer: &str, errors: &mut darling::error::Accumulator) {
+        if let (Some(_), Some(with)) = (&self.name, &self.with) {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`#[{layer}]` takes either `name` (a shared instance from the registry) or `with` (an instance you own), not both: remove one"
+                ))
+                .with_span(with),
+            );
+        }
+        if let Some(name) = &self.name
+            && name.value().trim().is_empty()
+        {
+            errors.push(
+                darling::Error::custom("`name` must not be empty: it identifies the instance in logs and in the registry")
+                    .with_span(name),
+            );
+        }
+    }
+}
+
+/// How a layer's instance is built, given the expression of its name.
+pub(crate) struct InstanceSpec {
+    /// The runtime type, e.g. `#private::Retry`.
+    pub(crate) ty: TokenStream,
+    /// Builds the instance in a `const` context from a `&'static str` name.
+    pub(crate) make: Box<dyn Fn(&TokenStream) -> TokenStream>,
+}
+
+/// An expression of type `&Instance` for the layer's placement: a private
+/// `static`, a registry entry, or the caller's own instance.
+pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> TokenStream {
+    let private = &cx.private;
+    let ty = &spec.ty;
+    if let Some(with) = &common.with {
+        return quote_spanned! {with_span(with)=>
+            ::core::borrow::Borrow::<#ty>::borrow(&(#with))
+        };
+    }
+    if let Some(name) = &common.name {
+        let make = (spec.make)(&quote!(#name));
+        return quote! {{
+            static __RESILIENCE_SLOT: #private::NamedSlot<#ty> = #private::NamedSlot::new();
+            __RESILIENCE_SLOT.get(#name, || #make)
+        }};
+    }
+    let fn_name = &cx.fn_name;
+    let make = (spec.make)(&quote!(::core::concat!(::core::module_path!(), "::", #fn_name)));
+    quote! {{
+        static __RESILIENCE_INSTANCE: #ty = #make;
+        &__RESILIENCE_INSTANCE
+    }}
+}
+
+fn with_span(expr: &Expr) -> proc_macro2::Span {
+    syn::spanned::Spanned::span(expr)
+}

@@ -1,0 +1,119 @@
+//! Builds the function: the user's block in its own async block at the
+//! centre, each layer wrapped around it, innermost first.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::ItemFn;
+
+use crate::layer::Layer;
+use crate::signature::Shape;
+
+/// What every layer's expansion may refer to.
+pub(crate) struct Context {
+    /// `::resilience::__private` or the `crate = "…"` override's.
+    pub(crate) private: TokenStream,
+    /// The function's name, for default instance names.
+    pub(crate) fn_name: String,
+    /// The return type, `impl Trait` erased.
+    pub(crate) ret: TokenStream,
+    /// Where the return type is written.
+    pub(crate) ret_span: Span,
+    /// The error type `E`, named through the return type.
+    pub(crate) err: TokenStream,
+    /// The hidden locals holding the by-value arguments.
+    pub(crate) args: Vec<syn::Ident>,
+    /// Where each argument was written.
+    pub(crate) arg_spans: Vec<Span>,
+}
+
+impl Context {
+    /// `Result<&T, &E>` borrowed from `result`, a value of the return type;
+    /// fails with the "must return `Result`" message at the return type.
+    pub(crate) fn as_result(&self, result: &TokenStream) -> TokenStream {
+        let private = &self.private;
+        let ret = &self.ret;
+        quote_spanned!(self.ret_span=> <#ret as #private::IsResult>::as_result(&#result))
+    }
+
+    /// The [`Outcome`] of `error` (`&E`): `E`'s `Classify` impl where the
+    /// compiler can see one, transient otherwise.
+    pub(crate) fn classify(&self, error: &TokenStream) -> TokenStream {
+        let private = &self.private;
+        quote! {{
+            #[allow(unused_imports)]
+            use #private::{ViaClassify as _, ViaDefault as _};
+            (&#private::Classifier(#error)).__resilience_outcome()
+        }}
+    }
+}
+
+/// Emits `item` with its body wrapped in `layers` (outermost first).
+pub(crate) fn function(
+    mut item: ItemFn,
+    shape: Shape,
+    layers: &[Box<dyn Layer>],
+    root: TokenStream,
+) -> TokenStream {
+    let private = quote!(#root::__private);
+    let ret_span = syn::spanned::Spanned::span(&shape.ret);
+    let erased = &shape.ret_erased;
+    let cx = Context {
+        err: quote_spanned!(ret_span=> <#erased as #private::IsResult>::Err),
+        private,
+        fn_name: item.sig.ident.to_string(),
+        ret_span,
+        ret: shape.ret_erased.clone(),
+        args: shape.aliases.clone(),
+        arg_spans: shape.arg_spans.clone(),
+    };
+
+    let block = &item.block;
+    let patterns = &shape.patterns;
+    let aliases = &shape.aliases;
+    let ret = &cx.ret;
+    // The user's block runs in its own async block so that `return` and `?`
+    // leave only the call, not the layers around it. The never-taken
+    // `return` pins the block's type to the declared one, so `?` converts
+    // errors as it would in the original function.
+    let mut call = quote! {
+        async {
+            #(let #patterns = #aliases;)*
+            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
+            if false {
+                let __resilience_fake_return: #ret = loop {};
+                return __resilience_fake_return;
+            }
+            #block
+        }
+    };
+    for layer in layers.iter().rev() {
+        call = layer.wrap(&cx, call);
+    }
+
+    let prologue = &shape.prologue;
+    let body = quote! {{
+        #(#prologue)*
+        let __resilience_call = #call;
+        __resilience_call.await
+    }};
+    item.block = Box::new(syn::parse_quote!(#body));
+    quote!(#item)
+}
+
+/// `tokens` with every token moved to `span`, so that a compiler error
+/// about the whole expression points at the user's code.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}

@@ -1,0 +1,115 @@
+//! The annotated function: checks its shape and rewrites its arguments so
+//! each layer can move, clone and re-bind them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::visit_mut::VisitMut;
+use syn::{FnArg, ItemFn, Pat, PatIdent, ReturnType, Type};
+
+/// What the expansion needs to know about the function.
+pub(crate) struct Shape {
+    /// One hidden local per typed argument, `__resilience_argN`.
+    pub(crate) aliases: Vec<syn::Ident>,
+    /// The span of each argument, for errors about it.
+    pub(crate) arg_spans: Vec<Span>,
+    /// `let __resilience_argN = x;` for arguments kept by name.
+    pub(crate) prologue: Vec<TokenStream>,
+    /// The user's patterns, re-bound inside the body's own block.
+    pub(crate) patterns: Vec<Pat>,
+    /// The declared return type.
+    pub(crate) ret: Type,
+    /// The return type with `impl Trait` erased to `_`, for a `let` type.
+    pub(crate) ret_erased: TokenStream,
+}
+
+/// Checks that `item` can be annotated and rewrites its arguments:
+/// `mut x: T` becomes `x: T` (the `mut` moves to the body's binding) and
+/// destructuring patterns become `__resilience_argN: T`.
+pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::Error>> {
+    let mut errors = Vec::new();
+    if item.sig.asyncness.is_none() {
+        errors.push(syn::Error::new_spanned(
+            item.sig.fn_token,
+            format!("`#[{layer}]` applies to `async fn` only: make this an `async fn` (every layer awaits timers or other tasks)"),
+        ));
+    }
+    let ret = match &item.sig.output {
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+        ReturnType::Default => {
+            errors.push(syn::Error::new_spanned(
+                &item.sig.ident,
+                format!("`#[{layer}]` needs a function that returns `Result<T, E>`: add a return type such as `-> Result<(), MyError>`"),
+            ));
+            None
+        }
+    };
+    if let Some(variadic) = &item.sig.variadic {
+        errors.push(syn::Error::new_spanned(variadic, "variadic functions cannot be annotated"));
+    }
+    let (Some(ret), true) = (ret, errors.is_empty()) else {
+        return Err(errors);
+    };
+
+    let mut shape = Shape {
+        aliases: Vec::new(),
+        arg_spans: Vec::new(),
+        prologue: Vec::new(),
+        patterns: Vec::new(),
+        ret_erased: erase_impl_trait(&ret),
+        ret,
+    };
+    for (index, arg) in item.sig.inputs.iter_mut().enumerate() {
+        let FnArg::Typed(typed) = arg else { continue };
+        let span = syn::spanned::Spanned::span(&*typed.pat);
+        let alias = format_ident!(
+            "__resilience_arg{}",
+            index,
+            span = Span::mixed_site().located_at(span)
+        );
+        shape.patterns.push((*typed.pat).clone());
+        match &mut *typed.pat {
+            Pat::Ident(PatIdent {
+                by_ref: None,
+                subpat: None,
+                mutability,
+                ident,
+                ..
+            }) => {
+                *mutability = None;
+                shape.prologue.push(quote!(let #alias = #ident;));
+            }
+            other => {
+                *other = Pat::Ident(PatIdent {
+                    attrs: Vec::new(),
+                    by_ref: None,
+                    mutability: None,
+                    ident: alias.clone(),
+                    subpat: None,
+                });
+            }
+        }
+        shape.aliases.push(alias);
+        shape.arg_spans.push(span);
+    }
+    Ok(shape)
+}
+
+/// `impl Trait` cannot name a `let` binding's type; `_` infers the same.
+fn erase_impl_trait(ty: &Type) -> TokenStream {
+    struct Eraser;
+    impl VisitMut for Eraser {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(impl_trait) = ty {
+                *ty = Type::Infer(syn::TypeInfer {
+                    attrs: Vec::new(),
+                    underscore_token: syn::Token![_](syn::spanned::Spanned::span(impl_trait)),
+                });
+                return;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut ty = ty.clone();
+    Eraser.visit_type_mut(&mut ty);
+    quote!(#ty)
+}

@@ -1,0 +1,555 @@
+//! `#[retry]`: call again after transient failures, with backoff and jitter.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::{Classify, Outcome, rng};
+
+/// How the delay grows from one retry to the next, before jitter.
+///
+/// For the n-th retry (n = 1, 2, …), every kind capped at `max_delay`:
+///
+/// | kind | delay |
+/// |---|---|
+/// | `Fixed` | `base` |
+/// | `Linear` | `base · n` |
+/// | `Exponential` | `base · 2^(n−1)` |
+/// | `Decorrelated` | uniform in `[base, 3 · previous]`, first `previous` = `base` |
+///
+/// ```
+/// use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
+/// use std::time::Duration;
+///
+/// let p = RetryPolicy::new()
+///     .backoff(Backoff::Exponential)
+///     .base(Duration::from_millis(100))
+///     .max_delay(Duration::from_millis(300))
+///     .jitter(Jitter::None);
+/// let delays: Vec<_> = (1..=4).map(|n| p.delay(n, Duration::ZERO)).collect();
+/// assert_eq!(delays, [100, 200, 300, 300].map(Duration::from_millis));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backoff {
+    /// The same delay every time.
+    Fixed,
+    /// Grows by `base` each retry.
+    Linear,
+    /// Doubles each retry.
+    Exponential,
+    /// AWS's "decorrelated jitter": random, growing with the previous delay.
+    Decorrelated,
+}
+
+/// How a computed delay is randomised, after the `max_delay` cap (so jitter
+/// never exceeds `max_delay`).
+///
+/// ```
+/// use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
+/// use std::time::Duration;
+///
+/// let p = RetryPolicy::new()
+///     .backoff(Backoff::Fixed)
+///     .base(Duration::from_millis(100))
+///     .jitter(Jitter::Equal);
+/// let d = p.delay(1, Duration::ZERO);
+/// assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Jitter {
+    /// The computed delay, unchanged.
+    None,
+    /// Uniform in `[0, d]`.
+    Full,
+    /// Uniform in `[d/2, d]`.
+    Equal,
+}
+
+/// What a [`Retry`] does: how many calls, how long between them.
+///
+/// Built with `const` methods, so a policy can live in a `static`.
+/// Defaults: 3 attempts, exponential backoff from 100 ms capped at 30 s, no
+/// jitter, no overall deadline, not idempotent.
+///
+/// ```
+/// use resilience_runtime::retry::{Backoff, RetryPolicy};
+/// use std::time::Duration;
+///
+/// const POLICY: RetryPolicy = RetryPolicy::new()
+///     .max_attempts(5)
+///     .backoff(Backoff::Linear)
+///     .base(Duration::from_millis(20));
+/// assert_eq!(POLICY.get_max_attempts(), 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    backoff: Backoff,
+    base: Duration,
+    max_delay: Duration,
+    jitter: Jitter,
+    max_elapsed: Option<Duration>,
+    idempotent: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RetryPolicy {
+    /// The default policy (see the type's docs).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::new().get_max_attempts(), 3);
+    /// ```
+    pub const fn new() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            backoff: Backoff::Exponential,
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+            jitter: Jitter::None,
+            max_elapsed: None,
+            idempotent: false,
+        }
+    }
+
+    /// Total calls, the first included. `0` is treated as `1` (no retry).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::new().max_attempts(0).get_max_attempts(), 1);
+    /// ```
+    pub const fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = if attempts == 0 { 1 } else { attempts };
+        self
+    }
+
+    /// The growth of delays.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::{Backoff, RetryPolicy};
+    /// let p = RetryPolicy::new().backoff(Backoff::Fixed);
+    /// # let _ = p;
+    /// ```
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The first delay (and the unit of growth).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use std::time::Duration;
+    /// let p = RetryPolicy::new().base(Duration::from_millis(10));
+    /// assert_eq!(p.delay(1, Duration::ZERO), Duration::from_millis(10));
+    /// ```
+    pub const fn base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// The longest delay between two attempts, and the longest `retry_after`
+    /// hint honoured: a longer hint ends the retries.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use std::time::Duration;
+    /// let p = RetryPolicy::new().max_delay(Duration::from_millis(150));
+    /// assert_eq!(p.delay(10, Duration::ZERO), Duration::from_millis(150));
+    /// ```
+    pub const fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// The randomisation of each delay.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::{Jitter, RetryPolicy};
+    /// let p = RetryPolicy::new().jitter(Jitter::Full);
+    /// # let _ = p;
+    /// ```
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// An overall deadline, from the first call: no attempt starts after it.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use std::time::Duration;
+    /// let p = RetryPolicy::new().max_elapsed(Duration::from_secs(10));
+    /// # let _ = p;
+    /// ```
+    pub const fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// Whether [`Outcome::Fault`] errors are retried too (safe only when the
+    /// call can run twice without harm).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// let p = RetryPolicy::new().idempotent(true);
+    /// # let _ = p;
+    /// ```
+    pub const fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// Total calls allowed, the first included.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::new().max_attempts(4).get_max_attempts(), 4);
+    /// ```
+    pub const fn get_max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The delay before retry number `n` (1 for the first retry), jitter
+    /// applied. `previous` is the delay before the previous retry (used by
+    /// [`Backoff::Decorrelated`]; `Duration::ZERO` before the first).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::{Backoff, RetryPolicy};
+    /// # use std::time::Duration;
+    /// let p = RetryPolicy::new().backoff(Backoff::Linear).base(Duration::from_millis(5));
+    /// assert_eq!(p.delay(3, Duration::ZERO), Duration::from_millis(15));
+    /// ```
+    pub fn delay(&self, n: u32, previous: Duration) -> Duration {
+        let n = n.max(1);
+        let raw = match self.backoff {
+            Backoff::Fixed => self.base,
+            Backoff::Linear => self.base.saturating_mul(n),
+            Backoff::Exponential => 1u32
+                .checked_shl(n - 1)
+                .map_or(Duration::MAX, |factor| self.base.saturating_mul(factor)),
+            Backoff::Decorrelated => {
+                let previous = if previous.is_zero() { self.base } else { previous };
+                rng::uniform(self.base, previous.saturating_mul(3))
+            }
+        };
+        let capped = raw.min(self.max_delay);
+        match self.jitter {
+            Jitter::None => capped,
+            Jitter::Full => rng::uniform(Duration::ZERO, capped),
+            Jitter::Equal => rng::uniform(capped / 2, capped),
+        }
+    }
+}
+
+/// A retry policy with a name: the instance behind `#[retry]`.
+///
+/// # Examples
+///
+/// Without macros, wrap a closure that makes a fresh call each time:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use resilience_runtime::Retry;
+/// use resilience_runtime::retry::{Backoff, RetryPolicy};
+/// use std::io;
+/// use std::time::Duration;
+///
+/// static FETCH: Retry = Retry::new(
+///     "fetch",
+///     RetryPolicy::new().backoff(Backoff::Fixed).base(Duration::from_millis(1)),
+/// );
+///
+/// let mut calls = 0;
+/// let answer = FETCH
+///     .call(|| {
+///         calls += 1;
+///         let n = calls;
+///         async move {
+///             if n < 3 {
+///                 Err(io::Error::from(io::ErrorKind::ConnectionReset))
+///             } else {
+///                 Ok(n)
+///             }
+///         }
+///     })
+///     .await;
+/// assert_eq!(answer.unwrap(), 3);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Retry {
+    name: Cow<'static, str>,
+    policy: RetryPolicy,
+}
+
+impl Retry {
+    /// A retry instance usable in a `static`.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// static R: Retry = Retry::new("r", RetryPolicy::new());
+    /// assert_eq!(R.name(), "r");
+    /// ```
+    pub const fn new(name: &'static str, policy: RetryPolicy) -> Self {
+        Retry {
+            name: Cow::Borrowed(name),
+            policy,
+        }
+    }
+
+    /// A retry instance with a name built at run time.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// let r = Retry::named(format!("api-{}", 1), RetryPolicy::new());
+    /// assert_eq!(r.name(), "api-1");
+    /// ```
+    pub fn named(name: impl Into<Cow<'static, str>>, policy: RetryPolicy) -> Self {
+        Retry {
+            name: name.into(),
+            policy,
+        }
+    }
+
+    /// The instance name used in events.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// assert_eq!(Retry::new("x", RetryPolicy::new()).name(), "x");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The policy.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// assert_eq!(Retry::new("x", RetryPolicy::new()).policy(), &RetryPolicy::new());
+    /// ```
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Starts the bookkeeping of one logical call (used by the macro, which
+    /// inlines the loop so that each attempt can borrow the arguments anew).
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Outcome, Retry};
+    /// let r = Retry::new("x", RetryPolicy::new().max_attempts(2));
+    /// let mut attempts = r.start();
+    /// assert!(attempts.after_failure(Outcome::TRANSIENT).is_some());
+    /// assert!(attempts.after_failure(Outcome::TRANSIENT).is_none());
+    /// ```
+    pub fn start(&self) -> Attempts<'_> {
+        Attempts {
+            retry: self,
+            made: 0,
+            previous: Duration::ZERO,
+            started: self.policy.max_elapsed.map(|_| Instant::now()),
+        }
+    }
+
+    /// Calls `make_call()` until it succeeds or the policy gives up; errors
+    /// are classified by [`Classify`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the attempt in flight, or the wait between
+    /// two attempts; no further attempt starts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use std::io;
+    /// let r = Retry::new("x", RetryPolicy::new());
+    /// let out: io::Result<u8> = r.call(|| async { Ok(1) }).await;
+    /// assert_eq!(out.unwrap(), 1);
+    /// # }
+    /// ```
+    pub async fn call<F, Fut, T, E>(&self, mut make_call: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify,
+    {
+        let mut attempts = self.start();
+        loop {
+            let result = make_call().await;
+            let delay = match &result {
+                Ok(_) => None,
+                Err(error) => attempts.after_failure(error.classify()),
+            };
+            match delay {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return result,
+            }
+        }
+    }
+}
+
+/// The attempts of one logical call: decides whether and when to try again.
+///
+/// Returned by [`Retry::start`]; call [`Attempts::after_failure`] after each
+/// failed attempt.
+#[derive(Debug)]
+pub struct Attempts<'a> {
+    retry: &'a Retry,
+    made: u32,
+    previous: Duration,
+    started: Option<Instant>,
+}
+
+impl Attempts<'_> {
+    /// Records a failed attempt with its `outcome` and returns the delay
+    /// before the next attempt, or `None` to stop and return the error:
+    /// the outcome is not retryable, the attempts are used up, the service's
+    /// `retry_after` hint exceeds `max_delay`, or the next attempt would
+    /// start after `max_elapsed`.
+    ///
+    /// A `retry_after` hint longer than the computed delay replaces it.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::*, Outcome, Retry};
+    /// # use std::time::Duration;
+    /// let r = Retry::new("x", RetryPolicy::new().backoff(Backoff::Fixed).base(Duration::from_millis(10)));
+    /// let mut a = r.start();
+    /// let hint = Outcome::Transient { retry_after: Some(Duration::from_millis(25)) };
+    /// assert_eq!(a.after_failure(hint), Some(Duration::from_millis(25)));
+    /// assert_eq!(a.after_failure(Outcome::Permanent), None);
+    /// ```
+    pub fn after_failure(&mut self, outcome: Outcome) -> Option<Duration> {
+        let policy = &self.retry.policy;
+        self.made += 1;
+        let name = &*self.retry.name;
+        if !outcome.is_retryable(policy.idempotent) {
+            tracing::debug!(name, attempt = self.made, ?outcome, "resilience: error not retryable");
+            return None;
+        }
+        if self.made >= policy.max_attempts {
+            tracing::debug!(name, attempts = self.made, "resilience: retries exhausted");
+            return None;
+        }
+        let mut delay = policy.delay(self.made, self.previous);
+        self.previous = delay;
+        if let Some(hint) = outcome.retry_after() {
+            if hint > policy.max_delay {
+                tracing::debug!(name, ?hint, "resilience: retry_after beyond max_delay, giving up");
+                return None;
+            }
+            delay = delay.max(hint);
+        }
+        if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
+            if started.elapsed().saturating_add(delay) > max_elapsed {
+                tracing::debug!(name, ?max_elapsed, "resilience: next attempt would start past max_elapsed");
+                return None;
+            }
+        }
+        tracing::debug!(name, attempt = self.made + 1, ?delay, "resilience: retrying");
+        Some(delay)
+    }
+
+    /// How many attempts have failed so far.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Outcome, Retry};
+    /// let r = Retry::new("x", RetryPolicy::new());
+    /// let mut a = r.start();
+    /// a.after_failure(Outcome::TRANSIENT);
+    /// assert_eq!(a.failed(), 1);
+    /// ```
+    pub fn failed(&self) -> u32 {
+        self.made
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn sequence(p: RetryPolicy, n: u32) -> Vec<Duration> {
+        let mut prev = Duration::ZERO;
+        (1..=n)
+            .map(|i| {
+                prev = p.delay(i, prev);
+                prev
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deterministic_sequences() {
+        let p = RetryPolicy::new().base(ms(100)).max_delay(ms(1000));
+        assert_eq!(
+            sequence(p.backoff(Backoff::Fixed), 4),
+            [100, 100, 100, 100].map(ms)
+        );
+        assert_eq!(
+            sequence(p.backoff(Backoff::Linear), 4),
+            [100, 200, 300, 400].map(ms)
+        );
+        assert_eq!(
+            sequence(p.backoff(Backoff::Exponential), 6),
+            [100, 200, 400, 800, 1000, 1000].map(ms)
+        );
+    }
+
+    #[test]
+    fn exponential_does_not_overflow() {
+        let p = RetryPolicy::new().base(ms(100)).max_delay(ms(5000));
+        assert_eq!(p.delay(200, Duration::ZERO), ms(5000));
+    }
+
+    proptest! {
+        #[test]
+        fn jitter_stays_within_bounds(
+            base in 1u64..2_000,
+            extra in 0u64..10_000,
+            n in 1u32..40,
+            backoff in prop_oneof![Just(Backoff::Fixed), Just(Backoff::Linear), Just(Backoff::Exponential), Just(Backoff::Decorrelated)],
+            jitter in prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)],
+            previous in 0u64..20_000,
+        ) {
+            let p = RetryPolicy::new().base(ms(base)).max_delay(ms(base + extra)).backoff(backoff).jitter(jitter);
+            let d = p.delay(n, ms(previous));
+            prop_assert!(d <= ms(base + extra), "{d:?} above max_delay");
+            if jitter == Jitter::None {
+                prop_assert!(d >= ms(base).min(ms(base + extra)));
+            }
+        }
+    }
+
+    #[test]
+    fn stops_on_permanent_and_fault_unless_idempotent() {
+        let r = Retry::new("x", RetryPolicy::new().max_attempts(5));
+        assert_eq!(r.start().after_failure(Outcome::Permanent), None);
+        assert_eq!(r.start().after_failure(Outcome::Fault), None);
+        let idem = Retry::new("x", RetryPolicy::new().max_attempts(5).idempotent(true));
+        assert!(idem.start().after_failure(Outcome::Fault).is_some());
+        assert_eq!(idem.start().after_failure(Outcome::Permanent), None);
+    }
+
+    #[test]
+    fn hint_longer_than_max_delay_stops() {
+        let r = Retry::new("x", RetryPolicy::new().max_delay(ms(500)));
+        let hint = Outcome::Transient {
+            retry_after: Some(ms(501)),
+        };
+        assert_eq!(r.start().after_failure(hint), None);
+    }
+}
