@@ -48,8 +48,10 @@ impl Common {
 pub(crate) struct InstanceSpec {
     /// The runtime type, e.g. `#private::Retry`.
     pub(crate) ty: TokenStream,
-    /// Builds the instance in a `const` context from a `&'static str` name.
+    /// Builds the instance from a `&'static str` name expression.
     pub(crate) make: Box<dyn Fn(&TokenStream) -> TokenStream>,
+    /// `make` is not `const`: the private static is a `LazyLock`.
+    pub(crate) lazy: bool,
 }
 
 /// An expression of type `&Instance` for the layer's placement: a private
@@ -71,6 +73,12 @@ pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> To
     }
     let fn_name = &cx.fn_name;
     let make = (spec.make)(&quote!(::core::concat!(::core::module_path!(), "::", #fn_name)));
+    if spec.lazy {
+        return quote! {{
+            static __RESILIENCE_INSTANCE: #private::LazyLock<#ty> = #private::LazyLock::new(|| #make);
+            &*__RESILIENCE_INSTANCE
+        }};
+    }
     quote! {{
         static __RESILIENCE_INSTANCE: #ty = #make;
         &__RESILIENCE_INSTANCE

@@ -8,6 +8,7 @@ use crate::{Classify, Outcome, Rejection};
 pub use crate::registry::NamedSlot;
 pub use crate::retry::{Attempts, Backoff, Jitter, RetryPolicy};
 pub use crate::{Retry, Timeout};
+pub use std::sync::LazyLock;
 pub use tokio::time::sleep;
 
 /// The `Ok` and `Err` types of an annotated function's return type, so the

@@ -221,6 +221,7 @@ impl Layer for RetryLayer {
                 let private = private.clone();
                 move |name| quote!(#private::Retry::new(#name, #policy))
             }),
+            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let args = &cx.args;

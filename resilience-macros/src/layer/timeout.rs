@@ -84,6 +84,7 @@ impl Layer for TimeoutLayer {
                 let private = private.clone();
                 move |name| quote!(#private::Timeout::new(#name, #duration))
             }),
+            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let err = &cx.err;
