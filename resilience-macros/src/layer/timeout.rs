@@ -17,7 +17,8 @@ struct TimeoutOptions {
 }
 
 pub(crate) struct TimeoutLayer {
-    duration: DurationLit,
+    /// `None` only with `with = …`, whose instance carries the duration.
+    duration: Option<DurationLit>,
     common: Common,
     span: Span,
 }
@@ -44,14 +45,19 @@ impl TimeoutLayer {
                 );
                 None
             }
-            (None, None) => {
-                errors.push(
-                    darling::Error::custom("`#[timeout]` needs a duration, e.g. `#[timeout(\"2s\")]`")
-                        .with_span(&span),
-                );
-                None
-            }
+            (None, None) => None,
         };
+        match (&duration, &options.common.with) {
+            (None, None) => errors.push(
+                darling::Error::custom("`#[timeout]` needs a duration, e.g. `#[timeout(\"2s\")]`")
+                    .with_span(&span),
+            ),
+            (Some(d), Some(_)) => errors.push(
+                darling::Error::custom("with `with = …` the duration comes from that `Timeout`: remove the duration here")
+                    .with_span(&d.span),
+            ),
+            _ => {}
+        }
         if let Some(d) = duration
             && d.value.is_zero()
         {
@@ -63,7 +69,7 @@ impl TimeoutLayer {
         options.common.validate("timeout", &mut errors);
         errors.finish()?;
         Ok(TimeoutLayer {
-            duration: duration.unwrap_or_else(|| unreachable!("errors were returned above")),
+            duration,
             common: options.common,
             span,
         })
@@ -77,7 +83,7 @@ impl Layer for TimeoutLayer {
 
     fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let duration = self.duration.to_tokens();
+        let duration = self.duration.map(DurationLit::to_tokens);
         let spec = InstanceSpec {
             ty: quote!(#private::Timeout),
             make: Box::new({
