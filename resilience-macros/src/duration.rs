@@ -45,8 +45,12 @@ impl FromMeta for DurationLit {
 /// number may have a fraction (`"1.5s"`).
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration: write a number and a unit ({UNITS})");
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed != text {
+    if text.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{text}` is not a duration: write the number and unit together, without spaces ({UNITS})"
+        ));
+    }
+    if text.is_empty() {
         return Err(bad());
     }
     let mut rest = text;
@@ -70,7 +74,18 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             "ms" => 1e-3,
             "us" | "µs" => 1e-6,
             "ns" => 1e-9,
-            unit => return Err(format!("`{unit}` in `{text}` is not a unit of time ({UNITS})")),
+            unit => {
+                let hint = match unit {
+                    "millis" | "msec" | "msecs" | "milliseconds" => " (did you mean `ms`?)",
+                    "sec" | "secs" | "second" | "seconds" => " (did you mean `s`?)",
+                    "mins" | "minute" | "minutes" => " (did you mean `m`?)",
+                    "hr" | "hrs" | "hour" | "hours" => " (did you mean `h`?)",
+                    "micros" => " (did you mean `us`?)",
+                    "nanos" => " (did you mean `ns`?)",
+                    _ => "",
+                };
+                return Err(format!("`{unit}` in `{text}` is not a unit of time{hint} ({UNITS})"));
+            }
         };
         rest = &rest[unit_len..];
         let part = Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|_| bad())?;

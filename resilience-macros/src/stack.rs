@@ -46,7 +46,7 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         let Some(kind) = LayerKind::from_path(attr.path()) else {
             continue;
         };
-        let span = syn::spanned::Spanned::span(attr);
+        let span = syn::spanned::Spanned::span(attr.path());
         match &attr.meta {
             Meta::Path(_) => written.push(Written { kind, span, args: TokenStream::new() }),
             Meta::List(list) => written.push(Written { kind, span, args: list.tokens.clone() }),

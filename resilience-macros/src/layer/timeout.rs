@@ -32,6 +32,7 @@ impl TimeoutLayer {
             _ => (None, args),
         };
         let options = errors.handle(TimeoutOptions::from_list(rest));
+        let wrote_duration = positional.is_some();
         let positional = positional.and_then(|lit| errors.handle(DurationLit::from_value(lit)));
         let Some(options) = options else {
             return Err(errors.finish().unwrap_err());
@@ -48,7 +49,7 @@ impl TimeoutLayer {
             (None, None) => None,
         };
         match (&duration, &options.common.with) {
-            (None, None) => errors.push(
+            (None, None) if !wrote_duration => errors.push(
                 darling::Error::custom("`#[timeout]` needs a duration, e.g. `#[timeout(\"2s\")]`")
                     .with_span(&span),
             ),

@@ -1,0 +1,10 @@
+use resilience::retry;
+
+#[retry(max_attempts = 3)]
+fn fetch() -> Result<u32, std::io::Error> {
+    Ok(1)
+}
+
+fn main() {
+    let _ = fetch();
+}
