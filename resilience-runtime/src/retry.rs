@@ -350,6 +350,7 @@ impl Retry {
     /// assert!(attempts.after_failure(Outcome::TRANSIENT).is_some());
     /// assert!(attempts.after_failure(Outcome::TRANSIENT).is_none());
     /// ```
+    #[inline]
     pub fn start(&self) -> Attempts<'_> {
         Attempts {
             retry: self,
