@@ -19,7 +19,10 @@ async fn flaky_inventory_service(sku: &str) -> io::Result<u32> {
     let attempt = ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
     tokio::time::sleep(Duration::from_millis(20)).await;
     if attempt <= 2 {
-        Err(io::Error::new(io::ErrorKind::ConnectionReset, format!("connection reset (attempt {attempt})")))
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            format!("connection reset (attempt {attempt})"),
+        ))
     } else {
         Ok(sku.len() as u32 * 7)
     }
@@ -29,7 +32,11 @@ async fn flaky_inventory_service(sku: &str) -> io::Result<u32> {
 /// 500 ms before it is dropped.
 #[retry(max_attempts = 3, backoff = "exp", base = "100ms", max_delay = "1s")]
 #[timeout("500ms")]
-async fn stock_level(sku: &str, started: Instant, last: &std::sync::Mutex<Instant>) -> io::Result<u32> {
+async fn stock_level(
+    sku: &str,
+    started: Instant,
+    last: &std::sync::Mutex<Instant>,
+) -> io::Result<u32> {
     let now = Instant::now();
     let gap = now - *last.lock().unwrap();
     let attempt = ATTEMPTS.load(Ordering::SeqCst) + 1;
@@ -59,7 +66,10 @@ async fn main() {
     let started = Instant::now();
     let last = std::sync::Mutex::new(started);
     match stock_level("A-1234", started, &last).await {
-        Ok(level) => println!("stock_level answered {level} after {} ms\n", started.elapsed().as_millis()),
+        Ok(level) => println!(
+            "stock_level answered {level} after {} ms\n",
+            started.elapsed().as_millis()
+        ),
         Err(error) => println!("stock_level failed: {error}\n"),
     }
 

@@ -30,15 +30,98 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub use resilience_macros::{retry, timeout};
+/// Injects faults for chaos testing; with the `chaos` feature off, expands
+/// to nothing.
+///
+/// ```
+/// use resilience::{chaos, Rejection};
+///
+/// #[chaos(error_rate = 0.0, latency = "10ms", latency_rate = 0.0, name = "inventory")]
+/// async fn inventory() -> Result<u32, Rejection> {
+///     Ok(3)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() { assert_eq!(inventory().await, Ok(3)); }
+/// ```
+pub use resilience_macros::chaos;
+pub use resilience_macros::circuit_breaker;
+/// Tries stand-in levels in order when the call fails.
+///
+/// ```
+/// use resilience::{fallback, timeout, Rejection};
+///
+/// #[fallback(stale_cache(ttl = "10m"), Ok(Vec::new()))]
+/// #[timeout("50ms")]
+/// async fn recommendations(user: u64) -> Result<Vec<u64>, Rejection> {
+///     std::future::pending().await // the dependency hangs
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() { assert_eq!(recommendations(1).await, Ok(Vec::new())); }
+/// ```
+pub use resilience_macros::fallback;
+/// Starts another attempt when the first is slow; the first `Ok` wins.
+///
+/// ```
+/// use resilience::{hedge, Rejection};
+///
+/// #[hedge(delay = "50ms", max_hedges = 1)]
+/// async fn lookup(key: u32) -> Result<u32, Rejection> {
+///     Ok(key)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() { assert_eq!(lookup(4).await, Ok(4)); }
+/// ```
+pub use resilience_macros::hedge;
+/// Calls again after transient failures, with backoff and jitter.
+///
+/// ```
+/// use resilience::retry;
+/// use std::io;
+///
+/// #[retry(max_attempts = 3, backoff = "exp", base = "100ms", jitter)]
+/// async fn fetch() -> io::Result<u32> {
+///     Ok(1)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() { assert_eq!(fetch().await.unwrap(), 1); }
+/// ```
+pub use resilience_macros::retry;
+/// Drops the call after a duration, fixed or adaptive, and returns
+/// [`Rejection::Timeout`].
+///
+/// ```
+/// use resilience::{timeout, Rejection};
+///
+/// #[timeout("20ms")]
+/// async fn hangs() -> Result<(), Rejection> {
+///     std::future::pending().await
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() { assert!(matches!(hangs().await, Err(Rejection::Timeout { .. }))); }
+/// ```
+pub use resilience_macros::timeout;
+pub use resilience_macros::{bulkhead, rate_limiter};
+pub use resilience_runtime::breaker;
+pub use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+#[cfg(feature = "chaos")]
+pub use resilience_runtime::chaos;
+pub use resilience_runtime::fallback;
+#[cfg(feature = "reqwest")]
+pub use resilience_runtime::http;
+pub use resilience_runtime::retry::RetryBudget;
 pub use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
 pub use resilience_runtime::{
-    Classify, Outcome, Rejection, Retry, Timeout, TimeoutFuture, registry, rng,
+    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Classify, Hedge, Outcome, Rejection, Retry, Timeout,
+    TimeoutFuture, latency, registry, rng,
+};
+pub use resilience_runtime::{
+    Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot, RateLimitedFuture,
+    RateLimiter, RateLimiterSnapshot,
 };
 
 /// What the macro expansions name. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use resilience_runtime::macro_support::*;
     pub use resilience_runtime::Outcome;
+    pub use resilience_runtime::macro_support::*;
 }

@@ -178,29 +178,35 @@ async fn anyhow_alias(hang: bool) -> anyhow::Result<u8> {
 #[tokio::test(start_paused = true)]
 async fn error_types_through_aliases() {
     assert_eq!(io_alias(false).await.unwrap(), 7);
-    assert_eq!(io_alias(true).await.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        io_alias(true).await.unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
     assert_eq!(anyhow_alias(false).await.unwrap(), 8);
     let err = anyhow_alias(true).await.unwrap_err();
-    assert!(matches!(err.downcast_ref::<Rejection>(), Some(Rejection::Timeout { .. })));
+    assert!(matches!(
+        err.downcast_ref::<Rejection>(),
+        Some(Rejection::Timeout { .. })
+    ));
 }
 
 /// Doubles its input.
 #[must_use = "the answer matters"]
 #[retry(max_attempts = 2, base = "1ms")]
-#[cfg_attr(all(), timeout("1s"))]
+#[cfg_attr(test, timeout("1s"))]
 #[allow(clippy::unused_async)]
 async fn with_other_attributes(x: u32) -> Result<u32, AppError> {
     Ok(x * 2)
 }
 
 #[retry(max_attempts = 2, base = "1ms")]
-#[cfg(any())]
+#[cfg(not(test))]
 async fn configured_out() -> Result<u32, AppError> {
     compile_error!("a `#[cfg]`-removed function must stay removed")
 }
 
 #[retry(max_attempts = 2, base = "1ms")]
-#[cfg(all())]
+#[cfg(test)]
 async fn configured_out() -> Result<u32, AppError> {
     Ok(1)
 }
@@ -212,7 +218,11 @@ async fn other_attributes_are_kept() {
 }
 
 #[retry(max_attempts = 2, base = "1ms")]
-async fn patterns((a, b): (u32, u32), mut acc: Vec<u32>, _unused: u8) -> Result<Vec<u32>, AppError> {
+async fn patterns(
+    (a, b): (u32, u32),
+    mut acc: Vec<u32>,
+    _unused: u8,
+) -> Result<Vec<u32>, AppError> {
     acc.push(a + b);
     Ok(acc)
 }
@@ -251,4 +261,32 @@ async fn not_sync_arg(cell: std::cell::Cell<u32>) -> Result<u32, AppError> {
 #[test]
 fn send_but_not_sync_arguments_keep_the_future_send() {
     assert_send(&not_sync_arg(std::cell::Cell::new(1)));
+}
+
+/// Sets its flag when dropped.
+struct DropFlag<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for DropFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[timeout("1s")]
+async fn holds_an_unnamed_guard(
+    _: DropFlag<'_>,
+    dropped: &std::sync::atomic::AtomicBool,
+) -> Result<bool, Rejection> {
+    tokio::task::yield_now().await;
+    Ok(dropped.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_underscore_argument_lives_to_the_end_of_the_body() {
+    let dropped = std::sync::atomic::AtomicBool::new(false);
+    assert_eq!(
+        holds_an_unnamed_guard(DropFlag(&dropped), &dropped).await,
+        Ok(false)
+    );
+    assert!(dropped.load(Ordering::SeqCst));
 }

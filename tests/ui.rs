@@ -8,4 +8,10 @@ fn misuse_is_a_compile_error() {
     cases.compile_fail("tests/ui/stack/*.rs");
     cases.compile_fail("tests/ui/retry/*.rs");
     cases.compile_fail("tests/ui/timeout/*.rs");
+    cases.compile_fail("tests/ui/fallback/*.rs");
+    cases.compile_fail("tests/ui/chaos/*.rs");
+    cases.compile_fail("tests/ui/hedge/*.rs");
+    cases.compile_fail("tests/ui/circuit_breaker/*.rs");
+    cases.compile_fail("tests/ui/bulkhead/*.rs");
+    cases.compile_fail("tests/ui/rate_limiter/*.rs");
 }

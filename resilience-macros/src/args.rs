@@ -72,7 +72,9 @@ pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> To
         }};
     }
     let fn_name = &cx.fn_name;
-    let make = (spec.make)(&quote!(::core::concat!(::core::module_path!(), "::", #fn_name)));
+    let make = (spec.make)(&quote!(
+        ::core::concat!(::core::module_path!(), "::", #fn_name)
+    ));
     if spec.lazy {
         return quote! {{
             static __RESILIENCE_INSTANCE: #private::LazyLock<#ty> = #private::LazyLock::new(|| #make);

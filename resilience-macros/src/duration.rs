@@ -62,7 +62,10 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         if number_len == 0 {
             return Err(bad());
         }
-        let number: f64 = rest[..number_len].replace('_', "").parse().map_err(|_| bad())?;
+        let number: f64 = rest[..number_len]
+            .replace('_', "")
+            .parse()
+            .map_err(|_| bad())?;
         rest = &rest[number_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -84,7 +87,9 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
                     "nanos" => " (did you mean `ns`?)",
                     _ => "",
                 };
-                return Err(format!("`{unit}` in `{text}` is not a unit of time{hint} ({UNITS})"));
+                return Err(format!(
+                    "`{unit}` in `{text}` is not a unit of time{hint} ({UNITS})"
+                ));
             }
         };
         rest = &rest[unit_len..];

@@ -24,15 +24,32 @@ pub(crate) struct Context {
     pub(crate) args: Vec<syn::Ident>,
     /// Where each argument was written.
     pub(crate) arg_spans: Vec<Span>,
+    /// The user's pattern and declared type of each argument.
+    pub(crate) patterns: Vec<syn::Pat>,
+    pub(crate) types: Vec<syn::Type>,
+    /// The return type as declared.
+    pub(crate) declared_ret: syn::Type,
+    /// Whether the function has type or const parameters.
+    pub(crate) generic: bool,
+    /// The name used for the function's private instances' events.
+    pub(crate) instance_name: TokenStream,
 }
 
 impl Context {
-    /// `Result<&T, &E>` borrowed from `result`, a value of the return type;
-    /// fails with the "must return `Result`" message at the return type.
-    pub(crate) fn as_result(&self, result: &TokenStream) -> TokenStream {
+    /// The return type built from `value`, an `Ok` value (`from_ok`) or an
+    /// `Err` value (`from_err`); spanned like [`Context::to_result`].
+    pub(crate) fn wrap_result(&self, constructor: &str, value: &TokenStream) -> TokenStream {
         let private = &self.private;
         let ret = &self.ret;
-        quote_spanned!(self.ret_span=> <#ret as #private::IsResult>::as_result(&#result))
+        let constructor = syn::Ident::new(constructor, self.ret_span);
+        quote_spanned!(self.ret_span=> <#ret as #private::IsResult>::#constructor(#value))
+    }
+
+    /// `Result<T, E>` from `result`, a value of the return type.
+    pub(crate) fn to_result(&self, result: &TokenStream) -> TokenStream {
+        let private = &self.private;
+        let ret = &self.ret;
+        quote_spanned!(self.ret_span=> <#ret as #private::IsResult>::into_result(#result))
     }
 
     /// The [`Outcome`] of `error` (`&E`): `E`'s `Classify` impl where the
@@ -65,10 +82,35 @@ pub(crate) fn function(
         ret: shape.ret_erased.clone(),
         args: shape.aliases.clone(),
         arg_spans: shape.arg_spans.clone(),
+        patterns: shape.patterns.clone(),
+        types: shape.types.clone(),
+        declared_ret: shape.ret.clone(),
+        generic: shape.generic,
+        instance_name: {
+            let fn_name = item.sig.ident.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
+        },
     };
 
     let block = &item.block;
-    let patterns = &shape.patterns;
+    let private_path = &cx.private;
+    // `_` would drop the argument at once; a named (unused) binding keeps it
+    // to the end of the body, as for a function without attributes.
+    let bindings: Vec<TokenStream> = shape
+        .patterns
+        .iter()
+        .zip(&shape.aliases)
+        .map(|(pattern, alias)| match pattern {
+            syn::Pat::Wild(_) => {
+                let kept = quote::format_ident!("{}_unused", alias);
+                quote! {
+                    #[allow(unused_variables)]
+                    let #kept = #private_path::Arg::into_inner(#alias);
+                }
+            }
+            other => quote!(let #other = #private_path::Arg::into_inner(#alias);),
+        })
+        .collect();
     let aliases = &shape.aliases;
     let ret = &cx.ret;
     // The user's block runs in its own async block so that `return` and `?`
@@ -77,7 +119,7 @@ pub(crate) fn function(
     // errors as it would in the original function.
     let mut call = quote! {
         async {
-            #(let #patterns = #aliases;)*
+            #(#bindings)*
             #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
             if false {
                 let __resilience_fake_return: #ret = loop {};
@@ -90,13 +132,14 @@ pub(crate) fn function(
         call = layer.wrap(&cx, call);
     }
 
-    let prologue = &shape.prologue;
+    let sources = &shape.sources;
+    let private_path = &cx.private;
     let body = quote! {{
-        #(#prologue)*
+        #(let #aliases = #private_path::Arg::new(#sources);)*
         let __resilience_call = #call;
         __resilience_call.await
     }};
-    item.block = Box::new(syn::parse_quote!(#body));
+    *item.block = syn::parse_quote!(#body);
     quote!(#item)
 }
 
@@ -107,7 +150,8 @@ pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut tree| {
             if let proc_macro2::TokenTree::Group(group) = &tree {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
                 inner.set_span(span);
                 tree = proc_macro2::TokenTree::Group(inner);
             } else {

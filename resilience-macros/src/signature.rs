@@ -12,10 +12,16 @@ pub(crate) struct Shape {
     pub(crate) aliases: Vec<syn::Ident>,
     /// The span of each argument, for errors about it.
     pub(crate) arg_spans: Vec<Span>,
-    /// `let __resilience_argN = x;` for arguments kept by name.
-    pub(crate) prologue: Vec<TokenStream>,
+    /// What each hidden local starts as: the argument's own name, or the
+    /// hidden name itself where the signature was rewritten to it.
+    pub(crate) sources: Vec<syn::Ident>,
     /// The user's patterns, re-bound inside the body's own block.
     pub(crate) patterns: Vec<Pat>,
+    /// The declared type of each typed argument.
+    pub(crate) types: Vec<Type>,
+    /// Whether the function has type or const parameters (a `static` in it
+    /// cannot name them).
+    pub(crate) generic: bool,
     /// The declared return type.
     pub(crate) ret: Type,
     /// The return type with `impl Trait` erased to `_`, for a `let` type.
@@ -44,7 +50,10 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
         }
     };
     if let Some(variadic) = &item.sig.variadic {
-        errors.push(syn::Error::new_spanned(variadic, "variadic functions cannot be annotated"));
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "variadic functions cannot be annotated",
+        ));
     }
     let (Some(ret), true) = (ret, errors.is_empty()) else {
         return Err(errors);
@@ -53,8 +62,11 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
     let mut shape = Shape {
         aliases: Vec::new(),
         arg_spans: Vec::new(),
-        prologue: Vec::new(),
+        sources: Vec::new(),
         patterns: Vec::new(),
+        types: Vec::new(),
+        generic: item.sig.generics.type_params().next().is_some()
+            || item.sig.generics.const_params().next().is_some(),
         ret_erased: erase_impl_trait(&ret),
         ret,
     };
@@ -67,6 +79,7 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
             span = Span::mixed_site().located_at(span)
         );
         shape.patterns.push((*typed.pat).clone());
+        shape.types.push((*typed.ty).clone());
         match &mut *typed.pat {
             Pat::Ident(PatIdent {
                 by_ref: None,
@@ -76,9 +89,10 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
                 ..
             }) => {
                 *mutability = None;
-                shape.prologue.push(quote!(let #alias = #ident;));
+                shape.sources.push(ident.clone());
             }
             other => {
+                shape.sources.push(alias.clone());
                 *other = Pat::Ident(PatIdent {
                     attrs: Vec::new(),
                     by_ref: None,

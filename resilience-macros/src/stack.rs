@@ -2,7 +2,6 @@
 //! collects every other attribute of this crate on the function, in the
 //! order written (outermost first), and builds them all at once.
 
-use darling::ast::NestedMeta;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{ItemFn, Meta};
@@ -29,7 +28,10 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         Err(_) => {
             let error = syn::Error::new(
                 Span::call_site(),
-                format!("`#[{}]` applies to `async fn` items (free functions and methods)", first.name()),
+                format!(
+                    "`#[{}]` applies to `async fn` items (free functions and methods)",
+                    first.name()
+                ),
             );
             let error = error.to_compile_error();
             return quote!(#error #item);
@@ -48,8 +50,16 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         };
         let span = syn::spanned::Spanned::span(attr.path());
         match &attr.meta {
-            Meta::Path(_) => written.push(Written { kind, span, args: TokenStream::new() }),
-            Meta::List(list) => written.push(Written { kind, span, args: list.tokens.clone() }),
+            Meta::Path(_) => written.push(Written {
+                kind,
+                span,
+                args: TokenStream::new(),
+            }),
+            Meta::List(list) => written.push(Written {
+                kind,
+                span,
+                args: list.tokens.clone(),
+            }),
             Meta::NameValue(_) => errors.push(
                 darling::Error::custom(format!(
                     "write `#[{0}(…)]` with options in parentheses, not `#[{0} = …]`",
@@ -67,7 +77,10 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
     }
 
     for (index, layer) in written.iter().enumerate() {
-        if written[..index].iter().any(|earlier| earlier.kind == layer.kind) {
+        if written[..index]
+            .iter()
+            .any(|earlier| earlier.kind == layer.kind)
+        {
             errors.push(
                 darling::Error::custom(format!(
                     "`#[{0}]` appears twice on this function: a layer can be used once per stack; merge the options into one `#[{0}(…)]`",
@@ -78,11 +91,46 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         }
     }
 
+    // A fallback turns failures into answers; written below a layer that
+    // reacts to failures, it would hide every failure from that layer.
+    if let Some(at) = written.iter().position(|w| w.kind == LayerKind::Fallback) {
+        for outer in &written[..at] {
+            let consequence = match outer.kind.name() {
+                "retry" => "nothing would ever be retried",
+                "circuit_breaker" => "the breaker would never open",
+                _ => continue,
+            };
+            errors.push(
+                darling::Error::custom(format!(
+                    "`#[fallback]` is written below `#[{0}]`, so it answers every failure before `#[{0}]` sees it and {consequence}: move `#[fallback]` above `#[{0}]`",
+                    outer.kind.name()
+                ))
+                .with_span(&written[at].span),
+            );
+        }
+    }
+
+    // Hedged attempts run at the same time: they cannot share `&mut self`.
+    if written.iter().any(|w| w.kind == LayerKind::Hedge)
+        && let Some(receiver) = item.sig.receiver()
+        && is_mut_ref(receiver)
+    {
+        errors.push(
+            darling::Error::custom(
+                "`#[hedge]` runs attempts concurrently, so they cannot share `&mut self`: take `&self` (with interior mutability for what changes), or remove `#[hedge]`",
+            )
+            .with_span(&receiver.self_token),
+        );
+    }
+
     let layers: Vec<Box<dyn Layer>> = written
         .iter()
         .filter_map(|w| {
-            let metas = errors.handle(NestedMeta::parse_meta_list(w.args.clone()).map_err(darling::Error::from))?;
-            errors.handle(w.kind.parse(&metas, w.span).map_err(|e| with_default_span(e, w.span)))
+            errors.handle(
+                w.kind
+                    .parse(&w.args, w.span)
+                    .map_err(|e| with_default_span(e, w.span)),
+            )
         })
         .collect();
 
@@ -100,6 +148,7 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
     };
 
     match (errors.finish(), shape) {
+        (Ok(()), Some(_)) if layers.iter().all(|layer| layer.is_inert()) => quote!(#item),
         (Ok(()), Some(shape)) => expand::function(rewritten, shape, &layers, root),
         (result, _) => {
             // Still emit the function, without the layers, so the rest of
@@ -107,6 +156,16 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
             let errors = result.err().map(darling::Error::write_errors);
             quote!(#errors #item)
         }
+    }
+}
+
+fn is_mut_ref(receiver: &syn::Receiver) -> bool {
+    match &receiver.kind {
+        syn::ReceiverKind::Reference(_, _, mutability) => mutability.is_some(),
+        syn::ReceiverKind::Typed(_, ty) => {
+            matches!(&**ty, syn::Type::Reference(r) if r.mutability.is_some())
+        }
+        _ => false,
     }
 }
 
@@ -119,7 +178,11 @@ fn is_consumed(args: &TokenStream) -> bool {
 }
 
 fn with_default_span(error: darling::Error, span: Span) -> darling::Error {
-    if error.has_span() { error } else { error.with_span(&span) }
+    if error.has_span() {
+        error
+    } else {
+        error.with_span(&span)
+    }
 }
 
 /// The path of the `resilience` crate: `::resilience`, or the `crate = "…"`
@@ -139,8 +202,10 @@ fn crate_root(layers: &[Box<dyn Layer>], errors: &mut darling::error::Accumulato
         };
         match &root {
             Some((first, _)) if *first != krate.value() => errors.push(
-                darling::Error::custom(format!("`crate` is already set to \"{first}\" on this stack: give it once"))
-                    .with_span(krate),
+                darling::Error::custom(format!(
+                    "`crate` is already set to \"{first}\" on this stack: give it once"
+                ))
+                .with_span(krate),
             ),
             Some(_) => {}
             None => root = Some((krate.value(), quote!(#parsed))),

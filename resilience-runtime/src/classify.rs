@@ -203,7 +203,10 @@ mod tests {
             }
         );
         let limited = Rejection::rate_limited("r", Duration::from_millis(7));
-        assert_eq!(limited.classify().retry_after(), Some(Duration::from_millis(7)));
+        assert_eq!(
+            limited.classify().retry_after(),
+            Some(Duration::from_millis(7))
+        );
         assert_eq!(
             Rejection::timeout("t", Duration::from_secs(1)).classify(),
             Outcome::TRANSIENT
@@ -220,7 +223,11 @@ mod tests {
             io::ErrorKind::Interrupted,
         ];
         for kind in transient {
-            assert_eq!(io::Error::from(kind).classify(), Outcome::TRANSIENT, "{kind:?}");
+            assert_eq!(
+                io::Error::from(kind).classify(),
+                Outcome::TRANSIENT,
+                "{kind:?}"
+            );
         }
         let permanent = [
             io::ErrorKind::NotFound,
@@ -229,7 +236,11 @@ mod tests {
             io::ErrorKind::InvalidData,
         ];
         for kind in permanent {
-            assert_eq!(io::Error::from(kind).classify(), Outcome::Permanent, "{kind:?}");
+            assert_eq!(
+                io::Error::from(kind).classify(),
+                Outcome::Permanent,
+                "{kind:?}"
+            );
         }
     }
 

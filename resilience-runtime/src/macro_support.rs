@@ -5,11 +5,19 @@
 
 use crate::{Classify, Outcome, Rejection};
 
+pub use crate::breaker::{BreakerPolicy, WindowSize};
 pub use crate::registry::NamedSlot;
-pub use crate::retry::{Attempts, Backoff, Jitter, RetryPolicy};
-pub use crate::{Retry, Timeout};
+pub use crate::retry::{Attempts, Backoff, Jitter, RetryBudget, RetryPolicy};
+pub use crate::{Bulkhead, RateLimiter};
+pub use crate::{CircuitBreaker, Retry, Timeout};
 pub use std::sync::LazyLock;
 pub use tokio::time::sleep;
+
+/// The wait between two attempts, boxed so that a retrying call's future
+/// does not carry a timer inline (it allocates only after a failure).
+pub async fn sleep_between_attempts(delay: core::time::Duration) {
+    Box::pin(tokio::time::sleep(delay)).await;
+}
 
 /// The `Ok` and `Err` types of an annotated function's return type, so the
 /// expansion can name `E` even through aliases such as `io::Result<T>`.
@@ -21,15 +29,25 @@ pub use tokio::time::sleep;
 pub trait IsResult {
     type Ok;
     type Err;
-    fn as_result(&self) -> Result<&Self::Ok, &Self::Err>;
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    fn from_ok(value: Self::Ok) -> Self;
+    fn from_err(error: Self::Err) -> Self;
 }
 
 impl<T, E> IsResult for Result<T, E> {
     type Ok = T;
     type Err = E;
     #[inline(always)]
-    fn as_result(&self) -> Result<&T, &E> {
-        self.as_ref()
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+    #[inline(always)]
+    fn from_ok(value: T) -> Self {
+        Ok(value)
+    }
+    #[inline(always)]
+    fn from_err(error: E) -> Self {
+        Err(error)
     }
 }
 
@@ -80,6 +98,22 @@ carrier! {
     ChaosCarrier: "`#[chaos]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[chaos]`";
 }
 
+/// [`AdaptiveTimeout::call`](crate::AdaptiveTimeout::call) with the error bound phrased for `#[timeout]`.
+#[inline(always)]
+pub fn call_with_adaptive_timeout<F, T, E>(
+    timeout: &crate::AdaptiveTimeout,
+    call: F,
+) -> crate::TimeoutFuture<'_, F, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: TimeoutCarrier,
+{
+    timeout.call_with(call, E::from)
+}
+
+pub use crate::AdaptiveTimeout;
+pub use crate::Hedge;
+
 /// [`Timeout::call`] with the error bound phrased for `#[timeout]`.
 #[inline(always)]
 pub fn call_with_timeout<F, T, E>(timeout: &Timeout, call: F) -> crate::TimeoutFuture<'_, F, E>
@@ -92,14 +126,176 @@ where
 
 /// Clones a by-value argument for one attempt.
 #[diagnostic::on_unimplemented(
-    message = "`#[retry]` calls the function again with a copy of each by-value argument, but `{Self}` is not `Clone`",
+    message = "`#[retry]` and `#[hedge]` call the function again with a copy of each by-value argument, but `{Self}` is not `Clone`",
     label = "this argument is passed by value and is not `Clone`",
     note = "take it by reference (`&{Self}`), share it with `Arc<{Self}>`, or implement `Clone` for it"
 )]
 pub trait AttemptArg: Clone {}
 impl<T: Clone> AttemptArg for T {}
 
+/// An argument of the annotated function, held by the layers.
+///
+/// Never `Copy`, so that an `async` block moving it out captures it by
+/// value even when `T` is `Copy`: a hedge's attempts must own their
+/// arguments, not borrow them from the closure that made them.
+pub struct Arg<T>(T);
+
+impl<T> Arg<T> {
+    #[inline(always)]
+    pub fn new(value: T) -> Self {
+        Arg(value)
+    }
+
+    #[inline(always)]
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+
+    #[inline(always)]
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+}
+
 #[inline(always)]
-pub fn clone_for_attempt<T: AttemptArg>(arg: &T) -> T {
-    arg.clone()
+pub fn clone_for_attempt<T: AttemptArg>(arg: &Arg<T>) -> Arg<T> {
+    Arg(arg.0.clone())
+}
+
+/// [`Bulkhead::call`] with the error bound phrased for `#[bulkhead]`.
+#[inline(always)]
+pub fn call_with_bulkhead<F, T, E>(bulkhead: &Bulkhead, call: F) -> crate::BulkheadFuture<'_, F, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: BulkheadCarrier,
+{
+    bulkhead.call_with(call, E::from)
+}
+
+/// [`RateLimiter::call`] with the error bound phrased for `#[rate_limiter]`.
+#[inline(always)]
+pub fn call_with_rate_limiter<F, T, E>(
+    limiter: &RateLimiter,
+    call: F,
+) -> crate::RateLimitedFuture<'_, F, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: RateLimiterCarrier,
+{
+    limiter.call_with(call, E::from)
+}
+
+/// [`CircuitBreaker::call_with`] with the error bound phrased for
+/// `#[circuit_breaker]`; `classify` is the expansion's classification
+/// (the error's `Classify` impl, transient by default, or `failure_if`).
+#[inline(always)]
+pub fn call_with_circuit_breaker<F, T, E, C>(
+    breaker: &CircuitBreaker,
+    call: F,
+    classify: C,
+) -> crate::breaker::BreakerFuture<'_, F, C, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: CircuitBreakerCarrier,
+    C: Fn(&E) -> Outcome,
+{
+    breaker.call_with(call, classify, E::from)
+}
+
+// ---- #[fallback] ----
+
+#[cfg(feature = "stale-cache")]
+pub use crate::fallback::StaleCache;
+pub use crate::fallback::entering as fallback_entering;
+pub use std::borrow::ToOwned;
+
+/// A fallback level: an expression of the function's return type `R`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[fallback]` level must be a `{R}`, like the function it stands in for, but this one is `{Self}`",
+    label = "expected `{R}` here",
+    note = "wrap a value in `Ok(…)`, or an error in `Err(…)`; a level may `.await` and may use `err`, the error so far"
+)]
+pub trait FallbackLevel<R> {
+    fn into_level(self) -> R;
+}
+
+impl<R> FallbackLevel<R> for R {
+    #[inline(always)]
+    fn into_level(self) -> R {
+        self
+    }
+}
+
+#[inline(always)]
+pub fn fallback_level<R, L: FallbackLevel<R>>(level: L) -> R {
+    level.into_level()
+}
+
+/// An argument a fallback level uses, copied before the body may consume it.
+#[diagnostic::on_unimplemented(
+    message = "a `#[fallback]` level uses this argument after the call has consumed it, so a copy is kept, but `{Self}` is not `Clone`",
+    label = "used by a fallback level, and not `Clone`",
+    note = "take it by reference (`&{Self}`), share it with `Arc<{Self}>`, or implement `Clone` for it"
+)]
+pub trait FallbackArg: Clone {}
+impl<T: Clone> FallbackArg for T {}
+
+#[inline(always)]
+pub fn keep_for_fallback<T: FallbackArg>(arg: &Arg<T>) -> Arg<T> {
+    Arg(arg.0.clone())
+}
+
+/// One argument of a `stale_cache` key (the owned form of the argument).
+#[diagnostic::on_unimplemented(
+    message = "`stale_cache` keys its results by the function's arguments, but this argument's owned type `{Self}` is not `Hash + Eq + Clone + Send + Sync + 'static`",
+    label = "cannot be part of a `stale_cache` key",
+    note = "derive `Hash, PartialEq, Eq, Clone` for it, or remove `stale_cache` from this function"
+)]
+pub trait CacheKeyPart {
+    /// `Self`; naming the key through this projection makes a missing
+    /// bound one error at the argument instead of one per cache operation.
+    type Key;
+}
+impl<T> CacheKeyPart for T
+where
+    T: core::hash::Hash + Eq + Clone + Send + Sync + 'static,
+{
+    type Key = T;
+}
+
+#[inline(always)]
+pub fn cache_key_part<T: CacheKeyPart<Key = T>>(part: T) -> T::Key {
+    part
+}
+
+/// The success value a `stale_cache` keeps.
+#[diagnostic::on_unimplemented(
+    message = "`stale_cache` keeps a copy of each successful result, but `{Self}` is not `Clone + Send + Sync + 'static`",
+    label = "the `Ok` type must be `Clone + Send + Sync + 'static` for `stale_cache`",
+    note = "derive `Clone` for it, or wrap it in `Arc<…>`"
+)]
+pub trait CacheValue: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
+
+#[inline(always)]
+pub const fn assert_cache_value<T: CacheValue>() {}
+
+// ---- #[chaos] ----
+
+#[cfg(feature = "chaos")]
+pub use crate::chaos::Chaos;
+
+/// [`Chaos::call`](crate::chaos::Chaos::call) with the error bound phrased for `#[chaos]`.
+#[cfg(feature = "chaos")]
+#[inline(always)]
+pub fn call_with_chaos<'a, F, T, E>(
+    chaos: &'a Chaos,
+    call: F,
+) -> impl core::future::Future<Output = Result<T, E>> + 'a
+where
+    F: core::future::Future<Output = Result<T, E>> + 'a,
+    T: 'a,
+    E: ChaosCarrier + 'static,
+{
+    chaos.call(call)
 }

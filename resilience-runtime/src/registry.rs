@@ -171,6 +171,8 @@ impl Registrable for crate::Retry {
     const KIND: &'static str = "retry";
     fn same_settings(&self, other: &Self) -> bool {
         self.policy() == other.policy()
+            && self.budget().map(|b| (b.ratio(), b.min_per_sec()))
+                == other.budget().map(|b| (b.ratio(), b.min_per_sec()))
     }
 }
 
@@ -182,13 +184,25 @@ mod tests {
 
     #[test]
     fn conflicting_settings_keep_the_first_and_are_counted() {
-        let a = get_or_register("reg-test", || Timeout::named("reg-test", Duration::from_secs(1)));
-        let same = get_or_register("reg-test", || Timeout::named("reg-test", Duration::from_secs(1)));
+        let a = get_or_register("reg-test", || {
+            Timeout::named("reg-test", Duration::from_secs(1))
+        });
+        let same = get_or_register("reg-test", || {
+            Timeout::named("reg-test", Duration::from_secs(1))
+        });
         assert!(Arc::ptr_eq(&a, &same));
         let entry = |e: &Entry| e.name == "reg-test";
-        assert_eq!(entries().iter().find(|e| entry(e)).map(|e| e.conflicts), Some(0));
-        let other = get_or_register("reg-test", || Timeout::named("reg-test", Duration::from_secs(5)));
+        assert_eq!(
+            entries().iter().find(|e| entry(e)).map(|e| e.conflicts),
+            Some(0)
+        );
+        let other = get_or_register("reg-test", || {
+            Timeout::named("reg-test", Duration::from_secs(5))
+        });
         assert_eq!(other.duration(), Duration::from_secs(1));
-        assert_eq!(entries().iter().find(|e| entry(e)).map(|e| e.conflicts), Some(1));
+        assert_eq!(
+            entries().iter().find(|e| entry(e)).map(|e| e.conflicts),
+            Some(1)
+        );
     }
 }

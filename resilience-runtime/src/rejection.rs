@@ -168,9 +168,9 @@ impl Rejection {
         match self {
             Rejection::CircuitOpen { retry_after, .. }
             | Rejection::RateLimited { retry_after, .. } => Some(*retry_after),
-            Rejection::Timeout { .. } | Rejection::BulkheadFull { .. } | Rejection::Injected { .. } => {
-                None
-            }
+            Rejection::Timeout { .. }
+            | Rejection::BulkheadFull { .. }
+            | Rejection::Injected { .. } => None,
         }
     }
 }
@@ -186,7 +186,10 @@ impl fmt::Display for Rejection {
             }
             Rejection::BulkheadFull { name } => write!(f, "bulkhead `{name}` is full"),
             Rejection::RateLimited { name, retry_after } => {
-                write!(f, "rate limit of `{name}` reached; retry after {retry_after:?}")
+                write!(
+                    f,
+                    "rate limit of `{name}` reached; retry after {retry_after:?}"
+                )
             }
             Rejection::Injected { name } => write!(f, "fault injected into `{name}`"),
         }

@@ -62,6 +62,26 @@ pub fn uniform(low: Duration, high: Duration) -> Duration {
     Duration::from_nanos(drawn)
 }
 
+/// `true` with probability `p` (clamped to `[0, 1]`), from the same source
+/// as [`uniform`].
+///
+/// ```
+/// use resilience_runtime::rng;
+/// assert!(rng::chance(1.0));
+/// assert!(!rng::chance(0.0));
+/// ```
+pub fn chance(p: f64) -> bool {
+    if p <= 0.0 {
+        return false;
+    }
+    if p >= 1.0 {
+        return true;
+    }
+    SEEDED
+        .try_with(|rng| rng.borrow_mut().random_bool(p))
+        .unwrap_or_else(|_| rand::rng().random_bool(p))
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -21,7 +21,9 @@ mod tests {
     #[test]
     fn crate_override_resolves_every_path() {
         let mut future = pin!(super::renamed(1));
-        let out = future.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let out = future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
         assert_eq!(out, Poll::Ready(Ok(2)));
     }
 }

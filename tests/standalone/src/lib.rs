@@ -3,10 +3,18 @@
 //! (`core`, `std`-like modules, the macro's own local names) and denies
 //! lints that a careless expansion would trip.
 
-#![deny(unused_qualifications, unused_imports, unused_mut, unused_variables, missing_docs)]
+#![deny(
+    unused_qualifications,
+    unused_imports,
+    unused_mut,
+    unused_variables,
+    missing_docs
+)]
 #![forbid(unsafe_code)]
 
-use resilience::{Rejection, retry, timeout};
+use resilience::{
+    Rejection, bulkhead, circuit_breaker, fallback, hedge, rate_limiter, retry, timeout,
+};
 
 /// Shadows `::core` for relative paths: expansions must use `::core::…`.
 #[allow(dead_code)]
@@ -37,6 +45,33 @@ pub async fn shadowing(mut input: u32, label: String) -> Result<u32, Rejection> 
         + __resilience_arg0
         + __resilience_arg1;
     Ok(input)
+}
+
+/// Every layer at once, with locals named like every macro-made local.
+#[fallback(stale_cache(ttl = "1m"), Ok(err_free_default(key)))]
+#[circuit_breaker(failure_threshold = 3)]
+#[retry(max_attempts = 2, base = "1ms")]
+#[hedge(delay = "10ms")]
+#[timeout("1s")]
+#[bulkhead(max_concurrent = 2)]
+#[rate_limiter(rate = 100, per = "1s")]
+pub async fn every_layer(key: u32, label: &str) -> Result<u32, Rejection> {
+    let __resilience_stale = 1;
+    let __resilience_key = 2;
+    let __resilience_value = 3;
+    let __resilience_kept0 = 4;
+    let err = 5;
+    Ok(key
+        + label.len() as u32
+        + __resilience_stale
+        + __resilience_key
+        + __resilience_value
+        + __resilience_kept0
+        + err)
+}
+
+fn err_free_default(key: u32) -> u32 {
+    key
 }
 
 /// A method with a receiver, named instance and retry predicate.
@@ -70,15 +105,21 @@ mod tests {
     /// and proof that no runtime from another crate is needed to build them.
     fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
         let mut future = pin!(future);
-        future.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
     }
 
     #[test]
     fn expansions_compile_and_run_without_other_dependencies() {
-        assert_eq!(poll_once(shadowing(1, "abc".to_owned())), Poll::Ready(Ok(1 + 21 + 7 + 3)));
+        assert_eq!(
+            poll_once(shadowing(1, "abc".to_owned())),
+            Poll::Ready(Ok(1 + 21 + 7 + 3))
+        );
         let client = Client {
             calls: std::cell::Cell::new(0),
         };
         assert_eq!(poll_once(client.call()), Poll::Ready(Ok(1)));
+        assert_eq!(poll_once(every_layer(1, "ab")), Poll::Ready(Ok(1 + 2 + 15)));
     }
 }
