@@ -1,0 +1,527 @@
+//! The breaker's state machine: one atomic word, changed only by
+//! compare-and-swap, so no call ever takes a lock.
+//!
+//! The word packs the state, a generation and a payload:
+//!
+//! ```text
+//!  63                                    16 15        3 2     0
+//! [ payload (48 bits)                      | gen (13)  | state ]
+//! ```
+//!
+//! - `Closed`: payload = consecutive failures (consecutive mode).
+//! - `Open`: payload = when it opened, µs on the breaker clock, mod 2^48.
+//! - `HalfOpen`: payload = trials in flight (8 bits), trial successes
+//!   (8 bits), and the last half-open progress in ms, mod 2^32.
+//!
+//! Every transition bumps the generation. A call remembers the generation
+//! it was admitted in and its verdict only counts if that generation is
+//! still current: a slow call admitted before the circuit opened cannot
+//! count against the next closed period, and a half-open trial abandoned
+//! by `half_open_max_wait` cannot free a permit of a later half-open state.
+//! Times are compared with wrapping arithmetic, so they stay right as long
+//! as the interval measured is shorter than the wrap (8.9 years open, 49
+//! days half-open).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::sync::{AtomicU64, Ordering, const_unless_loom};
+use super::window::{CallRing, Counts, Sample, TimeBuckets, Window};
+use super::{BreakerPolicy, State, TripRule, WindowSize};
+
+const STATE_MASK: u64 = 0b111;
+const GEN_SHIFT: u32 = 3;
+const GEN_MASK: u64 = (1 << 13) - 1;
+const PAYLOAD_SHIFT: u32 = 16;
+const PAYLOAD_MASK: u64 = (1 << 48) - 1;
+const HALF_OPEN_SINCE_MASK: u64 = (1 << 32) - 1;
+/// The state and generation bits: a closed word with no failures is
+/// exactly its ticket.
+pub(crate) const CLOSED_TICKET_MASK: u64 = (1 << PAYLOAD_SHIFT) - 1;
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+const FORCED_OPEN: u64 = 3;
+const DISABLED: u64 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Word(u64);
+
+impl Word {
+    #[inline]
+    const fn new(state: u64, generation: u64, payload: u64) -> Word {
+        Word(
+            state
+                | ((generation & GEN_MASK) << GEN_SHIFT)
+                | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT),
+        )
+    }
+
+    fn half_open(generation: u64, in_flight: u64, successes: u64, since_ms: u64) -> Word {
+        let payload = in_flight | (successes << 8) | ((since_ms & HALF_OPEN_SINCE_MASK) << 16);
+        Word::new(HALF_OPEN, generation, payload)
+    }
+
+    #[inline]
+    fn state(self) -> u64 {
+        self.0 & STATE_MASK
+    }
+
+    #[inline]
+    fn generation(self) -> u64 {
+        (self.0 >> GEN_SHIFT) & GEN_MASK
+    }
+
+    fn next_generation(self) -> u64 {
+        (self.generation() + 1) & GEN_MASK
+    }
+
+    #[inline]
+    fn payload(self) -> u64 {
+        self.0 >> PAYLOAD_SHIFT
+    }
+
+    fn in_flight(self) -> u64 {
+        self.payload() & 0xFF
+    }
+
+    fn successes(self) -> u64 {
+        (self.payload() >> 8) & 0xFF
+    }
+
+    fn since_ms(self) -> u64 {
+        self.payload() >> 16
+    }
+
+    #[inline]
+    fn public_state(self) -> State {
+        match self.state() {
+            CLOSED => State::Closed,
+            OPEN => State::Open,
+            HALF_OPEN => State::HalfOpen,
+            FORCED_OPEN => State::ForcedOpen,
+            _ => State::Disabled,
+        }
+    }
+}
+
+/// What a call was admitted as; handed back with its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ticket {
+    Closed {
+        generation: u64,
+    },
+    Trial {
+        generation: u64,
+    },
+    /// The breaker is disabled: the call runs and is not recorded.
+    Pass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Admitted(Ticket),
+    Rejected { retry_after: Duration },
+}
+
+/// How a call ended, as the breaker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Success,
+    Failure,
+    /// Neither: a `Permanent` error, or a call dropped before it finished.
+    Ignored,
+}
+
+/// A consistent-enough view of the engine for [`super::Snapshot`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reading {
+    pub(crate) state: State,
+    pub(crate) consecutive_failures: u64,
+    pub(crate) trials_in_flight: u32,
+    pub(crate) window: Counts,
+    pub(crate) rejections: u64,
+}
+
+pub(crate) struct Engine {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) policy: BreakerPolicy,
+    /// Consecutive mode without a slow-call rule: a success in a closed
+    /// state with no failures changes nothing.
+    quiet_success: bool,
+    word: AtomicU64,
+    window: Window,
+    rejections: AtomicU64,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Engine {
+    const_unless_loom! {
+        pub(crate) fn new(name: Cow<'static, str>, policy: BreakerPolicy) -> Self {
+            let window = match policy.trip {
+                TripRule::Consecutive { .. } => Window::None,
+                TripRule::Rate { window: WindowSize::Calls(n), .. } => Window::Calls(CallRing::new(n)),
+                TripRule::Rate { window: WindowSize::Time(t), .. } => {
+                    let us = t.as_micros();
+                    Window::Time(TimeBuckets::new(if us > u64::MAX as u128 { u64::MAX } else { us as u64 }))
+                }
+            };
+            let quiet_success = matches!(policy.trip, TripRule::Consecutive { .. }) && policy.slow_call.is_none();
+            Engine {
+                name,
+                policy,
+                quiet_success,
+                word: AtomicU64::new(Word::new(CLOSED, 0, 0).0),
+                window,
+                rejections: AtomicU64::new(0),
+            }
+        }
+    }
+
+    #[inline]
+    fn load(&self) -> Word {
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    fn swap_word(&self, current: Word, new: Word) -> Result<(), Word> {
+        self.word
+            .compare_exchange(current.0, new.0, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+            .map_err(Word)
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        self.load().public_state()
+    }
+
+    /// The closed-state fast path: when closed, the word's state and
+    /// generation bits (the low 16), which the caller keeps as its ticket.
+    #[inline(always)]
+    pub(crate) fn admit_closed(&self) -> Option<u64> {
+        let word = self.word.load(Ordering::Acquire);
+        (word & STATE_MASK == CLOSED).then_some(word & CLOSED_TICKET_MASK)
+    }
+
+    /// Whether a success of the closed call admitted with `ticket` (from
+    /// [`admit_closed`](Self::admit_closed)) changes nothing: consecutive
+    /// mode, no slow-call rule, same generation, no failures counted. One
+    /// load, no clock.
+    #[inline(always)]
+    pub(crate) fn success_changes_nothing(&self, ticket: u64) -> bool {
+        self.quiet_success && self.word.load(Ordering::Acquire) == ticket
+    }
+
+    /// Admits a call or refuses it. `now_us` is read only off the closed
+    /// path.
+    #[inline]
+    pub(crate) fn acquire(&self, now_us: impl Fn() -> u64) -> Admission {
+        let word = self.load();
+        if word.state() == CLOSED {
+            return Admission::Admitted(Ticket::Closed {
+                generation: word.generation(),
+            });
+        }
+        self.acquire_slow(word, &now_us)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, mut word: Word, now_us: &dyn Fn() -> u64) -> Admission {
+        let open_for = micros(self.policy.open_for);
+        loop {
+            let next = match word.state() {
+                CLOSED => {
+                    return Admission::Admitted(Ticket::Closed {
+                        generation: word.generation(),
+                    });
+                }
+                DISABLED => return Admission::Admitted(Ticket::Pass),
+                FORCED_OPEN => return self.reject(self.policy.open_for),
+                OPEN => {
+                    let now = now_us();
+                    let elapsed = now.wrapping_sub(word.payload()) & PAYLOAD_MASK;
+                    if elapsed < open_for {
+                        return self.reject(Duration::from_micros(open_for - elapsed));
+                    }
+                    Word::half_open(word.next_generation(), 1, 0, now / 1000)
+                }
+                _ => {
+                    if word.in_flight() < u64::from(self.policy.half_open_max_calls) {
+                        Word(word.0 + (1 << PAYLOAD_SHIFT))
+                    } else {
+                        let Some(max_wait) = self.policy.half_open_max_wait else {
+                            return self.reject(self.policy.open_for);
+                        };
+                        let now = now_us();
+                        let waited = Duration::from_millis(
+                            (now / 1000).wrapping_sub(word.since_ms()) & HALF_OPEN_SINCE_MASK,
+                        );
+                        if waited < max_wait {
+                            return self.reject(max_wait - waited);
+                        }
+                        // No trial has reported for `half_open_max_wait`:
+                        // stop waiting for it and open again.
+                        Word::new(OPEN, word.next_generation(), now)
+                    }
+                }
+            };
+            match self.swap_word(word, next) {
+                Ok(()) => {
+                    if next.state() == OPEN {
+                        self.entered(word, next);
+                        return self.reject(self.policy.open_for);
+                    }
+                    if next.generation() != word.generation() {
+                        self.entered(word, next);
+                    }
+                    return Admission::Admitted(Ticket::Trial {
+                        generation: next.generation(),
+                    });
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    fn reject(&self, retry_after: Duration) -> Admission {
+        self.rejections.fetch_add(1, Ordering::Relaxed);
+        Admission::Rejected { retry_after }
+    }
+
+    /// Records how an admitted call ended. `slow` is whether it ran past
+    /// `slow_call`.
+    #[inline]
+    pub(crate) fn finish(
+        &self,
+        ticket: Ticket,
+        verdict: Verdict,
+        slow: bool,
+        now_us: impl Fn() -> u64,
+    ) {
+        match ticket {
+            Ticket::Pass => {}
+            Ticket::Closed { generation } => {
+                if verdict == Verdict::Ignored {
+                    return;
+                }
+                if let TripRule::Consecutive { failure_threshold } = self.policy.trip {
+                    // The common case: a success with no failures before it.
+                    let failed = verdict == Verdict::Failure || slow;
+                    let word = self.load();
+                    if !failed && word == Word::new(CLOSED, generation, 0) {
+                        return;
+                    }
+                    self.finish_consecutive(word, generation, failed, failure_threshold, &now_us);
+                } else {
+                    self.finish_rate(generation, verdict, slow, &now_us);
+                }
+            }
+            Ticket::Trial { generation } => self.finish_trial(generation, verdict, slow, &now_us),
+        }
+    }
+
+    #[cold]
+    fn finish_consecutive(
+        &self,
+        mut word: Word,
+        generation: u64,
+        failed: bool,
+        threshold: u32,
+        now_us: &dyn Fn() -> u64,
+    ) {
+        loop {
+            if word.state() != CLOSED || word.generation() != generation {
+                return;
+            }
+            let next = if !failed {
+                if word.payload() == 0 {
+                    return;
+                }
+                Word::new(CLOSED, generation, 0)
+            } else if word.payload() + 1 >= u64::from(threshold) {
+                Word::new(OPEN, word.next_generation(), now_us())
+            } else {
+                Word::new(CLOSED, generation, word.payload() + 1)
+            };
+            match self.swap_word(word, next) {
+                Ok(()) => {
+                    if next.state() == OPEN {
+                        self.entered(word, next);
+                    }
+                    return;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    fn finish_rate(&self, generation: u64, verdict: Verdict, slow: bool, now_us: &dyn Fn() -> u64) {
+        let closed = Word::new(CLOSED, generation, 0);
+        if self.load() != closed {
+            return;
+        }
+        let failure = verdict == Verdict::Failure;
+        let Some(counts) = self.window.record(Sample { failure, slow }, now_us) else {
+            return;
+        };
+        if self.trips(counts) {
+            let open = Word::new(OPEN, closed.next_generation(), now_us());
+            if self.swap_word(closed, open).is_ok() {
+                self.entered(closed, open);
+            }
+        }
+    }
+
+    fn trips(&self, counts: Counts) -> bool {
+        let TripRule::Rate {
+            failure_rate,
+            min_calls,
+            ..
+        } = self.policy.trip
+        else {
+            return false;
+        };
+        if counts.calls == 0 || counts.calls < min_calls {
+            return false;
+        }
+        // A hair of tolerance so that 3 of 10 calls is a rate of 0.3.
+        let at_least =
+            |part: u32, rate: f64| f64::from(part) >= rate * f64::from(counts.calls) - 1e-9;
+        at_least(counts.failures, failure_rate)
+            || (self.policy.slow_call.is_some()
+                && at_least(counts.slow, self.policy.slow_call_rate))
+    }
+
+    #[cold]
+    fn finish_trial(
+        &self,
+        generation: u64,
+        verdict: Verdict,
+        slow: bool,
+        now_us: &dyn Fn() -> u64,
+    ) {
+        // In half-open, a slow success is a failed trial.
+        let verdict = if verdict == Verdict::Success && slow {
+            Verdict::Failure
+        } else {
+            verdict
+        };
+        let mut word = self.load();
+        loop {
+            if word.state() != HALF_OPEN || word.generation() != generation {
+                return;
+            }
+            let in_flight = word.in_flight().saturating_sub(1);
+            let next = match verdict {
+                Verdict::Ignored => {
+                    Word::half_open(generation, in_flight, word.successes(), word.since_ms())
+                }
+                Verdict::Success
+                    if word.successes() + 1 >= u64::from(self.policy.success_threshold) =>
+                {
+                    Word::new(CLOSED, word.next_generation(), 0)
+                }
+                Verdict::Success => {
+                    Word::half_open(generation, in_flight, word.successes() + 1, now_us() / 1000)
+                }
+                Verdict::Failure => Word::new(OPEN, word.next_generation(), now_us()),
+            };
+            match self.swap_word(word, next) {
+                Ok(()) => {
+                    if next.state() != HALF_OPEN {
+                        self.entered(word, next);
+                    }
+                    return;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Sets the state by hand: `force_open`, `disable`, `reset`.
+    pub(crate) fn set(&self, state: State) {
+        let code = match state {
+            State::Closed => CLOSED,
+            State::ForcedOpen => FORCED_OPEN,
+            State::Disabled => DISABLED,
+            State::Open | State::HalfOpen => unreachable!("only set by the breaker itself"),
+        };
+        let mut word = self.load();
+        loop {
+            let next = Word::new(code, word.next_generation(), 0);
+            match self.swap_word(word, next) {
+                Ok(()) => {
+                    self.entered(word, next);
+                    return;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// After a transition from `from` to `to`: forget the closed window
+    /// when leaving service, and tell the logs.
+    fn entered(&self, from: Word, to: Word) {
+        if matches!(to.state(), OPEN | FORCED_OPEN | DISABLED)
+            || from.state() != CLOSED && to.state() == CLOSED
+        {
+            self.window.clear();
+        }
+        let (from, to) = (from.public_state(), to.public_state());
+        if matches!(to, State::Open | State::ForcedOpen) {
+            tracing::warn!(name = %self.name, ?from, ?to, "resilience: circuit breaker state changed");
+        } else {
+            tracing::info!(name = %self.name, ?from, ?to, "resilience: circuit breaker state changed");
+        }
+    }
+
+    pub(crate) fn read(&self, now_us: impl Fn() -> u64) -> Reading {
+        let word = self.load();
+        let consecutive = matches!(self.policy.trip, TripRule::Consecutive { .. });
+        Reading {
+            state: word.public_state(),
+            consecutive_failures: if consecutive && word.state() == CLOSED {
+                word.payload()
+            } else {
+                0
+            },
+            trials_in_flight: if word.state() == HALF_OPEN {
+                word.in_flight() as u32
+            } else {
+                0
+            },
+            window: self.window.counts(&now_us).unwrap_or_default(),
+            rejections: self.rejections.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(all(test, not(resilience_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_fields_round_trip() {
+        let w = Word::new(OPEN, GEN_MASK, PAYLOAD_MASK);
+        assert_eq!(
+            (w.state(), w.generation(), w.payload()),
+            (OPEN, GEN_MASK, PAYLOAD_MASK)
+        );
+        assert_eq!(w.next_generation(), 0);
+        let h = Word::half_open(7, 255, 254, u64::MAX);
+        assert_eq!(
+            (
+                h.state(),
+                h.generation(),
+                h.in_flight(),
+                h.successes(),
+                h.since_ms()
+            ),
+            (HALF_OPEN, 7, 255, 254, HALF_OPEN_SINCE_MASK)
+        );
+    }
+}

@@ -1,0 +1,1088 @@
+//! `#[circuit_breaker]`: stop calling a service that keeps failing, and
+//! probe it again after a pause.
+//!
+//! The instance type is [`CircuitBreaker`], configured by a
+//! [`BreakerPolicy`]. It moves between the [`State`]s
+//! Closed → Open → HalfOpen → Closed on its own, and can be forced open or
+//! disabled by hand.
+
+mod engine;
+mod sync;
+mod window;
+
+#[cfg(all(test, resilience_loom))]
+mod loom_tests;
+#[cfg(all(test, not(resilience_loom)))]
+mod model_tests;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use crate::registry::Registrable;
+use crate::{Classify, Outcome, Rejection};
+use engine::{Admission, Engine, Ticket, Verdict};
+use sync::const_unless_loom;
+
+/// How many recent calls rate mode looks at.
+///
+/// ```
+/// use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+/// use std::time::Duration;
+///
+/// let last_100_calls = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(100));
+/// let last_10_seconds = BreakerPolicy::new().failure_rate(0.5, WindowSize::Time(Duration::from_secs(10)));
+/// # let _ = (last_100_calls, last_10_seconds);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowSize {
+    /// The last N calls.
+    Calls(u32),
+    /// The calls that ended within the last duration, forgotten a tenth of
+    /// the window at a time.
+    Time(Duration),
+}
+
+/// When the circuit opens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TripRule {
+    Consecutive {
+        failure_threshold: u32,
+    },
+    Rate {
+        failure_rate: f64,
+        window: WindowSize,
+        min_calls: u32,
+    },
+}
+
+/// What a [`CircuitBreaker`] does: when it opens, how long it stays open,
+/// and how it probes the service before closing.
+///
+/// Built with `const` methods, so a policy can live in a `static`.
+/// Defaults: open after 5 consecutive failures, stay open 60 s, admit 1
+/// half-open trial at a time, close after 1 successful trial, no slow-call
+/// rule, no `half_open_max_wait`.
+///
+/// Out-of-range values are clamped (the macro rejects them at compile
+/// time): thresholds and counts to at least 1, `half_open_max_calls` and
+/// `success_threshold` to at most 255, a count window to at most 1,000,000
+/// calls, rates into (0, 1].
+///
+/// ```
+/// use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+/// use std::time::Duration;
+///
+/// const PAYMENTS: BreakerPolicy = BreakerPolicy::new()
+///     .failure_rate(0.5, WindowSize::Calls(100))
+///     .min_calls(20)
+///     .slow_call(Duration::from_secs(2))
+///     .slow_call_rate(0.8)
+///     .open_for(Duration::from_secs(30));
+/// assert_eq!(PAYMENTS.get_open_for(), Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerPolicy {
+    trip: TripRule,
+    slow_call: Option<Duration>,
+    slow_call_rate: f64,
+    open_for: Duration,
+    success_threshold: u32,
+    half_open_max_calls: u32,
+    half_open_max_wait: Option<Duration>,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const fn at_least_one(n: u32) -> u32 {
+    if n == 0 { 1 } else { n }
+}
+
+const fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_nan() || rate <= 0.0 {
+        f64::MIN_POSITIVE
+    } else if rate > 1.0 {
+        1.0
+    } else {
+        rate
+    }
+}
+
+const DEFAULT_MIN_CALLS: u32 = 20;
+
+impl BreakerPolicy {
+    /// The default policy (see the type's docs).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// assert_eq!(BreakerPolicy::new().get_failure_threshold(), Some(5));
+    /// ```
+    pub const fn new() -> Self {
+        BreakerPolicy {
+            trip: TripRule::Consecutive {
+                failure_threshold: 5,
+            },
+            slow_call: None,
+            slow_call_rate: 1.0,
+            open_for: Duration::from_secs(60),
+            success_threshold: 1,
+            half_open_max_calls: 1,
+            half_open_max_wait: None,
+        }
+    }
+
+    /// Consecutive mode: open after `n` failures in a row (a success resets
+    /// the count). Replaces a rate rule.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// assert_eq!(BreakerPolicy::new().failure_threshold(3).get_failure_threshold(), Some(3));
+    /// ```
+    pub const fn failure_threshold(mut self, n: u32) -> Self {
+        self.trip = TripRule::Consecutive {
+            failure_threshold: at_least_one(n),
+        };
+        self
+    }
+
+    /// Rate mode: open when at least `rate` (in (0, 1]) of the calls in
+    /// `window` failed, once the window holds [`min_calls`](Self::min_calls)
+    /// calls (default 20, at most the window's size). Replaces a
+    /// consecutive rule.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+    /// let p = BreakerPolicy::new().failure_rate(0.25, WindowSize::Calls(10));
+    /// assert_eq!(p.get_failure_threshold(), None);
+    /// assert_eq!(p.get_min_calls(), Some(10));
+    /// ```
+    pub const fn failure_rate(mut self, rate: f64, window: WindowSize) -> Self {
+        let window = match window {
+            WindowSize::Calls(n) if n > window::MAX_CALLS_WINDOW => {
+                WindowSize::Calls(window::MAX_CALLS_WINDOW)
+            }
+            WindowSize::Calls(n) => WindowSize::Calls(at_least_one(n)),
+            WindowSize::Time(t) => WindowSize::Time(t),
+        };
+        let min_calls = match self.trip {
+            TripRule::Rate { min_calls, .. } => min_calls,
+            TripRule::Consecutive { .. } => DEFAULT_MIN_CALLS,
+        };
+        self.trip = TripRule::Rate {
+            failure_rate: clamp_rate(rate),
+            window,
+            min_calls: cap_min_calls(min_calls, window),
+        };
+        self
+    }
+
+    /// Rate mode: how many calls the window must hold before its rates
+    /// count. No effect in consecutive mode; call it after
+    /// [`failure_rate`](Self::failure_rate).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+    /// let p = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(100)).min_calls(40);
+    /// assert_eq!(p.get_min_calls(), Some(40));
+    /// ```
+    pub const fn min_calls(mut self, n: u32) -> Self {
+        if let TripRule::Rate {
+            failure_rate,
+            window,
+            ..
+        } = self.trip
+        {
+            self.trip = TripRule::Rate {
+                failure_rate,
+                window,
+                min_calls: cap_min_calls(at_least_one(n), window),
+            };
+        }
+        self
+    }
+
+    /// A call that takes `d` or longer is slow. In consecutive mode and in
+    /// half-open, a slow success counts as a failure; in rate mode, slow
+    /// calls have their own rate, [`slow_call_rate`](Self::slow_call_rate).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use std::time::Duration;
+    /// let p = BreakerPolicy::new().slow_call(Duration::from_secs(2));
+    /// # let _ = p;
+    /// ```
+    pub const fn slow_call(mut self, d: Duration) -> Self {
+        self.slow_call = Some(d);
+        self
+    }
+
+    /// Rate mode: open when at least `rate` of the calls in the window were
+    /// slow (default 1.0: all of them).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// let p = BreakerPolicy::new().slow_call_rate(0.8);
+    /// # let _ = p;
+    /// ```
+    pub const fn slow_call_rate(mut self, rate: f64) -> Self {
+        self.slow_call_rate = clamp_rate(rate);
+        self
+    }
+
+    /// How long the circuit stays open before it admits a trial call.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use std::time::Duration;
+    /// let p = BreakerPolicy::new().open_for(Duration::from_secs(5));
+    /// assert_eq!(p.get_open_for(), Duration::from_secs(5));
+    /// ```
+    pub const fn open_for(mut self, d: Duration) -> Self {
+        self.open_for = d;
+        self
+    }
+
+    /// Successful trials needed to close the circuit (1 to 255).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// let p = BreakerPolicy::new().success_threshold(3);
+    /// # let _ = p;
+    /// ```
+    pub const fn success_threshold(mut self, n: u32) -> Self {
+        self.success_threshold = clamp_small(n);
+        self
+    }
+
+    /// Trial calls admitted at once in half-open (1 to 255); the others are
+    /// rejected.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// let p = BreakerPolicy::new().half_open_max_calls(2);
+    /// # let _ = p;
+    /// ```
+    pub const fn half_open_max_calls(mut self, n: u32) -> Self {
+        self.half_open_max_calls = clamp_small(n);
+        self
+    }
+
+    /// When every trial permit is taken and no trial has reported for `d`,
+    /// the next caller re-opens the circuit instead of being turned away
+    /// (a hung trial cannot keep the breaker half-open forever).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use std::time::Duration;
+    /// let p = BreakerPolicy::new().half_open_max_wait(Duration::from_secs(10));
+    /// # let _ = p;
+    /// ```
+    pub const fn half_open_max_wait(mut self, d: Duration) -> Self {
+        self.half_open_max_wait = Some(d);
+        self
+    }
+
+    /// The consecutive-failure threshold, or `None` in rate mode.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// assert_eq!(BreakerPolicy::new().get_failure_threshold(), Some(5));
+    /// ```
+    pub const fn get_failure_threshold(&self) -> Option<u32> {
+        match self.trip {
+            TripRule::Consecutive { failure_threshold } => Some(failure_threshold),
+            TripRule::Rate { .. } => None,
+        }
+    }
+
+    /// The minimum number of calls in the window, or `None` in consecutive
+    /// mode.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// assert_eq!(BreakerPolicy::new().get_min_calls(), None);
+    /// ```
+    pub const fn get_min_calls(&self) -> Option<u32> {
+        match self.trip {
+            TripRule::Rate { min_calls, .. } => Some(min_calls),
+            TripRule::Consecutive { .. } => None,
+        }
+    }
+
+    /// How long the circuit stays open.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use std::time::Duration;
+    /// assert_eq!(BreakerPolicy::new().get_open_for(), Duration::from_secs(60));
+    /// ```
+    pub const fn get_open_for(&self) -> Duration {
+        self.open_for
+    }
+}
+
+const fn clamp_small(n: u32) -> u32 {
+    if n == 0 {
+        1
+    } else if n > 255 {
+        255
+    } else {
+        n
+    }
+}
+
+const fn cap_min_calls(min_calls: u32, window: WindowSize) -> u32 {
+    match window {
+        WindowSize::Calls(n) if min_calls > n => n,
+        _ => min_calls,
+    }
+}
+
+/// Where a breaker stands.
+///
+/// ```
+/// use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+///
+/// let breaker = CircuitBreaker::new("doc-state", BreakerPolicy::new());
+/// assert_eq!(breaker.state(), State::Closed);
+/// breaker.force_open();
+/// assert_eq!(breaker.state(), State::ForcedOpen);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are rejected until `open_for` has passed.
+    Open,
+    /// A few trial calls go through; their verdict closes or re-opens it.
+    HalfOpen,
+    /// Opened by [`CircuitBreaker::force_open`]: rejects until reset.
+    ForcedOpen,
+    /// Turned off by [`CircuitBreaker::disable`]: admits and records
+    /// nothing until reset.
+    Disabled,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+            State::ForcedOpen => "forced open",
+            State::Disabled => "disabled",
+        })
+    }
+}
+
+/// A breaker's state and counters at one moment, for a health endpoint.
+///
+/// Read without stopping callers: under load the counters may be a few
+/// calls apart from each other.
+///
+/// ```
+/// use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State, WindowSize};
+///
+/// let breaker = CircuitBreaker::new("doc-snapshot", BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(10)));
+/// let s = breaker.snapshot();
+/// assert_eq!(s.state, State::Closed);
+/// assert_eq!(s.calls_in_window, 0);
+/// assert_eq!(s.failure_rate, None);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The instance name.
+    pub name: String,
+    /// The current state.
+    pub state: State,
+    /// Failures in a row (consecutive mode, closed state).
+    pub consecutive_failures: u64,
+    /// Calls in the window (rate mode).
+    pub calls_in_window: u32,
+    /// Failed calls in the window (rate mode).
+    pub failures_in_window: u32,
+    /// Slow calls in the window (rate mode).
+    pub slow_calls_in_window: u32,
+    /// `failures_in_window / calls_in_window`, when the window holds calls.
+    pub failure_rate: Option<f64>,
+    /// Half-open trial calls running now.
+    pub trials_in_flight: u32,
+    /// Calls rejected since the breaker was created.
+    pub rejections: u64,
+}
+
+/// The breaker clock: microseconds of tokio's clock (so a paused runtime
+/// drives it) since a process-wide epoch one day before its first reading,
+/// so that clocks of several test runtimes stay comparable.
+fn now_us() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let now = Instant::now();
+    let epoch = *EPOCH.get_or_init(|| now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now));
+    u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A circuit breaker: the instance behind `#[circuit_breaker]`.
+///
+/// While **closed**, calls run and their failures are counted (consecutive
+/// failures, or the failure and slow-call rates of a window of recent
+/// calls). When the [`BreakerPolicy`] trips, the circuit **opens**: calls
+/// are rejected with [`Rejection::CircuitOpen`] without running, for
+/// `open_for`. Then it is **half-open**: up to `half_open_max_calls` trial
+/// calls run; `success_threshold` successful trials close it, one failed
+/// trial opens it again for another `open_for`.
+///
+/// What counts as a failure is decided by [`Classify`]: `Transient` and
+/// `Fault` count, `Permanent` errors (a bad request) do not.
+///
+/// # Cost
+///
+/// A call in the closed state takes no lock and allocates nothing: one
+/// atomic load to admit it and, after a success with no failures before
+/// it, one atomic load to record it. Consecutive mode without `slow_call`
+/// does not read the clock while closed.
+///
+/// # Cancel safety
+///
+/// A half-open trial holds a permit ([`Permit`]); dropping the call's
+/// future gives the permit back and counts as neither success nor failure.
+/// A trial that panics counts as a failure. Neither can leave the breaker
+/// stuck half-open.
+///
+/// # Memory ordering
+///
+/// State changes are published with release/acquire: a caller that sees a
+/// state also sees the transition that produced it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+/// use resilience_runtime::Rejection;
+/// use std::io;
+/// use std::time::Duration;
+///
+/// static INVENTORY: CircuitBreaker = CircuitBreaker::new(
+///     "inventory",
+///     BreakerPolicy::new().failure_threshold(2).open_for(Duration::from_secs(30)),
+/// );
+///
+/// for _ in 0..2 {
+///     let failed: io::Result<()> = INVENTORY.call(async { Err(io::ErrorKind::ConnectionReset.into()) }).await;
+///     assert!(failed.is_err());
+/// }
+/// assert_eq!(INVENTORY.state(), State::Open);
+///
+/// let rejected: io::Result<()> = INVENTORY.call(async { unreachable!("not called while open") }).await;
+/// let rejection = rejected.unwrap_err().into_inner().unwrap().downcast::<Rejection>().unwrap();
+/// assert_eq!(rejection.retry_after(), Some(Duration::from_secs(30)));
+///
+/// tokio::time::advance(Duration::from_secs(30)).await;
+/// let trial: io::Result<u32> = INVENTORY.call(async { Ok(7) }).await;
+/// assert_eq!(trial.unwrap(), 7);
+/// assert_eq!(INVENTORY.state(), State::Closed);
+/// # }
+/// ```
+pub struct CircuitBreaker {
+    engine: Engine,
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.engine.name)
+            .field("state", &self.state())
+            .field("policy", &self.engine.policy)
+            .finish()
+    }
+}
+
+impl CircuitBreaker {
+    const_unless_loom! {
+        /// A breaker usable in a `static`.
+        ///
+        /// ```
+        /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+        /// static B: CircuitBreaker = CircuitBreaker::new("search", BreakerPolicy::new());
+        /// assert_eq!(B.name(), "search");
+        /// ```
+        pub fn new(name: &'static str, policy: BreakerPolicy) -> Self {
+            CircuitBreaker {
+                engine: Engine::new(Cow::Borrowed(name), policy),
+            }
+        }
+    }
+
+    /// A breaker with a name built at run time (one per host, per tenant).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let host = "eu-1";
+    /// let b = CircuitBreaker::named(format!("api@{host}"), BreakerPolicy::new());
+    /// assert_eq!(b.name(), "api@eu-1");
+    /// ```
+    pub fn named(name: impl Into<Cow<'static, str>>, policy: BreakerPolicy) -> Self {
+        CircuitBreaker {
+            engine: Engine::new(name.into(), policy),
+        }
+    }
+
+    /// The instance name carried by its rejections and events.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// assert_eq!(CircuitBreaker::new("a", BreakerPolicy::new()).name(), "a");
+    /// ```
+    #[inline]
+    pub fn name(&self) -> &str {
+        &self.engine.name
+    }
+
+    /// The policy.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(9));
+    /// assert_eq!(b.policy().get_failure_threshold(), Some(9));
+    /// ```
+    pub fn policy(&self) -> &BreakerPolicy {
+        &self.engine.policy
+    }
+
+    /// The current state. An open breaker whose `open_for` has passed
+    /// reads `Open` until the next call turns it half-open.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// assert_eq!(CircuitBreaker::new("a", BreakerPolicy::new()).state(), State::Closed);
+    /// ```
+    #[inline]
+    pub fn state(&self) -> State {
+        self.engine.state()
+    }
+
+    /// Opens the circuit until [`reset`](Self::reset): every call is
+    /// rejected (e.g. to shed a downstream under maintenance).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.force_open();
+    /// assert!(b.try_acquire().is_err());
+    /// ```
+    pub fn force_open(&self) {
+        self.engine.set(State::ForcedOpen);
+    }
+
+    /// Turns the breaker off until [`reset`](Self::reset): every call runs
+    /// and nothing is recorded.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(1));
+    /// b.disable();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.state(), State::Disabled);
+    /// ```
+    pub fn disable(&self) {
+        self.engine.set(State::Disabled);
+    }
+
+    /// Closes the circuit and forgets every count (also ends
+    /// [`force_open`](Self::force_open) and [`disable`](Self::disable)).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.force_open();
+    /// b.reset();
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn reset(&self) {
+        self.engine.set(State::Closed);
+    }
+
+    /// The state and counters now.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.snapshot().consecutive_failures, 1);
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        let r = self.engine.read(now_us);
+        Snapshot {
+            name: self.name().to_owned(),
+            state: r.state,
+            consecutive_failures: r.consecutive_failures,
+            calls_in_window: r.window.calls,
+            failures_in_window: r.window.failures,
+            slow_calls_in_window: r.window.slow,
+            failure_rate: (r.window.calls > 0)
+                .then(|| f64::from(r.window.failures) / f64::from(r.window.calls)),
+            trials_in_flight: r.trials_in_flight,
+            rejections: r.rejections,
+        }
+    }
+
+    /// Asks to make one call: a [`Permit`] to report its verdict with, or
+    /// the rejection to return instead of calling.
+    ///
+    /// For code that does not fit [`call`](Self::call): make the call
+    /// while holding the permit, then report.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// match b.try_acquire() {
+    ///     Ok(permit) => {
+    ///         let worked = true; // make the call here
+    ///         if worked { permit.success() } else { permit.failure() }
+    ///     }
+    ///     Err(rejection) => eprintln!("{rejection}"),
+    /// }
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejection> {
+        self.admit()
+            .map_err(|retry_after| self.rejection(retry_after))
+    }
+
+    /// [`try_acquire`](Self::try_acquire) with the rejection left unbuilt:
+    /// the result stays two words, so it moves in registers.
+    #[inline(always)]
+    fn admit(&self) -> Result<Permit<'_>, Duration> {
+        if let Some(ticket) = self.engine.admit_closed() {
+            // A closed ticket has the token's layout: kind 0, generation.
+            let started = if self.engine.policy.slow_call.is_some() {
+                now_us()
+            } else {
+                0
+            };
+            return Ok(Permit {
+                breaker: self,
+                token: Token(ticket | (started << TOKEN_STARTED_SHIFT)),
+            });
+        }
+        self.try_acquire_slow()
+    }
+
+    #[inline(never)]
+    fn try_acquire_slow(&self) -> Result<Permit<'_>, Duration> {
+        match self.engine.acquire(now_us) {
+            Admission::Admitted(ticket) => {
+                let started = if self.engine.policy.slow_call.is_some() {
+                    now_us()
+                } else {
+                    0
+                };
+                Ok(Permit {
+                    breaker: self,
+                    token: Token::new(ticket, started),
+                })
+            }
+            Admission::Rejected { retry_after } => Err(retry_after),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rejection(&self, retry_after: Duration) -> Rejection {
+        tracing::debug!(name = %self.engine.name, ?retry_after, "resilience: circuit open, call rejected");
+        Rejection::circuit_open(self.engine.name.clone(), retry_after)
+    }
+
+    /// Runs `call` through the breaker; its errors are classified by
+    /// [`Classify`], and a rejection becomes `E` through `From`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use std::io;
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// let out: io::Result<u8> = b.call(async { Ok(1) }).await;
+    /// assert_eq!(out.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn call<F, T, E>(&self, call: F) -> BreakerFuture<'_, F, fn(&E) -> Outcome, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Classify + From<Rejection>,
+    {
+        self.call_with(call, <E as Classify>::classify, E::from)
+    }
+
+    /// Like [`call`](Self::call), with `classify` deciding what an error
+    /// says about the service and `reject` turning a rejection into `E`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// # use resilience_runtime::Outcome;
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(1));
+    /// // 404s are the caller's problem, not the service's.
+    /// let not_found = |e: &u16| if *e == 404 { Outcome::Permanent } else { Outcome::Fault };
+    /// let out = b.call_with(async { Err::<(), u16>(404) }, not_found, |_| 503).await;
+    /// assert_eq!(out, Err(404));
+    /// assert_eq!(b.state(), State::Closed);
+    /// # }
+    /// ```
+    pub fn call_with<F, T, E, C>(
+        &self,
+        call: F,
+        classify: C,
+        reject: fn(Rejection) -> E,
+    ) -> BreakerFuture<'_, F, C, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Fn(&E) -> Outcome,
+    {
+        BreakerFuture {
+            call,
+            breaker: self,
+            classify,
+            reject,
+            permit: None,
+            done: false,
+        }
+    }
+}
+
+impl Registrable for CircuitBreaker {
+    const KIND: &'static str = "circuit_breaker";
+
+    fn same_settings(&self, other: &Self) -> bool {
+        self.policy() == other.policy()
+    }
+}
+
+/// Leave to make one call through a [`CircuitBreaker`]; report how it
+/// went with [`success`](Self::success), [`failure`](Self::failure),
+/// [`record`](Self::record) or [`ignore`](Self::ignore).
+///
+/// Dropping a permit without reporting (the call was cancelled) counts as
+/// neither success nor failure and gives a half-open trial permit back;
+/// dropping it while the thread panics counts as a failure.
+///
+/// ```
+/// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+/// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(1));
+/// let permit = b.try_acquire().unwrap();
+/// drop(permit); // cancelled: not counted
+/// assert_eq!(b.state(), State::Closed);
+/// b.try_acquire().unwrap().failure();
+/// assert_eq!(b.state(), State::Open);
+/// ```
+#[must_use = "a permit reports nothing unless you call `success`, `failure` or `record` on it"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    token: Token,
+}
+
+/// A permit's state in one word, so that a permit is two words and moves
+/// in registers (a larger one was copied through the stack on every call):
+///
+/// ```text
+/// [ started, µs mod 2^48 | generation (13) | settled | kind (2) ]
+/// ```
+#[derive(Debug, Clone, Copy)]
+struct Token(u64);
+
+const TOKEN_CLOSED: u64 = 0;
+const TOKEN_TRIAL: u64 = 1;
+const TOKEN_PASS: u64 = 2;
+const TOKEN_SETTLED: u64 = 1 << 2;
+const TOKEN_STARTED_SHIFT: u32 = 16;
+const TOKEN_STARTED_MASK: u64 = (1 << 48) - 1;
+
+impl Token {
+    #[inline]
+    fn new(ticket: Ticket, started_us: u64) -> Token {
+        let (kind, generation) = match ticket {
+            Ticket::Closed { generation } => (TOKEN_CLOSED, generation),
+            Ticket::Trial { generation } => (TOKEN_TRIAL, generation),
+            Ticket::Pass => (TOKEN_PASS, 0),
+        };
+        Token(kind | ((generation & 0x1FFF) << 3) | (started_us << TOKEN_STARTED_SHIFT))
+    }
+
+    #[inline]
+    fn ticket(self) -> Ticket {
+        let generation = (self.0 >> 3) & 0x1FFF;
+        match self.0 & 0b11 {
+            TOKEN_CLOSED => Ticket::Closed { generation },
+            TOKEN_TRIAL => Ticket::Trial { generation },
+            _ => Ticket::Pass,
+        }
+    }
+
+    #[inline]
+    fn is_trial(self) -> bool {
+        self.0 & 0b11 == TOKEN_TRIAL
+    }
+
+    #[inline]
+    fn is_settled(self) -> bool {
+        self.0 & TOKEN_SETTLED != 0
+    }
+
+    #[inline]
+    fn started_us(self) -> u64 {
+        self.0 >> TOKEN_STARTED_SHIFT
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.name())
+            .field("trial", &self.token.is_trial())
+            .finish()
+    }
+}
+
+impl Permit<'_> {
+    /// Whether this permit is a half-open trial.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// assert!(!b.try_acquire().unwrap().is_trial());
+    /// ```
+    #[inline]
+    pub fn is_trial(&self) -> bool {
+        self.token.is_trial()
+    }
+
+    /// The call succeeded (a slow success may still count as slow).
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.try_acquire().unwrap().success();
+    /// ```
+    #[inline(always)]
+    pub fn success(mut self) {
+        if self.token.0 & 0b11 == TOKEN_CLOSED
+            && self
+                .breaker
+                .engine
+                .success_changes_nothing(self.token.0 & engine::CLOSED_TICKET_MASK)
+        {
+            // Nothing to record and nothing to release.
+            std::mem::forget(self);
+            return;
+        }
+        self.settle(Verdict::Success);
+    }
+
+    /// The call failed in a way that counts against the service.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.snapshot().consecutive_failures, 1);
+    /// ```
+    pub fn failure(mut self) {
+        self.settle(Verdict::Failure);
+    }
+
+    /// The call failed with `outcome`: a failure unless it is
+    /// [`Outcome::Permanent`], which is ignored.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience_runtime::Outcome;
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.try_acquire().unwrap().record(Outcome::Permanent);
+    /// assert_eq!(b.snapshot().consecutive_failures, 0);
+    /// ```
+    pub fn record(mut self, outcome: Outcome) {
+        self.settle(if outcome.counts_as_failure() {
+            Verdict::Failure
+        } else {
+            Verdict::Ignored
+        });
+    }
+
+    /// The call tells nothing about the service: not counted, and a trial
+    /// permit is given back.
+    ///
+    /// ```
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// b.try_acquire().unwrap().ignore();
+    /// ```
+    pub fn ignore(mut self) {
+        self.settle(Verdict::Ignored);
+    }
+
+    #[inline(never)]
+    fn settle(&mut self, verdict: Verdict) {
+        self.token.0 |= TOKEN_SETTLED;
+        let engine = &self.breaker.engine;
+        let slow = match engine.policy.slow_call {
+            Some(slow_call) => {
+                let ran_us = now_us().wrapping_sub(self.token.started_us()) & TOKEN_STARTED_MASK;
+                Duration::from_micros(ran_us) >= slow_call
+            }
+            None => false,
+        };
+        engine.finish(self.token.ticket(), verdict, slow, now_us);
+    }
+}
+
+impl Drop for Permit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.token.is_settled() {
+            return;
+        }
+        if std::thread::panicking() {
+            self.settle(Verdict::Failure);
+        } else if self.token.is_trial() {
+            self.settle(Verdict::Ignored);
+        }
+    }
+}
+
+pin_project! {
+    /// The future returned by [`CircuitBreaker::call`].
+    ///
+    /// The breaker is asked at the first poll; an open circuit makes it
+    /// ready at once with the rejection, without polling the call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the call; a half-open trial permit it held is
+    /// given back, and the call counts as neither success nor failure.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use std::io;
+    /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
+    /// let fut = b.call(async { Ok::<_, io::Error>(5) }); // nothing asked yet
+    /// assert_eq!(fut.await.unwrap(), 5);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BreakerFuture<'a, F, C, E> {
+        #[pin]
+        call: F,
+        breaker: &'a CircuitBreaker,
+        classify: C,
+        reject: fn(Rejection) -> E,
+        permit: Option<Permit<'a>>,
+        done: bool,
+    }
+}
+
+impl<F, C, E> fmt::Debug for BreakerFuture<'_, F, C, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerFuture")
+            .field("breaker", &self.breaker.name())
+            .field("permit", &self.permit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, C, T, E> Future for BreakerFuture<'_, F, C, E>
+where
+    F: Future<Output = Result<T, E>>,
+    C: Fn(&E) -> Outcome,
+{
+    type Output = Result<T, E>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        assert!(!*this.done, "`BreakerFuture` polled after completion");
+        if this.permit.is_none() {
+            match this.breaker.admit() {
+                Ok(permit) => *this.permit = Some(permit),
+                Err(retry_after) => {
+                    *this.done = true;
+                    return Poll::Ready(Err((this.reject)(this.breaker.rejection(retry_after))));
+                }
+            }
+        }
+        // Taken apart and rebuilt rather than inspected in place: `Ok(v)`
+        // then moves only `v`, not the whole (possibly large) result.
+        match this.call.poll(cx) {
+            Poll::Ready(Ok(value)) => {
+                *this.done = true;
+                if let Some(permit) = this.permit.take() {
+                    permit.success();
+                }
+                Poll::Ready(Ok(value))
+            }
+            Poll::Ready(Err(error)) => {
+                *this.done = true;
+                if let Some(permit) = this.permit.take() {
+                    permit.record((this.classify)(&error));
+                }
+                Poll::Ready(Err(error))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(all(test, not(resilience_loom)))]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn breaker_and_its_future_are_send_and_sync() {
+        assert_send_sync::<CircuitBreaker>();
+        assert_send_sync::<Permit<'static>>();
+        assert_send_sync::<
+            BreakerFuture<
+                'static,
+                std::future::Ready<Result<(), Rejection>>,
+                fn(&Rejection) -> Outcome,
+                Rejection,
+            >,
+        >();
+    }
+
+    #[test]
+    fn policy_clamps_out_of_range_values() {
+        let p = BreakerPolicy::new()
+            .failure_rate(7.0, WindowSize::Calls(0))
+            .min_calls(50)
+            .success_threshold(0)
+            .half_open_max_calls(1000);
+        assert_eq!(p.get_min_calls(), Some(1));
+        assert!(matches!(p.trip, TripRule::Rate { failure_rate, .. } if failure_rate == 1.0));
+        assert_eq!((p.success_threshold, p.half_open_max_calls), (1, 255));
+        assert_eq!(
+            BreakerPolicy::new()
+                .failure_threshold(0)
+                .get_failure_threshold(),
+            Some(1)
+        );
+    }
+}

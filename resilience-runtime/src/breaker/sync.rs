@@ -1,0 +1,21 @@
+//! The atomics of the breaker: `std`'s, or loom's under
+//! `--cfg resilience_loom` so the model checker sees every access.
+//!
+//! (Not `cfg(loom)`: tokio reacts to that name and would need loom too.)
+
+#[cfg(resilience_loom)]
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+#[cfg(not(resilience_loom))]
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+/// `pub const fn` normally, a plain `pub fn` under loom, whose atomics
+/// cannot be built in a `const` context.
+macro_rules! const_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(resilience_loom))]
+        $(#[$meta])* $vis const fn $($rest)*
+        #[cfg(resilience_loom)]
+        $(#[$meta])* $vis fn $($rest)*
+    };
+}
+pub(crate) use const_unless_loom;
