@@ -1,0 +1,581 @@
+//! `#[bulkhead]`: at most N calls inside at once, so one slow dependency
+//! fills only its own compartment.
+
+mod semaphore;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+use self::semaphore::{Enqueued, Semaphore, Ticket, const_unless_loom};
+use crate::Rejection;
+use crate::registry::Registrable;
+
+/// A bulkhead: at most `max_concurrent` calls run at once; a caller that
+/// finds every permit taken waits up to `max_wait` (by default it does not
+/// wait) behind at most `max_queue` others, and is otherwise refused with
+/// [`Rejection::BulkheadFull`].
+///
+/// Used by `#[bulkhead(max_concurrent = 10, max_wait = "100ms")]`, or
+/// directly: [`Bulkhead::call`] wraps a future, [`Bulkhead::acquire`] hands
+/// out a [`BulkheadPermit`].
+///
+/// # Fairness
+///
+/// Waiters are admitted first in, first out: a release hands its permit to
+/// the caller that has waited longest, and a newcomer never overtakes a
+/// waiter.
+///
+/// # Cost
+///
+/// When a permit is free and nobody waits, acquiring and releasing are one
+/// atomic compare-and-swap each: no lock, no allocation. Only callers that
+/// have to wait take a lock and allocate their place in the queue.
+///
+/// # Cancel safety
+///
+/// Permits are released when the call finishes, is cancelled (its future
+/// dropped) or panics. A waiter dropped before it is admitted never holds a
+/// permit: if one was handed to it in the meantime it goes to the next
+/// waiter.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use resilience_runtime::{Bulkhead, Rejection};
+///
+/// static DB: Bulkhead = Bulkhead::new("db", 1);
+///
+/// let permit = DB.try_acquire().expect("one permit is free");
+/// let refused = DB.call(async { Ok::<_, Rejection>(()) }).await;
+/// assert!(matches!(refused, Err(Rejection::BulkheadFull { .. })));
+///
+/// drop(permit);
+/// assert_eq!(DB.call(async { Ok::<_, Rejection>(7) }).await, Ok(7));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Bulkhead {
+    name: Cow<'static, str>,
+    max_concurrent: usize,
+    max_wait: Duration,
+    max_queue: Option<usize>,
+    semaphore: Semaphore,
+    rejected: AtomicU64,
+}
+
+impl Bulkhead {
+    const_unless_loom! {
+        /// A bulkhead of `max_concurrent` permits named `name`, that does not
+        /// wait (usable in a `static`).
+        ///
+        /// # Panics
+        ///
+        /// If `max_concurrent` is 0 (every call would be refused) or above
+        /// `usize::MAX / 2`; in a `static`, at compile time.
+        ///
+        /// ```
+        /// # use resilience_runtime::Bulkhead;
+        /// static POOL: Bulkhead = Bulkhead::new("pool", 8);
+        /// assert_eq!(POOL.snapshot().available, 8);
+        /// ```
+        pub fn new(name: &'static str, max_concurrent: usize) -> Self {
+            assert!(max_concurrent > 0, "a bulkhead needs at least one permit");
+            Bulkhead {
+                name: Cow::Borrowed(name),
+                max_concurrent,
+                max_wait: Duration::ZERO,
+                max_queue: None,
+                semaphore: Semaphore::new(max_concurrent),
+                rejected: AtomicU64::new(0),
+            }
+        }
+    }
+
+    /// A bulkhead with a name built at run time (one per host, per tenant).
+    ///
+    /// # Panics
+    ///
+    /// As [`Bulkhead::new`].
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// let host = "eu-1";
+    /// let b = Bulkhead::named(format!("api@{host}"), 4);
+    /// assert_eq!(b.name(), "api@eu-1");
+    /// ```
+    pub fn named(name: impl Into<Cow<'static, str>>, max_concurrent: usize) -> Self {
+        let name = name.into();
+        let mut bulkhead = Bulkhead::new("", max_concurrent);
+        bulkhead.name = name;
+        bulkhead
+    }
+
+    const_unless_loom! {
+        /// How long a caller may wait for a permit before it is refused.
+        /// `Duration::ZERO` (the default) refuses at once.
+        ///
+        /// ```
+        /// # use resilience_runtime::Bulkhead;
+        /// # use std::time::Duration;
+        /// static POOL: Bulkhead = Bulkhead::new("pool", 8).max_wait(Duration::from_millis(50));
+        /// assert_eq!(POOL.get_max_wait(), Duration::from_millis(50));
+        /// ```
+        pub fn max_wait(mut self, max_wait: Duration) -> Self {
+            self.max_wait = max_wait;
+            self
+        }
+    }
+
+    const_unless_loom! {
+        /// At most `max_queue` callers wait at once; one more is refused at
+        /// once. Unbounded by default (each waiter is still bounded by
+        /// `max_wait`).
+        ///
+        /// ```
+        /// # use resilience_runtime::Bulkhead;
+        /// # use std::time::Duration;
+        /// static POOL: Bulkhead = Bulkhead::new("pool", 8)
+        ///     .max_wait(Duration::from_millis(50))
+        ///     .max_queue(100);
+        /// assert_eq!(POOL.get_max_queue(), Some(100));
+        /// ```
+        pub fn max_queue(mut self, max_queue: usize) -> Self {
+            self.max_queue = Some(max_queue);
+            self
+        }
+    }
+
+    /// The instance name carried by its rejections.
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// assert_eq!(Bulkhead::new("db", 2).name(), "db");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many calls may run at once.
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// assert_eq!(Bulkhead::new("db", 2).get_max_concurrent(), 2);
+    /// ```
+    pub fn get_max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// How long a caller waits for a permit.
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// # use std::time::Duration;
+    /// assert_eq!(Bulkhead::new("db", 2).get_max_wait(), Duration::ZERO);
+    /// ```
+    pub fn get_max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// How many callers may wait at once (`None`: unbounded).
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// assert_eq!(Bulkhead::new("db", 2).get_max_queue(), None);
+    /// ```
+    pub fn get_max_queue(&self) -> Option<usize> {
+        self.max_queue
+    }
+
+    /// A permit if one is free and nobody waits for it, without waiting.
+    /// Lock-free and allocation-free. Does not count as a rejection.
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// let b = Bulkhead::new("db", 1);
+    /// let permit = b.try_acquire();
+    /// assert!(permit.is_some());
+    /// assert!(b.try_acquire().is_none());
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Option<BulkheadPermit<'_>> {
+        self.semaphore
+            .try_acquire()
+            .then(|| BulkheadPermit { bulkhead: self })
+    }
+
+    /// Waits for a permit as the bulkhead is configured: up to `max_wait`,
+    /// behind at most `max_queue` others.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives up the caller's place in the queue; a
+    /// permit handed to it meanwhile goes to the next waiter.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience_runtime::Bulkhead;
+    ///
+    /// let b = Bulkhead::new("db", 1);
+    /// let permit = b.acquire().await.unwrap();
+    /// assert_eq!(b.snapshot().in_use, 1);
+    /// drop(permit);
+    /// assert_eq!(b.snapshot().in_use, 0);
+    /// # }
+    /// ```
+    pub fn acquire(&self) -> BulkheadAcquire<'_> {
+        BulkheadAcquire {
+            bulkhead: self,
+            queued: None,
+        }
+    }
+
+    /// Runs `call` holding a permit; refuses it with
+    /// [`Rejection::BulkheadFull`] when none is free within `max_wait`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::{Bulkhead, Rejection};
+    /// let b = Bulkhead::new("db", 4);
+    /// assert_eq!(b.call(async { Ok::<_, Rejection>(42) }).await, Ok(42));
+    /// # }
+    /// ```
+    pub fn call<F, T, E>(&self, call: F) -> BulkheadFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Rejection>,
+    {
+        self.call_with(call, E::from)
+    }
+
+    /// Like [`Bulkhead::call`], with `reject` turning the rejection into `E`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::Bulkhead;
+    /// let b = Bulkhead::new("db", 1);
+    /// let _held = b.try_acquire();
+    /// let out: Result<(), String> = b.call_with(async { Ok(()) }, |r| r.to_string()).await;
+    /// assert_eq!(out.unwrap_err(), "bulkhead `db` is full");
+    /// # }
+    /// ```
+    pub fn call_with<F, T, E>(
+        &self,
+        call: F,
+        reject: fn(Rejection) -> E,
+    ) -> BulkheadFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        BulkheadFuture {
+            acquire: self.acquire(),
+            permit: None,
+            call,
+            reject,
+        }
+    }
+
+    /// Permits in use, callers waiting, and rejections so far.
+    ///
+    /// ```
+    /// # use resilience_runtime::Bulkhead;
+    /// let b = Bulkhead::new("db", 3);
+    /// let _p = b.try_acquire();
+    /// let s = b.snapshot();
+    /// assert_eq!((s.in_use, s.available, s.waiting, s.rejected), (1, 2, 0, 0));
+    /// ```
+    pub fn snapshot(&self) -> BulkheadSnapshot {
+        let available = self.semaphore.available();
+        BulkheadSnapshot {
+            max_concurrent: self.max_concurrent,
+            available,
+            in_use: self.max_concurrent.saturating_sub(available),
+            waiting: self.semaphore.waiting(),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    #[cold]
+    fn reject(&self, why: &'static str) -> Rejection {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(name = %self.name, why, "resilience: bulkhead full, call rejected");
+        Rejection::bulkhead_full(self.name.clone())
+    }
+}
+
+impl Registrable for Bulkhead {
+    const KIND: &'static str = "bulkhead";
+    fn same_settings(&self, other: &Self) -> bool {
+        (self.max_concurrent, self.max_wait, self.max_queue)
+            == (other.max_concurrent, other.max_wait, other.max_queue)
+    }
+}
+
+/// What a [`Bulkhead`] is doing right now (see [`Bulkhead::snapshot`]).
+///
+/// ```
+/// # use resilience_runtime::Bulkhead;
+/// let s = Bulkhead::new("db", 3).snapshot();
+/// assert_eq!(s.max_concurrent, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BulkheadSnapshot {
+    /// The number of permits.
+    pub max_concurrent: usize,
+    /// Permits free right now.
+    pub available: usize,
+    /// Permits held right now (calls inside, or admitted and about to be).
+    pub in_use: usize,
+    /// Callers waiting for a permit.
+    pub waiting: usize,
+    /// Calls refused since the bulkhead was created.
+    pub rejected: u64,
+}
+
+/// A bulkhead permit; the permit goes back (to the first waiter, if any)
+/// when this is dropped.
+///
+/// ```
+/// # use resilience_runtime::Bulkhead;
+/// let b = Bulkhead::new("db", 1);
+/// {
+///     let _permit = b.try_acquire().unwrap();
+///     assert!(b.try_acquire().is_none());
+/// }
+/// assert!(b.try_acquire().is_some());
+/// ```
+#[must_use = "the permit is released as soon as it is dropped"]
+#[derive(Debug)]
+pub struct BulkheadPermit<'a> {
+    bulkhead: &'a Bulkhead,
+}
+
+impl Drop for BulkheadPermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.bulkhead.semaphore.release();
+    }
+}
+
+/// A place in a bulkhead's queue; gives it up when dropped unless admitted.
+#[derive(Debug)]
+struct Queued<'a> {
+    bulkhead: &'a Bulkhead,
+    ticket: Option<Ticket>,
+    /// Fires at `max_wait`. Boxed (with the ticket's node, the only
+    /// allocations) so that the fast path's futures stay small.
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Queued<'_> {
+    fn take_ticket(&mut self) -> Ticket {
+        self.ticket
+            .take()
+            .unwrap_or_else(|| unreachable!("a queued acquire holds its ticket"))
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take()
+            && self.bulkhead.semaphore.withdraw(ticket)
+        {
+            // Admitted between its last poll and now: pass the permit on.
+            self.bulkhead.semaphore.release();
+        }
+    }
+}
+
+/// The future returned by [`Bulkhead::acquire`]: a [`BulkheadPermit`], or
+/// [`Rejection::BulkheadFull`] when none frees within `max_wait`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// # use resilience_runtime::Bulkhead;
+/// # use std::time::Duration;
+/// let b = Bulkhead::new("db", 1).max_wait(Duration::from_millis(10));
+/// let _held = b.acquire().await.unwrap();
+/// assert!(b.acquire().await.is_err(), "refused after 10ms");
+/// # }
+/// ```
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct BulkheadAcquire<'a> {
+    bulkhead: &'a Bulkhead,
+    queued: Option<Queued<'a>>,
+}
+
+impl<'a> Future for BulkheadAcquire<'a> {
+    type Output = Result<BulkheadPermit<'a>, Rejection>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.try_fast() {
+            Some(permit) => Poll::Ready(Ok(permit)),
+            None => self.poll_slow(cx),
+        }
+    }
+}
+
+impl<'a> BulkheadAcquire<'a> {
+    /// A free permit, if nobody waits and this caller is not queued.
+    #[inline]
+    fn try_fast(&self) -> Option<BulkheadPermit<'a>> {
+        if self.queued.is_some() {
+            return None;
+        }
+        let bulkhead = self.bulkhead;
+        bulkhead
+            .semaphore
+            .try_acquire()
+            .then(|| BulkheadPermit { bulkhead })
+    }
+
+    /// Queues the caller, or checks on it while it waits.
+    #[cold]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<BulkheadPermit<'a>, Rejection>> {
+        let bulkhead = self.bulkhead;
+        let semaphore = &bulkhead.semaphore;
+        let queued = match &mut self.queued {
+            Some(queued) => queued,
+            None => {
+                if bulkhead.max_wait.is_zero() {
+                    return Poll::Ready(Err(bulkhead.reject("no permit free")));
+                }
+                let max_queue = bulkhead.max_queue.unwrap_or(usize::MAX);
+                match semaphore.acquire_or_enqueue(cx.waker(), max_queue) {
+                    Enqueued::Acquired => return Poll::Ready(Ok(BulkheadPermit { bulkhead })),
+                    Enqueued::Full => return Poll::Ready(Err(bulkhead.reject("queue full"))),
+                    Enqueued::Queued(ticket) => self.queued.insert(Queued {
+                        bulkhead,
+                        ticket: Some(ticket),
+                        timer: Box::pin(tokio::time::sleep(bulkhead.max_wait)),
+                    }),
+                }
+            }
+        };
+        let ticket = queued
+            .ticket
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a queued acquire holds its ticket"));
+        if semaphore.poll_ticket(ticket, cx.waker()) {
+            queued.take_ticket();
+            self.queued = None;
+            return Poll::Ready(Ok(BulkheadPermit { bulkhead }));
+        }
+        if queued.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let ticket = queued.take_ticket();
+        self.queued = None;
+        if semaphore.withdraw(ticket) {
+            // Admitted just as the time ran out.
+            return Poll::Ready(Ok(BulkheadPermit { bulkhead }));
+        }
+        Poll::Ready(Err(bulkhead.reject("no permit freed within max_wait")))
+    }
+}
+
+pin_project! {
+    /// The future returned by [`Bulkhead::call`]: waits for a permit, then
+    /// runs the call holding it, and releases it as soon as the call ends.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::{Bulkhead, Rejection};
+    /// let b = Bulkhead::new("db", 1);
+    /// let call = b.call(async { Ok::<_, Rejection>(1) });
+    /// assert_eq!(call.await, Ok(1));
+    /// assert_eq!(b.snapshot().in_use, 0);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct BulkheadFuture<'a, F, E> {
+        acquire: BulkheadAcquire<'a>,
+        permit: Option<BulkheadPermit<'a>>,
+        #[pin]
+        call: F,
+        reject: fn(Rejection) -> E,
+    }
+}
+
+impl<F, T, E> Future for BulkheadFuture<'_, F, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.permit.is_none() {
+            // The fast path, without building an `Acquire` result.
+            if let Some(permit) = this.acquire.try_fast() {
+                *this.permit = Some(permit);
+            } else {
+                match ready!(this.acquire.poll_slow(cx)) {
+                    Ok(permit) => *this.permit = Some(permit),
+                    Err(rejection) => return Poll::Ready(Err((this.reject)(rejection))),
+                }
+            }
+        }
+        let out = ready!(this.call.poll(cx));
+        // Release as soon as the call is done, not when the future is dropped.
+        *this.permit = None;
+        Poll::Ready(out)
+    }
+}
+
+#[cfg(all(test, not(resilience_loom)))]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+
+    #[test]
+    fn futures_are_send_when_the_call_is() {
+        let b = Bulkhead::new("b", 1);
+        assert_send_sync(&b.acquire());
+        assert_send_sync(&b.call(async { Ok::<_, Rejection>(()) }));
+    }
+
+    /// A refused `try_acquire` once built (and dropped, so released) a
+    /// permit it never took, adding a permit on every refusal.
+    #[test]
+    fn regression_refused_try_acquire_adds_no_permit() {
+        let b = Bulkhead::new("b", 1);
+        let held = b.try_acquire().unwrap();
+        for _ in 0..3 {
+            assert!(b.try_acquire().is_none());
+        }
+        assert_eq!(b.snapshot().available, 0);
+        drop(held);
+        assert_eq!(b.snapshot().available, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiter_is_refused_after_max_wait_and_leaves_the_queue() {
+        let b = Bulkhead::new("b", 1).max_wait(Duration::from_millis(10));
+        let _held = b.try_acquire().unwrap();
+        let start = tokio::time::Instant::now();
+        assert!(b.acquire().await.is_err());
+        assert_eq!(start.elapsed(), Duration::from_millis(10));
+        let s = b.snapshot();
+        assert_eq!((s.waiting, s.rejected, s.in_use), (0, 1, 1));
+    }
+}
