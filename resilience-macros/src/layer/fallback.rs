@@ -1,0 +1,404 @@
+//! `#[fallback(level, level, …)]`: a ladder of stand-ins tried in order
+//! until one answers `Ok`, with the built-in `stale_cache(…)` level.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Lit, Token};
+
+use crate::args::Common;
+use crate::duration;
+use crate::expand::{Context, respan};
+use crate::layer::Layer;
+
+const DEFAULT_TTL: Duration = Duration::from_secs(600);
+const DEFAULT_CAPACITY: u64 = 10_000;
+
+enum Level {
+    /// An expression of the function's return type.
+    Expr(Expr),
+    /// The last good result for the same arguments.
+    StaleCache(StaleCache),
+}
+
+struct StaleCache {
+    ttl: Duration,
+    capacity: u64,
+    with: Option<Expr>,
+    span: Span,
+}
+
+pub(crate) struct FallbackLayer {
+    levels: Vec<Level>,
+    common: Common,
+}
+
+impl FallbackLayer {
+    pub(crate) fn parse(args: &TokenStream, span: Span) -> darling::Result<Self> {
+        let exprs = Punctuated::<Expr, Token![,]>::parse_terminated
+            .parse2(args.clone())
+            .map_err(darling::Error::from)?;
+        let mut errors = darling::Error::accumulator();
+        let mut common = Common::default();
+        let mut levels = Vec::new();
+        let mut had_errors = false;
+        for expr in exprs {
+            match expr {
+                Expr::Assign(assign) => {
+                    match (path_name(&assign.left).as_deref(), &*assign.right) {
+                        (
+                            Some("crate"),
+                            Expr::Lit(syn::ExprLit {
+                                lit: Lit::Str(krate),
+                                ..
+                            }),
+                        ) => {
+                            common.krate = Some(krate.clone());
+                        }
+                        (left, _) => {
+                            had_errors = true;
+                            errors.push(
+                        darling::Error::custom(format!(
+                            "a `#[fallback]` level is an expression of the function's return type, and `{} = …` is not one: write e.g. `Ok(default_value())`; the only option is `crate = \"…\"`",
+                            left.unwrap_or("…")
+                        ))
+                        .with_span(&assign),
+                        );
+                        }
+                    }
+                }
+                Expr::Call(call) if path_name(&call.func).as_deref() == Some("stale_cache") => {
+                    if levels.iter().any(|l| matches!(l, Level::StaleCache(_))) {
+                        errors.push(
+                            darling::Error::custom(
+                                "`stale_cache` appears twice: one cache per function is enough",
+                            )
+                            .with_span(&call),
+                        );
+                    }
+                    match parse_stale_cache(&call) {
+                        Ok(cache) => levels.push(Level::StaleCache(cache)),
+                        Err(error) => {
+                            had_errors = true;
+                            errors.push(error);
+                        }
+                    }
+                }
+                other => levels.push(Level::Expr(other)),
+            }
+        }
+        if levels.is_empty() && !had_errors {
+            errors.push(
+                darling::Error::custom(
+                    "`#[fallback]` needs at least one level, tried in order when the call fails: e.g. `#[fallback(stale_cache(ttl = \"10m\"), Ok(Vec::new()))]`",
+                )
+                .with_span(&span),
+            );
+        }
+        errors.finish()?;
+        Ok(FallbackLayer { levels, common })
+    }
+}
+
+fn path_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() && path.path.segments.len() == 1 => {
+            Some(path.path.segments[0].ident.to_string())
+        }
+        _ => None,
+    }
+}
+
+fn parse_stale_cache(call: &syn::ExprCall) -> darling::Result<StaleCache> {
+    let mut errors = darling::Error::accumulator();
+    let mut cache = StaleCache {
+        ttl: DEFAULT_TTL,
+        capacity: DEFAULT_CAPACITY,
+        with: None,
+        span: call.span(),
+    };
+    let mut seen = HashSet::new();
+    for arg in &call.args {
+        let Expr::Assign(assign) = arg else {
+            errors.push(
+                darling::Error::custom(
+                    "`stale_cache` takes `ttl = \"10m\"`, `capacity = 10_000` or `with = <cache>`",
+                )
+                .with_span(arg),
+            );
+            continue;
+        };
+        let key = path_name(&assign.left).unwrap_or_default();
+        if !seen.insert(key.clone()) {
+            errors
+                .push(darling::Error::custom(format!("`{key}` set twice")).with_span(&assign.left));
+            continue;
+        }
+        match (key.as_str(), &*assign.right) {
+            ("ttl", Expr::Lit(syn::ExprLit { lit: Lit::Str(text), .. })) => match duration::parse(&text.value()) {
+                Ok(ttl) if ttl.is_zero() => errors.push(
+                    darling::Error::custom("a `ttl` of zero would never serve anything: use a positive duration such as \"10m\"")
+                        .with_span(text),
+                ),
+                Ok(ttl) => cache.ttl = ttl,
+                Err(message) => errors.push(darling::Error::custom(message).with_span(text)),
+            },
+            ("capacity", Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. })) => match n.base10_parse::<u64>() {
+                Ok(0) | Err(_) => errors.push(
+                    darling::Error::custom("`capacity` is the number of argument tuples remembered: use a positive number such as 10_000")
+                        .with_span(n),
+                ),
+                Ok(capacity) => cache.capacity = capacity,
+            },
+            ("with", expr) => cache.with = Some(expr.clone()),
+            ("ttl", other) => errors.push(
+                darling::Error::custom("`ttl` is a duration string such as \"10m\"").with_span(other),
+            ),
+            ("capacity", other) => errors.push(
+                darling::Error::custom("`capacity` is a number such as 10_000").with_span(other),
+            ),
+            (other, _) => errors.push(
+                darling::Error::unknown_field_with_alts(other, &["ttl", "capacity", "with"]).with_span(&assign.left),
+            ),
+        }
+    }
+    errors.finish_with(cache)
+}
+
+/// Every identifier in `tokens`, through groups.
+fn idents(tokens: TokenStream, out: &mut HashSet<String>) {
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(ident) => {
+                out.insert(ident.to_string());
+            }
+            TokenTree::Group(group) => idents(group.stream(), out),
+            // `format!("{name}")` captures `name` from inside the string.
+            TokenTree::Literal(literal) => format_captures(&literal.to_string(), out),
+            TokenTree::Punct(_) => {}
+        }
+    }
+}
+
+/// The identifiers a format string captures: `{name}`, `{name:?}`.
+fn format_captures(literal: &str, out: &mut HashSet<String>) {
+    let mut rest = literal;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if rest.starts_with('{') {
+            rest = &rest[1..];
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end > 0 {
+            out.insert(rest[..end].to_owned());
+        }
+    }
+}
+
+impl Layer for FallbackLayer {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+        let private = &cx.private;
+        let ret = &cx.ret;
+        let name = &cx.instance_name;
+        let aliases = &cx.args;
+
+        // Arguments the levels mention are copied before the call, which may
+        // consume them. Any identifier of the argument's pattern counts, so
+        // a false match costs a clone, never a missing binding.
+        let mut used = HashSet::new();
+        for level in &self.levels {
+            if let Level::Expr(expr) = level {
+                idents(quote!(#expr), &mut used);
+            }
+        }
+        let referenced: Vec<usize> = (0..aliases.len())
+            .filter(|&i| {
+                let pattern = &cx.patterns[i];
+                let mut bound = HashSet::new();
+                idents(quote!(#pattern), &mut bound);
+                !bound.is_disjoint(&used)
+            })
+            .collect();
+        let kept_name = |i: usize| {
+            let span = Span::mixed_site().located_at(cx.arg_spans[i]);
+            format_ident!("__resilience_kept{}", i, span = span)
+        };
+        let keep = referenced.iter().map(|&i| {
+            let span = Span::mixed_site().located_at(cx.arg_spans[i]);
+            let keep_fn = respan(quote!(#private::keep_for_fallback), span);
+            let alias = &aliases[i];
+            let kept = kept_name(i);
+            quote_spanned!(span=> let #kept = #keep_fn(&#alias);)
+        });
+
+        let cache = self.levels.iter().find_map(|l| match l {
+            Level::StaleCache(cache) => Some(cache),
+            Level::Expr(_) => None,
+        });
+        let (cache_setup, store) = match cache {
+            Some(cache) => match self.stale_cache_setup(cx, cache) {
+                Ok(setup) => (
+                    setup,
+                    quote!(__resilience_stale.store(__resilience_key, &__resilience_value);),
+                ),
+                Err(error) => {
+                    let error = error.to_compile_error();
+                    return quote!({ #error; #inner });
+                }
+            },
+            None => (TokenStream::new(), TokenStream::new()),
+        };
+
+        let ok = cx.wrap_result("from_ok", &quote!(__resilience_value));
+        let steps = self.levels.iter().enumerate().map(|(index, level)| {
+            let number = index + 1;
+            let attempt = match level {
+                Level::StaleCache(_) => quote! {
+                    match __resilience_stale.fresh(&__resilience_key) {
+                        ::core::option::Option::Some(__resilience_value) => ::core::result::Result::Ok(__resilience_value),
+                        ::core::option::Option::None => ::core::result::Result::Err(__resilience_error),
+                    }
+                },
+                Level::Expr(expr) => {
+                    let span = expr.span();
+                    let bindings = referenced.iter().map(|&i| {
+                        let pattern = &cx.patterns[i];
+                        let kept = kept_name(i);
+                        let keep_fn = respan(
+                            quote!(#private::keep_for_fallback),
+                            Span::mixed_site().located_at(cx.arg_spans[i]),
+                        );
+                        quote! {
+                            #[allow(unused_variables, unused_mut)]
+                            let #pattern = #private::Arg::into_inner(#keep_fn(&#kept));
+                        }
+                    });
+                    let check = respan(quote!(#private::fallback_level::<#ret, _>), span);
+                    let into_result = cx.to_result(&quote_spanned!(span=> #check(#expr)));
+                    quote! {{
+                        #[allow(unused_variables)]
+                        let err = __resilience_error;
+                        #(#bindings)*
+                        #into_result
+                    }}
+                }
+            };
+            quote! {
+                #private::fallback_entering(#name, #number);
+                let __resilience_error = match #attempt {
+                    ::core::result::Result::Ok(__resilience_value) => return #ok,
+                    ::core::result::Result::Err(__resilience_error) => __resilience_error,
+                };
+            }
+        });
+
+        let first = cx.to_result(&quote!(__resilience_result));
+        let err = cx.wrap_result("from_err", &quote!(__resilience_error));
+        quote! {
+            async {
+                #(let #aliases = #aliases;)*
+                #(#keep)*
+                #cache_setup
+                let __resilience_result: #ret = #inner.await;
+                let __resilience_error = match #first {
+                    ::core::result::Result::Ok(__resilience_value) => {
+                        #store
+                        return #ok;
+                    }
+                    ::core::result::Result::Err(__resilience_error) => __resilience_error,
+                };
+                #(#steps)*
+                #err
+            }
+        }
+    }
+}
+
+impl FallbackLayer {
+    /// Binds `__resilience_stale` (the cache) and `__resilience_key` (the
+    /// owned arguments), before the call consumes them.
+    fn stale_cache_setup(&self, cx: &Context, cache: &StaleCache) -> syn::Result<TokenStream> {
+        let private = &cx.private;
+        if cx.generic {
+            return Err(syn::Error::new(
+                cache.span,
+                "`stale_cache` cannot be used on a generic function: its cache is a `static`, which cannot depend on type parameters; use it on a non-generic wrapper",
+            ));
+        }
+        let mut key_types = Vec::new();
+        for (ty, span) in cx.types.iter().zip(&cx.arg_spans) {
+            if contains_impl_trait(ty) {
+                return Err(syn::Error::new(
+                    *span,
+                    "`stale_cache` keys its results by the arguments and must name their types, but this argument is `impl Trait`: give it a concrete type",
+                ));
+            }
+            let owned = match ty {
+                syn::Type::Reference(reference) => &*reference.elem,
+                other => other,
+            };
+            let span = Span::mixed_site().located_at(*span);
+            key_types.push(respan(
+                quote!(<<#owned as #private::ToOwned>::Owned as #private::CacheKeyPart>::Key),
+                span,
+            ));
+        }
+        let key_ty = quote!((#(#key_types,)*));
+        let declared = &cx.declared_ret;
+        let value_ty = quote!(<#declared as #private::IsResult>::Ok);
+        let cache_ty = quote!(#private::StaleCache<#key_ty, #value_ty>);
+        let instance = match &cache.with {
+            Some(with) => quote_spanned! {with.span()=>
+                ::core::borrow::Borrow::<#cache_ty>::borrow(&(#with))
+            },
+            None => {
+                let name = &cx.instance_name;
+                let ttl = crate::duration::DurationLit {
+                    value: cache.ttl,
+                    span: cache.span,
+                }
+                .to_tokens();
+                let capacity = cache.capacity;
+                quote! {{
+                    static __RESILIENCE_STALE: #private::LazyLock<#cache_ty> =
+                        #private::LazyLock::new(|| #private::StaleCache::new(#name, #ttl, #capacity));
+                    &*__RESILIENCE_STALE
+                }}
+            }
+        };
+        let parts = cx.args.iter().zip(&cx.arg_spans).map(|(alias, span)| {
+            let span = Span::mixed_site().located_at(*span);
+            let part = respan(quote!(#private::cache_key_part), span);
+            quote_spanned!(span=> #part((*#alias.get()).to_owned()))
+        });
+        let value_check = respan(
+            quote!(#private::assert_cache_value::<#value_ty>();),
+            cx.ret_span,
+        );
+        Ok(quote! {
+            #[allow(unused_imports)]
+            use #private::ToOwned as _;
+            #value_check
+            let __resilience_stale: &#cache_ty = #instance;
+            let __resilience_key: #key_ty = (#(#parts,)*);
+        })
+    }
+}
+
+fn contains_impl_trait(ty: &syn::Type) -> bool {
+    let mut found = HashSet::new();
+    idents(quote!(#ty), &mut found);
+    found.contains("impl")
+}

@@ -1,0 +1,186 @@
+//! The last good result per argument tuple, served when the call fails.
+
+use std::borrow::Cow;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Remembers the last successful result for each key (the arguments of the
+/// call) and serves it when a later call with the same key fails, as long
+/// as it is younger than `ttl`.
+///
+/// Bounded to `capacity` entries (least recently used evicted first) and
+/// concurrent without a global lock: a [moka](https://docs.rs/moka) cache
+/// underneath. Ages use tokio's clock, so `tokio::time::pause()` drives
+/// expiry in tests. Every stale answer emits a `tracing` event and is
+/// counted in [`StaleCache::snapshot`].
+///
+/// `#[fallback(stale_cache(ttl = "10m", capacity = 10_000), …)]` creates one
+/// per function; `stale_cache(with = <expr>)` uses one you own.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use resilience_runtime::fallback::StaleCache;
+/// use std::time::Duration;
+///
+/// let cache: StaleCache<u64, String> = StaleCache::new("profiles", Duration::from_secs(600), 1_000);
+/// cache.store(7, &"Ada".to_owned());
+/// assert_eq!(cache.fresh(&7).as_deref(), Some("Ada"));
+/// assert_eq!(cache.fresh(&8), None);
+/// assert_eq!(cache.snapshot().served_stale, 1);
+/// # }
+/// ```
+pub struct StaleCache<K, V> {
+    name: Cow<'static, str>,
+    ttl: Duration,
+    entries: moka::sync::Cache<K, Arc<(V, Instant)>>,
+    served_stale: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Counters of a [`StaleCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StaleCacheSnapshot {
+    /// Results remembered (approximate while writes are in flight).
+    pub entries: u64,
+    /// Failed calls answered from the cache.
+    pub served_stale: u64,
+    /// Failed calls with nothing fresh enough to serve.
+    pub misses: u64,
+}
+
+impl<K, V> StaleCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache serving results younger than `ttl`, holding at most
+    /// `capacity` keys.
+    ///
+    /// ```
+    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use std::time::Duration;
+    /// let cache: StaleCache<String, u32> = StaleCache::new("prices", Duration::from_secs(60), 100);
+    /// # let _ = cache;
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>, ttl: Duration, capacity: u64) -> Self {
+        StaleCache {
+            name: name.into(),
+            ttl,
+            entries: moka::sync::Cache::new(capacity),
+            served_stale: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Remembers `value` as the last good result for `key`.
+    ///
+    /// ```
+    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
+    /// cache.store(1, &10);
+    /// assert_eq!(cache.fresh(&1), Some(10));
+    /// # }
+    /// ```
+    pub fn store(&self, key: K, value: &V) {
+        self.entries
+            .insert(key, Arc::new((value.clone(), Instant::now())));
+    }
+
+    /// The last good result for `key` if it is younger than the ttl, counted
+    /// as a stale answer; `None` (counted as a miss) otherwise.
+    ///
+    /// ```
+    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
+    /// cache.store(1, &10);
+    /// tokio::time::advance(Duration::from_secs(2)).await;
+    /// assert_eq!(cache.fresh(&1), None); // older than the ttl
+    /// # }
+    /// ```
+    pub fn fresh(&self, key: &K) -> Option<V> {
+        let hit = self
+            .entries
+            .get(key)
+            .filter(|entry| entry.1.elapsed() <= self.ttl);
+        match hit {
+            Some(entry) => {
+                self.served_stale.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    name = %self.name,
+                    age = ?entry.1.elapsed(),
+                    "resilience: serving a stale result from the cache"
+                );
+                Some(entry.0.clone())
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(name = %self.name, "resilience: nothing fresh enough in the stale cache");
+                None
+            }
+        }
+    }
+
+    /// The counters.
+    ///
+    /// ```
+    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use std::time::Duration;
+    /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
+    /// assert_eq!(cache.snapshot().served_stale, 0);
+    /// ```
+    pub fn snapshot(&self) -> StaleCacheSnapshot {
+        StaleCacheSnapshot {
+            entries: self.entries.entry_count(),
+            served_stale: self.served_stale.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The instance name used in events.
+    ///
+    /// ```
+    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use std::time::Duration;
+    /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
+    /// assert_eq!(cache.name(), "c");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How old a remembered result may be and still be served.
+    ///
+    /// ```
+    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use std::time::Duration;
+    /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
+    /// assert_eq!(cache.ttl(), Duration::from_secs(1));
+    /// ```
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+impl<K, V> std::fmt::Debug for StaleCache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaleCache")
+            .field("name", &self.name)
+            .field("ttl", &self.ttl)
+            .field("served_stale", &self.served_stale.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,8 @@
+use resilience::fallback;
+
+#[fallback()]
+async fn fetch() -> Result<u32, std::io::Error> {
+    Ok(1)
+}
+
+fn main() {}
