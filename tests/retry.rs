@@ -80,7 +80,12 @@ async fn exponential(log: &Log) -> Result<(), ApiError> {
     Err(ApiError::Unavailable)
 }
 
-#[retry(max_attempts = 8, backoff = "decorrelated", base = "100ms", max_delay = "2s")]
+#[retry(
+    max_attempts = 8,
+    backoff = "decorrelated",
+    base = "100ms",
+    max_delay = "2s"
+)]
 async fn decorrelated(log: &Log) -> Result<(), ApiError> {
     log.record();
     Err(ApiError::Unavailable)
@@ -110,18 +115,33 @@ async fn decorrelated_delays_grow_from_the_previous_one() {
     let mut previous = ms(100);
     for d in delays {
         assert!(d >= ms(100), "{d:?} below base");
-        assert!(d <= (previous * 3).min(ms(2000)), "{d:?} above 3 × {previous:?}");
+        assert!(
+            d <= (previous * 3).min(ms(2000)),
+            "{d:?} above 3 × {previous:?}"
+        );
         previous = d;
     }
 }
 
-#[retry(max_attempts = 4, backoff = "exp", base = "100ms", max_delay = "300ms", jitter)]
+#[retry(
+    max_attempts = 4,
+    backoff = "exp",
+    base = "100ms",
+    max_delay = "300ms",
+    jitter
+)]
 async fn full_jitter(log: &Log) -> Result<(), ApiError> {
     log.record();
     Err(ApiError::Unavailable)
 }
 
-#[retry(max_attempts = 4, backoff = "exp", base = "100ms", max_delay = "300ms", jitter = "equal")]
+#[retry(
+    max_attempts = 4,
+    backoff = "exp",
+    base = "100ms",
+    max_delay = "300ms",
+    jitter = "equal"
+)]
 async fn equal_jitter(log: &Log) -> Result<(), ApiError> {
     log.record();
     Err(ApiError::Unavailable)
@@ -142,11 +162,20 @@ async fn jitter_stays_within_its_bounds_over_many_seeded_draws() {
         let log = Log::default();
         rng::with_seed(seed, equal_jitter(&log)).await.unwrap_err();
         for (d, cap) in log.delays().into_iter().zip(caps) {
-            assert!(d >= cap / 2 && d <= cap, "equal jitter {d:?} outside [{:?}, {cap:?}]", cap / 2);
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "equal jitter {d:?} outside [{:?}, {cap:?}]",
+                cap / 2
+            );
         }
     }
     // Full jitter really spreads: some draws fall in the lower half.
-    assert!(full_spread.iter().zip(caps.iter().cycle()).any(|(d, cap)| *d < *cap / 2));
+    assert!(
+        full_spread
+            .iter()
+            .zip(caps.iter().cycle())
+            .any(|(d, cap)| *d < *cap / 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -182,7 +211,9 @@ async fn which_outcomes_are_retried() {
         assert_eq!(fails_with(&log, error.clone()).await, Err(error.clone()));
         assert_eq!(log.attempts(), plain, "{error:?} without idempotent");
         let log = Log::default();
-        idempotent_fails_with(&log, error.clone()).await.unwrap_err();
+        idempotent_fails_with(&log, error.clone())
+            .await
+            .unwrap_err();
         assert_eq!(log.attempts(), idempotent, "{error:?} with idempotent");
     }
 }
@@ -190,7 +221,11 @@ async fn which_outcomes_are_retried() {
 #[retry(max_attempts = 4, backoff = "fixed", base = "1ms")]
 async fn succeeds_on(log: &Log, attempt: usize) -> Result<usize, ApiError> {
     let n = log.record();
-    if n < attempt { Err(ApiError::Unavailable) } else { Ok(n) }
+    if n < attempt {
+        Err(ApiError::Unavailable)
+    } else {
+        Ok(n)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -235,10 +270,18 @@ async fn generic_bounded<E: Classify>(log: &Log, make: fn() -> E) -> Result<(), 
 #[tokio::test(start_paused = true)]
 async fn generic_code_uses_classify_only_when_bounded() {
     let log = Log::default();
-    generic_unbounded(&log, || ApiError::BadRequest).await.unwrap_err();
-    assert_eq!(log.attempts(), 3, "without `E: Classify` every error is transient");
+    generic_unbounded(&log, || ApiError::BadRequest)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        log.attempts(),
+        3,
+        "without `E: Classify` every error is transient"
+    );
     let log = Log::default();
-    generic_bounded(&log, || ApiError::BadRequest).await.unwrap_err();
+    generic_bounded(&log, || ApiError::BadRequest)
+        .await
+        .unwrap_err();
     assert_eq!(log.attempts(), 1, "with `E: Classify` the impl decides");
 }
 
@@ -271,7 +314,12 @@ async fn retry_after_beyond_max_delay_stops() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
-#[retry(max_attempts = 10, backoff = "fixed", base = "100ms", max_elapsed = "250ms")]
+#[retry(
+    max_attempts = 10,
+    backoff = "fixed",
+    base = "100ms",
+    max_elapsed = "250ms"
+)]
 async fn bounded_by_elapsed(log: &Log) -> Result<(), ApiError> {
     log.record();
     tokio::time::sleep(ms(5)).await;
@@ -288,7 +336,13 @@ async fn no_attempt_starts_after_max_elapsed() {
     assert_eq!(start.elapsed(), ms(215));
 }
 
-#[retry(max_attempts = 10, backoff = "fixed", base = "10ms", max_elapsed = "1s", max_delay = "5s")]
+#[retry(
+    max_attempts = 10,
+    backoff = "fixed",
+    base = "10ms",
+    max_elapsed = "1s",
+    max_delay = "5s"
+)]
 async fn hint_past_the_deadline(log: &Log) -> Result<(), ApiError> {
     log.record();
     Err(ApiError::Throttled(ms(2000)))
@@ -314,10 +368,14 @@ async fn custom_predicate(log: &Log, error: ApiError) -> Result<(), ApiError> {
 #[tokio::test(start_paused = true)]
 async fn retry_if_replaces_the_classification() {
     let log = Log::default();
-    custom_predicate(&log, ApiError::BadRequest).await.unwrap_err();
+    custom_predicate(&log, ApiError::BadRequest)
+        .await
+        .unwrap_err();
     assert_eq!(log.attempts(), 3, "permanent, but the predicate says retry");
     let log = Log::default();
-    custom_predicate(&log, ApiError::Unavailable).await.unwrap_err();
+    custom_predicate(&log, ApiError::Unavailable)
+        .await
+        .unwrap_err();
     assert_eq!(log.attempts(), 1, "transient, but the predicate says stop");
 }
 
@@ -335,7 +393,7 @@ impl Clone for Payload<'_> {
 #[retry(max_attempts = 3, backoff = "fixed", base = "1ms")]
 async fn consumes(log: &Log, payload: Payload<'_>) -> Result<(), ApiError> {
     log.record();
-    drop(payload);
+    let Payload(_) = payload; // consumed: the next attempt needs its own copy
     Err(ApiError::Unavailable)
 }
 
@@ -370,7 +428,10 @@ async fn layer_order_decides_what_the_timeout_covers() {
     let log = Log::default();
     let start = Instant::now();
     let err = per_attempt_timeout(&log).await.unwrap_err();
-    assert!(matches!(err, ApiError::Rejected(ref m) if m.contains("timed out after 100ms")), "{err:?}");
+    assert!(
+        matches!(err, ApiError::Rejected(ref m) if m.contains("timed out after 100ms")),
+        "{err:?}"
+    );
     assert_eq!(log.attempts(), 3);
     assert_eq!(start.elapsed(), ms(3 * 100 + 2 * 10));
 
@@ -378,7 +439,10 @@ async fn layer_order_decides_what_the_timeout_covers() {
     let log = Log::default();
     let start = Instant::now();
     let err = overall_deadline(&log).await.unwrap_err();
-    assert!(matches!(err, ApiError::Rejected(ref m) if m.contains("timed out after 250ms")), "{err:?}");
+    assert!(
+        matches!(err, ApiError::Rejected(ref m) if m.contains("timed out after 250ms")),
+        "{err:?}"
+    );
     assert_eq!(log.attempts(), 3, "attempts start at 0, 110 and 220 ms");
     assert_eq!(start.elapsed(), ms(250));
 }
@@ -392,4 +456,56 @@ async fn cancelling_between_attempts_starts_no_more() {
     let _ = call.await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(log.attempts(), 2);
+}
+
+static OUTAGE_CALLS: AtomicU32 = AtomicU32::new(0);
+static SERVICE_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[retry(
+    max_attempts = 3,
+    backoff = "fixed",
+    base = "1ms",
+    budget = 0.2,
+    min_retries_per_sec = 1
+)]
+async fn budgeted() -> Result<(), ApiError> {
+    OUTAGE_CALLS.fetch_add(1, Ordering::SeqCst);
+    if SERVICE_DOWN.load(Ordering::SeqCst) {
+        Err(ApiError::Unavailable)
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_caps_retries_under_an_outage_and_recovers() {
+    // Total outage: 100 logical calls within one second. Without a budget
+    // they would make 300 attempts; the budget allows 20 % of the calls
+    // plus a floor of 1 per second over the 10 s window.
+    for _ in 0..100 {
+        budgeted().await.unwrap_err();
+    }
+    let attempts = OUTAGE_CALLS.swap(0, Ordering::SeqCst);
+    let retries = attempts - 100;
+    assert!(
+        (20..=30).contains(&retries),
+        "{retries} retries for 100 calls"
+    );
+
+    // The window forgets the outage; the service recovers but is flaky:
+    // the first attempt fails, the retry succeeds, and retries are
+    // allowed again.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    SERVICE_DOWN.store(false, Ordering::SeqCst);
+    for _ in 0..10 {
+        budgeted().await.unwrap();
+    }
+    assert_eq!(OUTAGE_CALLS.swap(0, Ordering::SeqCst), 10);
+    SERVICE_DOWN.store(true, Ordering::SeqCst);
+    budgeted().await.unwrap_err();
+    assert_eq!(
+        OUTAGE_CALLS.swap(0, Ordering::SeqCst),
+        3,
+        "retries are allowed again after recovery"
+    );
 }

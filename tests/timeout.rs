@@ -31,7 +31,10 @@ async fn drops_the_call_at_the_deadline() {
     let call = tokio::spawn(slow(dropped.clone(), Duration::from_secs(10)));
 
     tokio::time::sleep(Duration::from_millis(99)).await;
-    assert!(!dropped.load(Ordering::SeqCst), "dropped before the deadline");
+    assert!(
+        !dropped.load(Ordering::SeqCst),
+        "dropped before the deadline"
+    );
 
     let err = call.await.unwrap().unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_millis(100));
@@ -133,4 +136,124 @@ async fn cancelling_the_caller_drops_the_call() {
     call.abort();
     assert!(call.await.unwrap_err().is_cancelled());
     assert!(dropped.load(Ordering::SeqCst));
+}
+
+mod adaptive {
+    use super::*;
+    use resilience::AdaptiveTimeout;
+
+    /// Sleeps for the given latency, or forever.
+    async fn work(latency: Option<Duration>) -> Result<(), Rejection> {
+        match latency {
+            Some(latency) => tokio::time::sleep(latency).await,
+            None => std::future::pending().await,
+        }
+        Ok(())
+    }
+
+    static CONVERGING: AdaptiveTimeout = AdaptiveTimeout::new(
+        "converging",
+        0.99,
+        2.0,
+        Duration::from_millis(50),
+        Duration::from_secs(5),
+    );
+
+    #[timeout(adaptive, with = CONVERGING)]
+    async fn converging(latency: Option<Duration>) -> Result<(), Rejection> {
+        work(latency).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn converges_to_p99_times_two_and_enforces_it() {
+        // Before enough samples: `max`.
+        let start = Instant::now();
+        converging(None).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+
+        // A known distribution: 1..=100 ms, uniformly, ten times over.
+        for _ in 0..10 {
+            for ms in 1..=100 {
+                converging(Some(Duration::from_millis(ms))).await.unwrap();
+            }
+        }
+        let snapshot = CONVERGING.snapshot();
+        // P99 = 99 ms (rounded up by at most 12.5 % to its bucket), × 2.
+        assert!(
+            snapshot.current >= Duration::from_millis(198)
+                && snapshot.current <= Duration::from_millis(226),
+            "{snapshot:?}"
+        );
+        // A call slower than that is now dropped at the adaptive timeout.
+        let start = Instant::now();
+        let err = converging(Some(Duration::from_secs(1))).await.unwrap_err();
+        assert!(matches!(err, Rejection::Timeout { elapsed, .. } if elapsed == snapshot.current));
+        assert_eq!(start.elapsed(), snapshot.current);
+    }
+
+    #[timeout(adaptive, quantile = 0.5, multiplier = 3.0, min = "40ms", max = "2s")]
+    async fn bounded(latency: Duration) -> Result<(), Rejection> {
+        work(Some(latency)).await
+    }
+
+    static FAST: AdaptiveTimeout = AdaptiveTimeout::new(
+        "fast",
+        0.99,
+        2.0,
+        Duration::from_millis(50),
+        Duration::from_secs(5),
+    );
+    static SLOW: AdaptiveTimeout = AdaptiveTimeout::new(
+        "slow",
+        0.99,
+        2.0,
+        Duration::from_millis(50),
+        Duration::from_secs(5),
+    );
+
+    #[timeout(adaptive, with = FAST)]
+    async fn fast(latency: Duration) -> Result<(), Rejection> {
+        work(Some(latency)).await
+    }
+
+    #[timeout(adaptive, with = SLOW)]
+    async fn slow(latency: Duration) -> Result<(), Rejection> {
+        work(Some(latency)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stays_within_min_and_max() {
+        for _ in 0..100 {
+            fast(Duration::from_millis(1)).await.unwrap();
+        }
+        assert_eq!(
+            FAST.current(),
+            Duration::from_millis(50),
+            "2 ms × 2 is raised to `min`"
+        );
+        for _ in 0..100 {
+            slow(Duration::from_secs(4)).await.unwrap();
+        }
+        assert_eq!(
+            SLOW.current(),
+            Duration::from_secs(5),
+            "4 s × 2 is capped at `max`"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn options_from_the_attribute() {
+        // Median 100 ms × 3 = 300 ms: a 350 ms call times out, a 250 ms one does not.
+        for _ in 0..50 {
+            bounded(Duration::from_millis(100)).await.unwrap();
+        }
+        assert!(bounded(Duration::from_millis(250)).await.is_ok());
+        let start = Instant::now();
+        assert!(bounded(Duration::from_millis(350)).await.is_err());
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited <= Duration::from_millis(340),
+            "{waited:?}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::Rejection;
+use crate::latency::LatencyWindow;
 
 /// A fixed timeout: a call still running after `duration` is dropped
 /// (cancelled) and fails with [`Rejection::Timeout`].
@@ -145,8 +147,242 @@ impl Timeout {
         TimeoutFuture {
             call,
             timer: None,
-            timeout: self,
+            limit: Limit::Fixed(self),
             reject,
+        }
+    }
+}
+
+/// Samples needed before the adaptive timeout trusts its quantile; until
+/// then it uses `max`.
+const MIN_SAMPLES: u64 = 20;
+
+/// A timeout set from observed latency: `quantile × multiplier` of the
+/// recent calls (P99 × 2 by default), kept within `[min, max]`; `max` until
+/// enough calls have been seen.
+///
+/// Each call's latency is recorded (a timed-out call counts as the timeout
+/// it hit) in a lock-free [`LatencyWindow`] of about the last 10 s. The
+/// timeout is recomputed from it every few calls.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use resilience_runtime::AdaptiveTimeout;
+/// use resilience_runtime::Rejection;
+/// use std::time::Duration;
+///
+/// static SEARCH: AdaptiveTimeout =
+///     AdaptiveTimeout::new("search", 0.99, 2.0, Duration::from_millis(50), Duration::from_secs(5));
+/// assert_eq!(SEARCH.current(), Duration::from_secs(5)); // no data yet: `max`
+/// for _ in 0..100 {
+///     SEARCH
+///         .call(async {
+///             tokio::time::sleep(Duration::from_millis(100)).await;
+///             Ok::<_, Rejection>(())
+///         })
+///         .await
+///         .unwrap();
+/// }
+/// let now = SEARCH.current();
+/// assert!(now >= Duration::from_millis(200) && now <= Duration::from_millis(230), "{now:?}");
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct AdaptiveTimeout {
+    name: Cow<'static, str>,
+    quantile: f64,
+    multiplier: f64,
+    min: Duration,
+    max: Duration,
+    window: LatencyWindow,
+    /// The timeout in force, in nanoseconds; 0 until computed.
+    current: AtomicU64,
+    recorded: AtomicU64,
+}
+
+/// What an [`AdaptiveTimeout`] currently does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct AdaptiveTimeoutSnapshot {
+    /// The timeout applied to the next call.
+    pub current: Duration,
+    /// Latencies in the window.
+    pub samples: u64,
+    /// The configured quantile of those latencies, if any.
+    pub observed: Option<Duration>,
+}
+
+impl AdaptiveTimeout {
+    /// An adaptive timeout (usable in a `static`).
+    ///
+    /// ```
+    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use std::time::Duration;
+    /// static T: AdaptiveTimeout =
+    ///     AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(50), Duration::from_secs(5));
+    /// ```
+    pub const fn new(
+        name: &'static str,
+        quantile: f64,
+        multiplier: f64,
+        min: Duration,
+        max: Duration,
+    ) -> Self {
+        AdaptiveTimeout {
+            name: Cow::Borrowed(name),
+            quantile,
+            multiplier,
+            min,
+            max,
+            window: LatencyWindow::new(Duration::from_secs(10)),
+            current: AtomicU64::new(0),
+            recorded: AtomicU64::new(0),
+        }
+    }
+
+    /// The instance name carried by its rejections.
+    ///
+    /// ```
+    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use std::time::Duration;
+    /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(1));
+    /// assert_eq!(t.name(), "t");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The timeout the next call gets.
+    ///
+    /// ```
+    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use std::time::Duration;
+    /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
+    /// assert_eq!(t.current(), Duration::from_secs(3));
+    /// ```
+    pub fn current(&self) -> Duration {
+        match self.current.load(Ordering::Relaxed) {
+            0 => self.max,
+            nanos => Duration::from_nanos(nanos),
+        }
+    }
+
+    /// The current timeout, the samples behind it and the observed quantile.
+    ///
+    /// ```
+    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use std::time::Duration;
+    /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
+    /// assert_eq!(t.snapshot().samples, 0);
+    /// ```
+    pub fn snapshot(&self) -> AdaptiveTimeoutSnapshot {
+        AdaptiveTimeoutSnapshot {
+            current: self.current(),
+            samples: self.window.samples(),
+            observed: self.window.quantile(self.quantile),
+        }
+    }
+
+    fn record(&self, started: Instant, now: Instant) {
+        self.window
+            .record_at(now.saturating_duration_since(started), now);
+        let n = self.recorded.fetch_add(1, Ordering::Relaxed) + 1;
+        // Recomputing scans the buckets: often while warming up, then
+        // every 32 calls.
+        if n <= 2 * MIN_SAMPLES || n.is_multiple_of(32) {
+            let next = if self.window.samples() < MIN_SAMPLES {
+                self.max
+            } else {
+                self.window
+                    .quantile(self.quantile)
+                    .map_or(self.max, |q| q.mul_f64(self.multiplier))
+                    .clamp(self.min, self.max)
+            };
+            // Whole milliseconds: tokio's timer resolution.
+            let millis =
+                u64::try_from(next.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX / 1_000_000);
+            let next = Duration::from_millis(millis);
+            let nanos = u64::try_from(next.as_nanos()).unwrap_or(u64::MAX).max(1);
+            if self.current.swap(nanos, Ordering::Relaxed) != nanos {
+                tracing::debug!(name = %self.name, timeout = ?next, "resilience: adaptive timeout changed");
+            }
+        }
+    }
+
+    /// Runs `call` under the current timeout and records its latency.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::{AdaptiveTimeout, Rejection};
+    /// # use std::time::Duration;
+    /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
+    /// assert_eq!(t.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));
+    /// # }
+    /// ```
+    pub fn call<F, T, E>(&self, call: F) -> TimeoutFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Rejection>,
+    {
+        self.call_with(call, E::from)
+    }
+
+    /// Like [`AdaptiveTimeout::call`], with `reject` turning the rejection into `E`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use std::time::Duration;
+    /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_millis(5));
+    /// let out: Result<(), String> = t.call_with(std::future::pending(), |r| r.to_string()).await;
+    /// assert!(out.is_err());
+    /// # }
+    /// ```
+    pub fn call_with<F, T, E>(&self, call: F, reject: fn(Rejection) -> E) -> TimeoutFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        TimeoutFuture {
+            call,
+            timer: None,
+            limit: Limit::Adaptive {
+                timeout: self,
+                started: None,
+            },
+            reject,
+        }
+    }
+}
+
+impl crate::registry::Registrable for AdaptiveTimeout {
+    const KIND: &'static str = "adaptive_timeout";
+    fn same_settings(&self, other: &Self) -> bool {
+        (self.quantile, self.multiplier, self.min, self.max)
+            == (other.quantile, other.multiplier, other.min, other.max)
+    }
+}
+
+/// Which timeout a [`TimeoutFuture`] enforces.
+#[derive(Debug)]
+enum Limit<'a> {
+    Fixed(&'a Timeout),
+    Adaptive {
+        timeout: &'a AdaptiveTimeout,
+        /// When the call was first polled (adaptive only: it records latency).
+        started: Option<Instant>,
+    },
+}
+
+impl Limit<'_> {
+    fn name(&self) -> &Cow<'static, str> {
+        match self {
+            Limit::Fixed(t) => &t.name,
+            Limit::Adaptive { timeout, .. } => &timeout.name,
         }
     }
 }
@@ -160,7 +396,7 @@ pin_project! {
         call: F,
         #[pin]
         timer: Option<Sleep>,
-        timeout: &'a Timeout,
+        limit: Limit<'a>,
         reject: fn(Rejection) -> E,
     }
 }
@@ -171,23 +407,53 @@ where
 {
     type Output = Result<T, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Limit::Adaptive {
+            started: started @ None,
+            ..
+        } = this.limit
+        {
+            *started = Some(Instant::now());
+        }
         if let Poll::Ready(out) = this.call.poll(cx) {
+            if let Limit::Adaptive {
+                timeout,
+                started: Some(started),
+            } = this.limit
+            {
+                timeout.record(*started, Instant::now());
+            }
             return Poll::Ready(out);
         }
         if this.timer.is_none() {
-            let deadline = Instant::now() + this.timeout.duration;
+            let deadline = match this.limit {
+                Limit::Fixed(timeout) => Instant::now() + timeout.duration,
+                Limit::Adaptive { timeout, started } => {
+                    started.unwrap_or_else(Instant::now) + timeout.current()
+                }
+            };
             this.timer.set(Some(tokio::time::sleep_until(deadline)));
         }
-        let Some(timer) = this.timer.as_pin_mut() else {
+        let Some(mut timer) = this.timer.as_pin_mut() else {
             return Poll::Pending;
         };
-        ready!(timer.poll(cx));
-        tracing::debug!(name = %this.timeout.name, after = ?this.timeout.duration, "resilience: call timed out");
+        ready!(timer.as_mut().poll(cx));
+        let elapsed = match this.limit {
+            Limit::Fixed(timeout) => timeout.duration,
+            Limit::Adaptive { timeout, started } => {
+                let deadline = timer.deadline();
+                let started = started.unwrap_or(deadline);
+                timeout.record(started, deadline);
+                deadline - started
+            }
+        };
+        let name = this.limit.name();
+        tracing::debug!(name = %name, after = ?elapsed, "resilience: call timed out");
         Poll::Ready(Err((this.reject)(Rejection::Timeout {
-            name: this.timeout.name.clone(),
-            elapsed: this.timeout.duration,
+            name: name.clone(),
+            elapsed,
         })))
     }
 }

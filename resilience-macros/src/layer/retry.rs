@@ -61,11 +61,17 @@ impl FromMeta for Jitter {
 }
 
 fn unknown_value(key: &str, value: &str, allowed: &[&str]) -> darling::Error {
-    let list = allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+    let list = allowed
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let guess = allowed
         .iter()
         .find(|a| a.starts_with(&value.chars().take(2).collect::<String>()) && !value.is_empty());
-    let hint = guess.map(|g| format!(" (did you mean \"{g}\"?)")).unwrap_or_default();
+    let hint = guess
+        .map(|g| format!(" (did you mean \"{g}\"?)"))
+        .unwrap_or_default();
     darling::Error::custom(format!("unknown {key} `{value}`{hint}: use one of {list}"))
 }
 
@@ -79,6 +85,8 @@ struct RetryOptions {
     max_elapsed: Option<DurationLit>,
     retry_if: Option<Path>,
     idempotent: Option<bool>,
+    budget: Option<SpannedValue<f64>>,
+    min_retries_per_sec: Option<SpannedValue<u32>>,
     #[darling(flatten)]
     common: Common,
 }
@@ -92,8 +100,13 @@ pub(crate) struct RetryLayer {
     max_elapsed: Option<Duration>,
     retry_if: Option<Path>,
     idempotent: bool,
+    /// `(ratio, min_retries_per_sec)`.
+    budget: Option<(f64, u32)>,
     common: Common,
 }
+
+/// Finagle's default floor: a quiet client may still retry this often.
+const DEFAULT_MIN_RETRIES_PER_SEC: u32 = 10;
 
 const DEFAULT_BASE: Duration = Duration::from_millis(100);
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
@@ -105,7 +118,10 @@ impl RetryLayer {
                 Lit::Int(n) => format!("write `max_attempts = {n}`"),
                 _ => "write options as `key = value`, e.g. `#[retry(max_attempts = 3)]`".to_owned(),
             };
-            return Err(darling::Error::custom(format!("`#[retry]` takes named options: {hint}")).with_span(lit));
+            return Err(
+                darling::Error::custom(format!("`#[retry]` takes named options: {hint}"))
+                    .with_span(lit),
+            );
         }
         let options = RetryOptions::from_list(args)?;
         let mut errors = darling::Error::accumulator();
@@ -151,6 +167,23 @@ impl RetryLayer {
                     .with_span(&max_elapsed.span),
             );
         }
+        if let Some(budget) = &options.budget
+            && !(**budget > 0.0 && **budget <= 1.0)
+        {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`budget` is the fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2), not {}",
+                    **budget
+                ))
+                .with_span(&budget.span()),
+            );
+        }
+        if let (None, Some(floor)) = (&options.budget, &options.min_retries_per_sec) {
+            errors.push(
+                darling::Error::custom("`min_retries_per_sec` is the floor of a retry budget: add `budget = 0.2` (the fraction of calls that may be retried)")
+                    .with_span(&floor.span()),
+            );
+        }
         options.common.validate("retry", &mut errors);
         errors.finish()?;
         Ok(RetryLayer {
@@ -162,6 +195,14 @@ impl RetryLayer {
             max_elapsed: options.max_elapsed.map(|m| m.value),
             retry_if: options.retry_if,
             idempotent: options.idempotent.unwrap_or(false),
+            budget: options.budget.map(|ratio| {
+                (
+                    *ratio,
+                    options
+                        .min_retries_per_sec
+                        .map_or(DEFAULT_MIN_RETRIES_PER_SEC, |m| *m),
+                )
+            }),
             common: options.common,
         })
     }
@@ -215,11 +256,17 @@ impl Layer for RetryLayer {
     fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let policy = self.policy(private);
+        let budget = self.budget;
         let spec = InstanceSpec {
             ty: quote!(#private::Retry),
             make: Box::new({
                 let private = private.clone();
-                move |name| quote!(#private::Retry::new(#name, #policy))
+                move |name| match budget {
+                    Some((ratio, floor)) => quote! {
+                        #private::Retry::with_budget(#name, #policy, #private::RetryBudget::new(#ratio, #floor))
+                    },
+                    None => quote!(#private::Retry::new(#name, #policy)),
+                }
             }),
             lazy: false,
         };
@@ -234,7 +281,9 @@ impl Layer for RetryLayer {
                 let #arg = #clone(&#arg);
             }
         });
-        let error = quote!(__resilience_error);
+        // The error is classified by reference; the success path moves only
+        // the `Ok` value out (a moved `Result` with a large error costs).
+        let error = quote!(&__resilience_error);
         let outcome = match &self.retry_if {
             Some(path) => quote_spanned! {path_span(path)=>
                 #private::Outcome::from_predicate(#path(#error))
@@ -242,7 +291,9 @@ impl Layer for RetryLayer {
             None => cx.classify(&error),
         };
         let ret = &cx.ret;
-        let as_result = cx.as_result(&quote!(__resilience_result));
+        let to_result = cx.to_result(&quote!(__resilience_result));
+        let ok = cx.wrap_result("from_ok", &quote!(__resilience_value));
+        let err = cx.wrap_result("from_err", &quote!(__resilience_error));
         quote! {
             async {
                 #(let #args = #args;)*
@@ -250,13 +301,19 @@ impl Layer for RetryLayer {
                 loop {
                     #(#clones)*
                     let __resilience_result: #ret = #inner.await;
-                    let __resilience_delay = match #as_result {
-                        ::core::result::Result::Ok(_) => ::core::option::Option::None,
-                        ::core::result::Result::Err(#error) => __resilience_attempts.after_failure(#outcome),
+                    let __resilience_error = match #to_result {
+                        ::core::result::Result::Ok(__resilience_value) => {
+                            break #ok;
+                        }
+                        ::core::result::Result::Err(__resilience_error) => __resilience_error,
                     };
-                    match __resilience_delay {
-                        ::core::option::Option::Some(__resilience_delay) => #private::sleep(__resilience_delay).await,
-                        ::core::option::Option::None => break __resilience_result,
+                    match __resilience_attempts.after_failure(#outcome) {
+                        // Boxed: the timer lives only between two attempts,
+                        // and the call's future stays small.
+                        ::core::option::Option::Some(__resilience_delay) => {
+                            #private::sleep_between_attempts(__resilience_delay).await;
+                        }
+                        ::core::option::Option::None => break #err,
                     }
                 }
             }

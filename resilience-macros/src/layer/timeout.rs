@@ -1,9 +1,13 @@
-//! `#[timeout("2s")]`.
+//! `#[timeout("2s")]` and `#[timeout(adaptive, quantile = 0.99, …)]`.
+
+use std::time::Duration;
 
 use darling::FromMeta;
 use darling::ast::NestedMeta;
+use darling::util::{Flag, SpannedValue};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
@@ -12,16 +16,41 @@ use crate::layer::Layer;
 #[derive(Debug, FromMeta)]
 struct TimeoutOptions {
     duration: Option<DurationLit>,
+    adaptive: Flag,
+    quantile: Option<SpannedValue<f64>>,
+    multiplier: Option<SpannedValue<f64>>,
+    min: Option<DurationLit>,
+    max: Option<DurationLit>,
     #[darling(flatten)]
     common: Common,
 }
 
+/// `quantile × multiplier` of recent latency, within `[min, max]`.
+#[derive(Debug, Clone, Copy)]
+struct Adaptive {
+    quantile: f64,
+    multiplier: f64,
+    min: Duration,
+    max: Duration,
+}
+
+enum Limit {
+    Fixed(DurationLit),
+    Adaptive(Adaptive),
+    /// `with = …` without `adaptive`: a `Timeout` the caller owns.
+    Supplied,
+}
+
 pub(crate) struct TimeoutLayer {
-    /// `None` only with `with = …`, whose instance carries the duration.
-    duration: Option<DurationLit>,
+    limit: Limit,
     common: Common,
     span: Span,
 }
+
+const DEFAULT_QUANTILE: f64 = 0.99;
+const DEFAULT_MULTIPLIER: f64 = 2.0;
+const DEFAULT_MIN: Duration = Duration::from_millis(50);
+const DEFAULT_MAX: Duration = Duration::from_secs(5);
 
 impl TimeoutLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
@@ -41,24 +70,16 @@ impl TimeoutLayer {
             (Some(d), None) | (None, Some(d)) => Some(d),
             (Some(_), Some(named)) => {
                 errors.push(
-                    darling::Error::custom("the duration is given twice: keep either `\"…\"` or `duration = \"…\"`")
-                        .with_span(&named.span),
+                    darling::Error::custom(
+                        "the duration is given twice: keep either `\"…\"` or `duration = \"…\"`",
+                    )
+                    .with_span(&named.span),
                 );
                 None
             }
             (None, None) => None,
         };
-        match (&duration, &options.common.with) {
-            (None, None) if !wrote_duration => errors.push(
-                darling::Error::custom("`#[timeout]` needs a duration, e.g. `#[timeout(\"2s\")]`")
-                    .with_span(&span),
-            ),
-            (Some(d), Some(_)) => errors.push(
-                darling::Error::custom("with `with = …` the duration comes from that `Timeout`: remove the duration here")
-                    .with_span(&d.span),
-            ),
-            _ => {}
-        }
+        let adaptive = options.adaptive.is_present();
         if let Some(d) = duration
             && d.value.is_zero()
         {
@@ -67,14 +88,135 @@ impl TimeoutLayer {
                     .with_span(&d.span),
             );
         }
+        if !adaptive {
+            let tuning = [
+                ("quantile", options.quantile.as_ref().map(|q| q.span())),
+                ("multiplier", options.multiplier.as_ref().map(|m| m.span())),
+                ("min", options.min.map(|m| m.span)),
+                ("max", options.max.map(|m| m.span)),
+            ];
+            for (key, span) in tuning {
+                if let Some(span) = span {
+                    errors.push(
+                        darling::Error::custom(format!(
+                            "`{key}` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, {key} = …)]`, or remove it"
+                        ))
+                        .with_span(&span),
+                    );
+                }
+            }
+        }
+        let limit = if adaptive {
+            if let Some(d) = duration {
+                errors.push(
+                    darling::Error::custom("an adaptive timeout sets its own duration from observed latency: remove the fixed duration, or remove `adaptive`")
+                        .with_span(&d.span),
+                );
+            }
+            let tuning = validate_adaptive(&options, &mut errors);
+            Limit::Adaptive(tuning)
+        } else {
+            match (duration, &options.common.with) {
+                (Some(d), None) => Limit::Fixed(d),
+                (Some(d), Some(_)) => {
+                    errors.push(
+                        darling::Error::custom("with `with = …` the duration comes from that `Timeout`: remove the duration here")
+                            .with_span(&d.span),
+                    );
+                    Limit::Supplied
+                }
+                (None, Some(_)) => Limit::Supplied,
+                (None, None) => {
+                    if !wrote_duration {
+                        errors.push(
+                            darling::Error::custom("`#[timeout]` needs a duration, e.g. `#[timeout(\"2s\")]`, or `adaptive`")
+                                .with_span(&span),
+                        );
+                    }
+                    Limit::Supplied
+                }
+            }
+        };
         options.common.validate("timeout", &mut errors);
         errors.finish()?;
         Ok(TimeoutLayer {
-            duration,
+            limit,
             common: options.common,
             span,
         })
     }
+}
+
+fn validate_adaptive(
+    options: &TimeoutOptions,
+    errors: &mut darling::error::Accumulator,
+) -> Adaptive {
+    let quantile = options.quantile.as_ref().map_or(DEFAULT_QUANTILE, |q| **q);
+    if let Some(q) = &options.quantile
+        && !(**q > 0.0 && **q <= 1.0)
+    {
+        errors.push(
+            darling::Error::custom(format!(
+                "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99), not {}",
+                **q
+            ))
+            .with_span(&q.span()),
+        );
+    }
+    let multiplier = options
+        .multiplier
+        .as_ref()
+        .map_or(DEFAULT_MULTIPLIER, |m| **m);
+    if let Some(m) = &options.multiplier
+        && !(**m >= 1.0 && m.is_finite())
+    {
+        errors.push(
+            darling::Error::custom(format!(
+                "`multiplier` scales the observed quantile and must be at least 1 (below it, calls as slow as the quantile itself would time out), not {}",
+                **m
+            ))
+            .with_span(&m.span()),
+        );
+    }
+    let min = options.min.map_or(DEFAULT_MIN, |m| m.value);
+    let max = options.max.map_or(DEFAULT_MAX, |m| m.value);
+    if let Some(m) = options.min
+        && m.value.is_zero()
+    {
+        errors.push(
+            darling::Error::custom("`min` of zero would let the timeout shrink to nothing: use a positive floor such as \"50ms\"")
+                .with_span(&m.span),
+        );
+    }
+    if min >= max {
+        let span = options
+            .max
+            .or(options.min)
+            .map_or_else(Span::call_site, |d| d.span);
+        errors.push(
+            darling::Error::custom(format!(
+                "`min` ({min:?}) must be below `max` ({max:?}): the timeout moves between them"
+            ))
+            .with_span(&span),
+        );
+    }
+    Adaptive {
+        quantile,
+        multiplier,
+        min,
+        max,
+    }
+}
+
+/// Builds an instance from its name expression.
+type MakeInstance = Box<dyn Fn(&TokenStream) -> TokenStream>;
+
+fn duration_tokens(d: Duration) -> TokenStream {
+    DurationLit {
+        value: d,
+        span: Span::call_site(),
+    }
+    .to_tokens()
 }
 
 impl Layer for TimeoutLayer {
@@ -84,18 +226,46 @@ impl Layer for TimeoutLayer {
 
     fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let duration = self.duration.map(DurationLit::to_tokens);
-        let spec = InstanceSpec {
-            ty: quote!(#private::Timeout),
-            make: Box::new({
+        let err = &cx.err;
+        let (ty, make, call): (TokenStream, MakeInstance, TokenStream) = match &self.limit {
+            Limit::Adaptive(a) => {
+                let Adaptive {
+                    quantile,
+                    multiplier,
+                    ..
+                } = *a;
+                let min = duration_tokens(a.min);
+                let max = duration_tokens(a.max);
+                let ty = quote!(#private::AdaptiveTimeout);
+                let call = quote!(#private::call_with_adaptive_timeout::<_, _, #err>);
                 let private = private.clone();
-                move |name| quote!(#private::Timeout::new(#name, #duration))
-            }),
+                let make: MakeInstance = Box::new(
+                    move |name| quote!(#private::AdaptiveTimeout::new(#name, #quantile, #multiplier, #min, #max)),
+                );
+                (ty, make, call)
+            }
+            Limit::Fixed(d) => {
+                let duration = d.to_tokens();
+                let ty = quote!(#private::Timeout);
+                let call = quote!(#private::call_with_timeout::<_, _, #err>);
+                let private = private.clone();
+                let make: MakeInstance =
+                    Box::new(move |name| quote!(#private::Timeout::new(#name, #duration)));
+                (ty, make, call)
+            }
+            Limit::Supplied => (
+                quote!(#private::Timeout),
+                Box::new(|_| quote!(::core::unreachable!())),
+                quote!(#private::call_with_timeout::<_, _, #err>),
+            ),
+        };
+        let spec = InstanceSpec {
+            ty,
+            make,
             lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
-        let err = &cx.err;
-        let call = respan(quote!(#private::call_with_timeout::<_, _, #err>), self.span);
+        let call = respan(call, self.span);
         quote! { #call(#instance, #inner) }
     }
 }

@@ -1,5 +1,9 @@
 //! `#[retry]`: call again after transient failures, with backoff and jitter.
 
+mod budget;
+
+pub use budget::RetryBudget;
+
 use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
@@ -236,7 +240,11 @@ impl RetryPolicy {
                 .checked_shl(n - 1)
                 .map_or(Duration::MAX, |factor| self.base.saturating_mul(factor)),
             Backoff::Decorrelated => {
-                let previous = if previous.is_zero() { self.base } else { previous };
+                let previous = if previous.is_zero() {
+                    self.base
+                } else {
+                    previous
+                };
                 rng::uniform(self.base, previous.saturating_mul(3))
             }
         };
@@ -285,10 +293,11 @@ impl RetryPolicy {
 /// assert_eq!(answer.unwrap(), 3);
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Retry {
     name: Cow<'static, str>,
     policy: RetryPolicy,
+    budget: Option<RetryBudget>,
 }
 
 impl Retry {
@@ -303,7 +312,46 @@ impl Retry {
         Retry {
             name: Cow::Borrowed(name),
             policy,
+            budget: None,
         }
+    }
+
+    /// A retry instance with a [`RetryBudget`], usable in a `static`:
+    /// retries beyond the budget are refused and the last error is returned.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::{RetryBudget, RetryPolicy}, Retry};
+    /// static R: Retry = Retry::with_budget("r", RetryPolicy::new(), RetryBudget::new(0.2, 10));
+    /// assert_eq!(R.budget().map(|b| b.ratio()), Some(0.2));
+    /// ```
+    pub const fn with_budget(name: &'static str, policy: RetryPolicy, budget: RetryBudget) -> Self {
+        Retry {
+            name: Cow::Borrowed(name),
+            policy,
+            budget: Some(budget),
+        }
+    }
+
+    /// Adds a [`RetryBudget`] to an instance built at run time.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::{RetryBudget, RetryPolicy}, Retry};
+    /// let r = Retry::named("api", RetryPolicy::new()).budgeted(RetryBudget::new(0.1, 5));
+    /// assert_eq!(r.budget().map(|b| b.min_per_sec()), Some(5));
+    /// ```
+    pub fn budgeted(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The budget, if any.
+    ///
+    /// ```
+    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// assert!(Retry::new("r", RetryPolicy::new()).budget().is_none());
+    /// ```
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_ref()
     }
 
     /// A retry instance with a name built at run time.
@@ -317,6 +365,7 @@ impl Retry {
         Retry {
             name: name.into(),
             policy,
+            budget: None,
         }
     }
 
@@ -352,6 +401,9 @@ impl Retry {
     /// ```
     #[inline]
     pub fn start(&self) -> Attempts<'_> {
+        if let Some(budget) = &self.budget {
+            budget.record_call();
+        }
         Attempts {
             retry: self,
             made: 0,
@@ -386,14 +438,14 @@ impl Retry {
     {
         let mut attempts = self.start();
         loop {
-            let result = make_call().await;
-            let delay = match &result {
-                Ok(_) => None,
-                Err(error) => attempts.after_failure(error.classify()),
+            let error = match make_call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
             };
-            match delay {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return result,
+            match attempts.after_failure(error.classify()) {
+                // Boxed: the timer lives only between two attempts.
+                Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
+                None => return Err(error),
             }
         }
     }
@@ -434,7 +486,12 @@ impl Attempts<'_> {
         self.made += 1;
         let name = &*self.retry.name;
         if !outcome.is_retryable(policy.idempotent) {
-            tracing::debug!(name, attempt = self.made, ?outcome, "resilience: error not retryable");
+            tracing::debug!(
+                name,
+                attempt = self.made,
+                ?outcome,
+                "resilience: error not retryable"
+            );
             return None;
         }
         if self.made >= policy.max_attempts {
@@ -445,18 +502,40 @@ impl Attempts<'_> {
         self.previous = delay;
         if let Some(hint) = outcome.retry_after() {
             if hint > policy.max_delay {
-                tracing::debug!(name, ?hint, "resilience: retry_after beyond max_delay, giving up");
+                tracing::debug!(
+                    name,
+                    ?hint,
+                    "resilience: retry_after beyond max_delay, giving up"
+                );
                 return None;
             }
             delay = delay.max(hint);
         }
-        if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
-            if started.elapsed().saturating_add(delay) > max_elapsed {
-                tracing::debug!(name, ?max_elapsed, "resilience: next attempt would start past max_elapsed");
-                return None;
-            }
+        if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed)
+            && started.elapsed().saturating_add(delay) > max_elapsed
+        {
+            tracing::debug!(
+                name,
+                ?max_elapsed,
+                "resilience: next attempt would start past max_elapsed"
+            );
+            return None;
         }
-        tracing::debug!(name, attempt = self.made + 1, ?delay, "resilience: retrying");
+        if let Some(budget) = &self.retry.budget
+            && !budget.try_retry()
+        {
+            tracing::info!(
+                name,
+                "resilience: retry budget exhausted, returning the error"
+            );
+            return None;
+        }
+        tracing::debug!(
+            name,
+            attempt = self.made + 1,
+            ?delay,
+            "resilience: retrying"
+        );
         Some(delay)
     }
 

@@ -1,0 +1,223 @@
+//! `#[hedge]`: when a call is slow to answer, start another one and take
+//! whichever answers `Ok` first.
+
+use std::borrow::Cow;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use crate::latency::LatencyWindow;
+
+/// Samples needed before an adaptive delay is trusted; until then no hedge
+/// is sent (hedging on a guess would add load, not cut latency).
+const MIN_SAMPLES: u64 = 20;
+
+/// When to send a hedge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Delay {
+    Fixed(Duration),
+    /// The observed `quantile` (P95) of successful attempts.
+    Adaptive {
+        quantile: f64,
+    },
+}
+
+/// Sends up to `max_hedges` extra attempts, `delay` apart, while no attempt
+/// has answered; the first `Ok` wins and the others are dropped
+/// (cancelled). If every attempt fails, the last error is returned; an
+/// attempt that fails while others are in flight does not end the call.
+///
+/// # Cancel safety
+///
+/// Dropping the call drops every attempt in flight.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use resilience_runtime::Hedge;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+///
+/// static LOOKUP: Hedge = Hedge::new("lookup", Duration::from_millis(50), 1);
+/// let attempts = AtomicU32::new(0);
+/// let answer = LOOKUP
+///     .call(|| async {
+///         // The first attempt is stuck; the hedge answers.
+///         if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+///             std::future::pending::<()>().await;
+///         }
+///         Ok::<_, std::io::Error>("hedged")
+///     })
+///     .await;
+/// assert_eq!(answer.unwrap(), "hedged");
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Hedge {
+    name: Cow<'static, str>,
+    delay: Delay,
+    max_hedges: u32,
+    latencies: LatencyWindow,
+}
+
+impl Hedge {
+    /// Hedges after a fixed `delay`.
+    ///
+    /// ```
+    /// # use resilience_runtime::Hedge;
+    /// # use std::time::Duration;
+    /// static H: Hedge = Hedge::new("h", Duration::from_millis(50), 1);
+    /// ```
+    pub const fn new(name: &'static str, delay: Duration, max_hedges: u32) -> Hedge {
+        Hedge {
+            name: Cow::Borrowed(name),
+            delay: Delay::Fixed(delay),
+            max_hedges,
+            latencies: LatencyWindow::new(Duration::from_secs(10)),
+        }
+    }
+
+    /// Hedges after the observed P95 latency of successful attempts (no
+    /// hedge until 20 have been seen).
+    ///
+    /// ```
+    /// # use resilience_runtime::Hedge;
+    /// static H: Hedge = Hedge::adaptive("h", 1);
+    /// assert_eq!(H.current_delay(), None);
+    /// ```
+    pub const fn adaptive(name: &'static str, max_hedges: u32) -> Hedge {
+        Hedge {
+            name: Cow::Borrowed(name),
+            delay: Delay::Adaptive { quantile: 0.95 },
+            max_hedges,
+            latencies: LatencyWindow::new(Duration::from_secs(10)),
+        }
+    }
+
+    /// The instance name used in events.
+    ///
+    /// ```
+    /// # use resilience_runtime::Hedge;
+    /// # use std::time::Duration;
+    /// assert_eq!(Hedge::new("h", Duration::from_millis(5), 1).name(), "h");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How long an attempt may run before the next hedge starts; `None`
+    /// while an adaptive delay has too few samples.
+    ///
+    /// ```
+    /// # use resilience_runtime::Hedge;
+    /// # use std::time::Duration;
+    /// let h = Hedge::new("h", Duration::from_millis(5), 1);
+    /// assert_eq!(h.current_delay(), Some(Duration::from_millis(5)));
+    /// ```
+    pub fn current_delay(&self) -> Option<Duration> {
+        match self.delay {
+            Delay::Fixed(delay) => Some(delay),
+            Delay::Adaptive { quantile } if self.latencies.samples() >= MIN_SAMPLES => {
+                self.latencies.quantile(quantile)
+            }
+            Delay::Adaptive { .. } => None,
+        }
+    }
+
+    /// Calls `make_attempt()` for the first attempt and for each hedge.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience_runtime::Hedge;
+    /// # use std::time::Duration;
+    /// let h = Hedge::new("h", Duration::from_millis(5), 1);
+    /// let out = h.call(|| async { Ok::<_, std::io::Error>(3) }).await;
+    /// assert_eq!(out.unwrap(), 3);
+    /// # }
+    /// ```
+    pub async fn call<F, Fut, T, E>(&self, mut make_attempt: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let adaptive = matches!(self.delay, Delay::Adaptive { .. });
+        let started = adaptive.then(Instant::now);
+        let mut primary = pin!(Some(make_attempt()));
+        let mut hedges: Vec<(Option<Instant>, Pin<Box<Fut>>)> = Vec::new();
+        let mut timer: Pin<&mut Option<Sleep>> = pin!(None);
+        let mut last_error: Option<E> = None;
+        let mut launched = 0u32;
+        let delay = self.current_delay();
+        poll_fn(|cx| {
+            loop {
+                if let Some(attempt) = primary.as_mut().as_pin_mut()
+                    && let Poll::Ready(out) = attempt.poll(cx)
+                {
+                    primary.set(None);
+                    match out {
+                        Ok(value) => {
+                            if let Some(started) = started {
+                                self.latencies.record(started.elapsed());
+                            }
+                            return Poll::Ready(Ok(value));
+                        }
+                        Err(error) => last_error = Some(error),
+                    }
+                }
+                let mut index = 0;
+                while index < hedges.len() {
+                    match hedges[index].1.as_mut().poll(cx) {
+                        Poll::Ready(Ok(value)) => {
+                            if let Some(started) = hedges[index].0 {
+                                self.latencies.record(started.elapsed());
+                            }
+                            tracing::debug!(name = %self.name, hedge = index + 1, "resilience: a hedge answered first");
+                            return Poll::Ready(Ok(value));
+                        }
+                        Poll::Ready(Err(error)) => {
+                            last_error = Some(error);
+                            drop(hedges.swap_remove(index));
+                        }
+                        Poll::Pending => index += 1,
+                    }
+                }
+                if primary.is_none()
+                    && hedges.is_empty()
+                    && let Some(error) = last_error.take()
+                {
+                    return Poll::Ready(Err(error));
+                }
+                let Some(delay) = delay.filter(|_| launched < self.max_hedges) else {
+                    return Poll::Pending;
+                };
+                if timer.is_none() {
+                    timer.set(Some(tokio::time::sleep(delay)));
+                }
+                let Some(sleep) = timer.as_mut().as_pin_mut() else {
+                    return Poll::Pending;
+                };
+                if sleep.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                timer.set(None);
+                launched += 1;
+                tracing::info!(name = %self.name, hedge = launched, after = ?delay, "resilience: no answer yet, sending a hedge");
+                hedges.push((adaptive.then(Instant::now), Box::pin(make_attempt())));
+            }
+        })
+        .await
+    }
+}
+
+impl crate::registry::Registrable for Hedge {
+    const KIND: &'static str = "hedge";
+    fn same_settings(&self, other: &Self) -> bool {
+        self.delay == other.delay && self.max_hedges == other.max_hedges
+    }
+}

@@ -1,0 +1,198 @@
+//! A retry budget: retries per instance may not exceed a fraction of calls,
+//! plus a small floor, over a sliding window (as Finagle, Envoy and the AWS
+//! SDKs do), so a fleet of callers cannot multiply load on a recovering
+//! service.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How many one-second slots the window spans.
+const SLOTS: usize = 10;
+
+/// Limits retries to `ratio` of the calls seen in the last ten seconds,
+/// plus `min_per_sec` retries per second (so a quiet client can still
+/// retry).
+///
+/// Calls and retries are counted in ten one-second slots of atomics: no
+/// lock; counts in a slot being recycled by a concurrent caller may be off
+/// by a few, which a budget tolerates.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use resilience_runtime::retry::RetryBudget;
+///
+/// let budget = RetryBudget::new(0.2, 0);
+/// for _ in 0..10 {
+///     budget.record_call();
+/// }
+/// assert!(budget.try_retry());
+/// assert!(budget.try_retry());
+/// assert!(!budget.try_retry()); // 20 % of 10 calls
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RetryBudget {
+    ratio: f64,
+    min_per_sec: u32,
+    origin: OnceLock<Instant>,
+    slots: [Slot; SLOTS],
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// The second (since `origin`, plus one) this slot counts; 0 = never used.
+    second: AtomicU64,
+    calls: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            second: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RetryBudget {
+    /// A budget of `ratio` retries per call (e.g. `0.2`) plus `min_per_sec`.
+    ///
+    /// ```
+    /// use resilience_runtime::retry::RetryBudget;
+    /// static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
+    /// ```
+    pub const fn new(ratio: f64, min_per_sec: u32) -> RetryBudget {
+        RetryBudget {
+            ratio,
+            min_per_sec,
+            origin: OnceLock::new(),
+            slots: [const { Slot::new() }; SLOTS],
+        }
+    }
+
+    /// The allowed fraction of retries per call.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryBudget;
+    /// assert_eq!(RetryBudget::new(0.2, 10).ratio(), 0.2);
+    /// ```
+    pub fn ratio(&self) -> f64 {
+        self.ratio
+    }
+
+    /// The floor of retries per second.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryBudget;
+    /// assert_eq!(RetryBudget::new(0.2, 10).min_per_sec(), 10);
+    /// ```
+    pub fn min_per_sec(&self) -> u32 {
+        self.min_per_sec
+    }
+
+    /// The current slot, recycled if it last counted an older second.
+    fn slot(&self) -> (&Slot, u64) {
+        let origin = *self.origin.get_or_init(Instant::now);
+        let second = origin.elapsed().as_secs() + 1;
+        let slot = &self.slots[(second % SLOTS as u64) as usize];
+        let seen = slot.second.load(Ordering::Acquire);
+        if seen != second
+            && seen < second
+            && slot
+                .second
+                .compare_exchange(seen, second, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            slot.calls.store(0, Ordering::Relaxed);
+            slot.retries.store(0, Ordering::Relaxed);
+        }
+        (slot, second)
+    }
+
+    /// Counts one call (every call, first attempts included).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryBudget;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let budget = RetryBudget::new(0.5, 0);
+    /// budget.record_call();
+    /// budget.record_call();
+    /// assert!(budget.try_retry());
+    /// # }
+    /// ```
+    pub fn record_call(&self) {
+        self.slot().0.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes one retry from the budget if the window allows it.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryBudget;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let budget = RetryBudget::new(0.5, 0);
+    /// assert!(!budget.try_retry()); // no calls, no floor
+    /// # }
+    /// ```
+    pub fn try_retry(&self) -> bool {
+        let (current, second) = self.slot();
+        let (mut calls, mut retries) = (0u64, 0u64);
+        for slot in &self.slots {
+            let seen = slot.second.load(Ordering::Acquire);
+            if seen != 0 && seen + (SLOTS as u64) > second {
+                calls += slot.calls.load(Ordering::Relaxed);
+                retries += slot.retries.load(Ordering::Relaxed);
+            }
+        }
+        let allowed = self.ratio * calls as f64 + f64::from(self.min_per_sec) * SLOTS as f64;
+        if (retries as f64) < allowed {
+            current.retries.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The window the budget looks at.
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryBudget;
+    /// assert_eq!(RetryBudget::window(), std::time::Duration::from_secs(10));
+    /// ```
+    pub const fn window() -> Duration {
+        Duration::from_secs(SLOTS as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn caps_at_the_ratio_and_forgets_old_calls() {
+        let budget = RetryBudget::new(0.1, 0);
+        for _ in 0..100 {
+            budget.record_call();
+        }
+        let granted = (0..50).filter(|_| budget.try_retry()).count();
+        assert_eq!(granted, 10);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(!budget.try_retry(), "the calls have left the window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_floor_allows_retries_without_calls() {
+        let budget = RetryBudget::new(0.1, 2);
+        let granted = (0..100).filter(|_| budget.try_retry()).count();
+        assert_eq!(granted, 20, "2 per second over a 10 s window");
+    }
+}
