@@ -36,6 +36,23 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// `let argN = clone_for_attempt(&argN);` for every argument: the copies
+    /// one attempt of `#[retry]` or `#[hedge]` consumes.
+    pub(crate) fn attempt_copies(&self) -> Vec<TokenStream> {
+        let private = &self.private;
+        self.args
+            .iter()
+            .zip(&self.arg_spans)
+            .map(|(arg, span)| {
+                // One hygiene context for the whole statement, located at
+                // the argument, so a missing `Clone` is reported there.
+                let span = Span::mixed_site().located_at(*span);
+                let clone = respan(quote!(#private::clone_for_attempt), span);
+                quote_spanned!(span=> let #arg = #clone(&#arg);)
+            })
+            .collect()
+    }
+
     /// The return type built from `value`, an `Ok` value (`from_ok`) or an
     /// `Err` value (`from_err`); spanned like [`Context::to_result`].
     pub(crate) fn wrap_result(&self, constructor: &str, value: &TokenStream) -> TokenStream {

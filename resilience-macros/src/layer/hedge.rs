@@ -7,12 +7,12 @@ use darling::FromMeta;
 use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::{Expr, Lit};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
-use crate::expand::{Context, respan};
+use crate::expand::Context;
 use crate::layer::Layer;
 
 /// `delay = "50ms"` or `delay = adaptive`.
@@ -129,11 +129,7 @@ impl Layer for HedgeLayer {
         };
         let instance = instance(cx, &self.common, &spec);
         let args = &cx.args;
-        let clones = cx.args.iter().zip(&cx.arg_spans).map(|(arg, span)| {
-            let span = Span::mixed_site().located_at(*span);
-            let clone = respan(quote!(#private::clone_for_attempt), span);
-            quote_spanned!(span=> let #arg = #clone(&#arg);)
-        });
+        let clones = cx.attempt_copies();
         quote! {
             async {
                 #(let #args = #args;)*

@@ -11,7 +11,7 @@ use syn::{Lit, Path};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
-use crate::expand::{Context, respan};
+use crate::expand::Context;
 use crate::layer::Layer;
 
 const BACKOFFS: [&str; 4] = ["fixed", "linear", "exp", "decorrelated"];
@@ -272,15 +272,7 @@ impl Layer for RetryLayer {
         };
         let instance = instance(cx, &self.common, &spec);
         let args = &cx.args;
-        let clones = cx.args.iter().zip(&cx.arg_spans).map(|(arg, span)| {
-            // One hygiene context for the whole statement, located at the
-            // argument, so a missing `Clone` is reported on the argument.
-            let span = Span::mixed_site().located_at(*span);
-            let clone = respan(quote!(#private::clone_for_attempt), span);
-            quote_spanned! {span=>
-                let #arg = #clone(&#arg);
-            }
-        });
+        let clones = cx.attempt_copies();
         // The error is classified by reference; the success path moves only
         // the `Ok` value out (a moved `Result` with a large error costs).
         let error = quote!(&__resilience_error);
