@@ -44,14 +44,26 @@ impl Common {
     }
 }
 
+/// With `with = …` the caller's instance carries its own settings, so each
+/// setting also written on the attribute (`given`: key and span, if written)
+/// is an error at that key, worded by `explain(key)`.
+pub(crate) fn reject_settings_with_own_instance(
+    given: &[Option<(&str, proc_macro2::Span)>],
+    explain: impl Fn(&str) -> String,
+    errors: &mut darling::error::Accumulator,
+) {
+    for (key, span) in given.iter().flatten() {
+        errors.push(darling::Error::custom(explain(key)).with_span(span));
+    }
+}
+
 /// How a layer's instance is built, given the expression of its name.
 pub(crate) struct InstanceSpec {
     /// The runtime type, e.g. `#private::Retry`.
     pub(crate) ty: TokenStream,
-    /// Builds the instance from a `&'static str` name expression.
+    /// Builds the instance, in a `const` context, from a `&'static str`
+    /// name expression.
     pub(crate) make: Box<dyn Fn(&TokenStream) -> TokenStream>,
-    /// `make` is not `const`: the private static is a `LazyLock`.
-    pub(crate) lazy: bool,
 }
 
 /// An expression of type `&Instance` for the layer's placement: a private
@@ -75,12 +87,6 @@ pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> To
     let make = (spec.make)(&quote!(
         ::core::concat!(::core::module_path!(), "::", #fn_name)
     ));
-    if spec.lazy {
-        return quote! {{
-            static __RESILIENCE_INSTANCE: #private::LazyLock<#ty> = #private::LazyLock::new(|| #make);
-            &*__RESILIENCE_INSTANCE
-        }};
-    }
     quote! {{
         static __RESILIENCE_INSTANCE: #ty = #make;
         &__RESILIENCE_INSTANCE

@@ -19,8 +19,7 @@ pub(crate) struct DurationLit {
 impl DurationLit {
     /// `::core::time::Duration::from_nanos(n)`, usable in a `const`.
     pub(crate) fn to_tokens(self) -> TokenStream {
-        let nanos = u64::try_from(self.value.as_nanos()).unwrap_or(u64::MAX);
-        quote!(::core::time::Duration::from_nanos(#nanos))
+        tokens(self.value)
     }
 }
 
@@ -39,6 +38,12 @@ impl FromMeta for DurationLit {
             .with_span(other)),
         }
     }
+}
+
+/// `::core::time::Duration::from_nanos(n)` for `value`, usable in a `const`.
+pub(crate) fn tokens(value: Duration) -> TokenStream {
+    let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
+    quote!(::core::time::Duration::from_nanos(#nanos))
 }
 
 /// Parses `"1m30s"`-style text: one or more `<number><unit>` parts, where the

@@ -13,9 +13,10 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use self::semaphore::{Enqueued, Semaphore, Ticket, const_unless_loom};
+use self::semaphore::{Enqueued, Semaphore, Ticket};
 use crate::Rejection;
 use crate::registry::Registrable;
+use crate::sync::const_unless_loom;
 
 /// A bulkhead: at most `max_concurrent` calls run at once; a caller that
 /// finds every permit taken waits up to `max_wait` (by default it does not

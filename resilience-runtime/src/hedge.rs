@@ -129,6 +129,14 @@ impl Hedge {
         }
     }
 
+    /// Records the latency of an attempt that started at `started`, with one
+    /// clock read.
+    fn record(&self, started: Instant) {
+        let now = Instant::now();
+        self.latencies
+            .record_at(now.saturating_duration_since(started), now);
+    }
+
     /// Calls `make_attempt()` for the first attempt and for each hedge.
     ///
     /// ```
@@ -163,7 +171,7 @@ impl Hedge {
                     match out {
                         Ok(value) => {
                             if let Some(started) = started {
-                                self.latencies.record(started.elapsed());
+                                self.record(started);
                             }
                             return Poll::Ready(Ok(value));
                         }
@@ -175,7 +183,7 @@ impl Hedge {
                     match hedges[index].1.as_mut().poll(cx) {
                         Poll::Ready(Ok(value)) => {
                             if let Some(started) = hedges[index].0 {
-                                self.latencies.record(started.elapsed());
+                                self.record(started);
                             }
                             tracing::debug!(name = %self.name, hedge = index + 1, "resilience: a hedge answered first");
                             return Poll::Ready(Ok(value));

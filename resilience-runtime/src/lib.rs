@@ -11,6 +11,7 @@ mod bulkhead;
 mod classify;
 mod rate_limiter;
 mod rejection;
+mod sync;
 mod timeout;
 
 pub mod breaker;

@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Lit;
 
-use crate::args::{Common, InstanceSpec, instance};
+use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
@@ -64,14 +64,15 @@ impl BulkheadLayer {
                 options.max_wait.as_ref().map(|v| ("max_wait", v.span)),
                 options.max_queue.as_ref().map(|v| ("max_queue", v.span())),
             ];
-            for (key, key_span) in given.into_iter().flatten() {
-                errors.push(
-                    darling::Error::custom(format!(
+            reject_settings_with_own_instance(
+                &given,
+                |key| {
+                    format!(
                         "`{key}` configures a bulkhead the macro creates, but `with` passes your own: set it where that `Bulkhead` is built (`Bulkhead::new(…)`) and remove it here"
-                    ))
-                    .with_span(&key_span),
-                );
-            }
+                    )
+                },
+                &mut errors,
+            );
             errors.finish()?;
             return Ok(BulkheadLayer {
                 settings: None,
@@ -175,7 +176,6 @@ impl Layer for BulkheadLayer {
         let spec = InstanceSpec {
             ty: quote!(#private::Bulkhead),
             make,
-            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let err = &cx.err;

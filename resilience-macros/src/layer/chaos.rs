@@ -88,7 +88,6 @@ impl ChaosLayer {
                 let private = private.clone();
                 move |name| quote!(#private::Chaos::new(#name).error_rate(#error_rate).latency(#latency, #latency_rate))
             }),
-            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let err = &cx.err;

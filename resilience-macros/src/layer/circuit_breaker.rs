@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Lit, Path};
 
-use crate::args::{Common, InstanceSpec, instance};
+use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
@@ -352,14 +352,15 @@ impl CircuitBreakerLayer {
                     .map(|v| ("half_open_max_calls", v.span())),
                 o.half_open_max_wait.map(|d| ("half_open_max_wait", d.span)),
             ];
-            for (key, key_span) in settings.iter().flatten() {
-                errors.push(error(
+            reject_settings_with_own_instance(
+                &settings,
+                |key| {
                     format!(
                         "`{key}` has no effect with `with`: the breaker you pass keeps its own `BreakerPolicy`; set `{key}` on that policy and remove it here"
-                    ),
-                    *key_span,
-                ));
-            }
+                    )
+                },
+                &mut errors,
+            );
         }
         o.common.validate("circuit_breaker", &mut errors);
         errors.finish()?;
@@ -388,7 +389,7 @@ impl CircuitBreakerLayer {
                 let window = match window {
                     WindowOpt::Calls(n, _) => quote!(#private::WindowSize::Calls(#n)),
                     WindowOpt::Time(d) => {
-                        let d = duration(d.value);
+                        let d = crate::duration::tokens(d.value);
                         quote!(#private::WindowSize::Time(#d))
                     }
                 };
@@ -397,15 +398,15 @@ impl CircuitBreakerLayer {
             }
         };
         let slow_call = self.slow_call.map(|d| {
-            let d = duration(d);
+            let d = crate::duration::tokens(d);
             quote!(.slow_call(#d))
         });
         let slow_call_rate = self.slow_call_rate.map(|r| quote!(.slow_call_rate(#r)));
         let half_open_max_wait = self.half_open_max_wait.map(|d| {
-            let d = duration(d);
+            let d = crate::duration::tokens(d);
             quote!(.half_open_max_wait(#d))
         });
-        let open_for = duration(self.open_for);
+        let open_for = crate::duration::tokens(self.open_for);
         let (success_threshold, half_open_max_calls) =
             (self.success_threshold, self.half_open_max_calls);
         quote! {
@@ -419,14 +420,6 @@ impl CircuitBreakerLayer {
                 #half_open_max_wait
         }
     }
-}
-
-fn duration(d: Duration) -> TokenStream {
-    DurationLit {
-        value: d,
-        span: Span::call_site(),
-    }
-    .to_tokens()
 }
 
 impl Layer for CircuitBreakerLayer {
@@ -443,7 +436,6 @@ impl Layer for CircuitBreakerLayer {
                 let private = private.clone();
                 move |name| quote!(#private::CircuitBreaker::new(#name, #policy))
             }),
-            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let err = &cx.err;

@@ -365,11 +365,7 @@ impl FallbackLayer {
             },
             None => {
                 let name = &cx.instance_name;
-                let ttl = crate::duration::DurationLit {
-                    value: cache.ttl,
-                    span: cache.span,
-                }
-                .to_tokens();
+                let ttl = crate::duration::tokens(cache.ttl);
                 let capacity = cache.capacity;
                 quote! {{
                     static __RESILIENCE_STALE: #private::LazyLock<#cache_ty> =

@@ -1,8 +1,6 @@
 //! `#[hedge(delay = "50ms", max_hedges = 1)]`: a second attempt when the
 //! first is slow; the first `Ok` wins.
 
-use std::time::Duration;
-
 use darling::FromMeta;
 use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
@@ -96,14 +94,6 @@ impl HedgeLayer {
     }
 }
 
-fn duration_tokens(d: Duration) -> TokenStream {
-    DurationLit {
-        value: d,
-        span: Span::call_site(),
-    }
-    .to_tokens()
-}
-
 impl Layer for HedgeLayer {
     fn common(&self) -> &Common {
         &self.common
@@ -119,13 +109,12 @@ impl Layer for HedgeLayer {
                 let private = private.clone();
                 move |name| match delay {
                     DelayArg::Fixed(d) => {
-                        let d = duration_tokens(d.value);
+                        let d = crate::duration::tokens(d.value);
                         quote!(#private::Hedge::new(#name, #d, #max_hedges))
                     }
                     DelayArg::Adaptive => quote!(#private::Hedge::adaptive(#name, #max_hedges)),
                 }
             }),
-            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let args = &cx.args;

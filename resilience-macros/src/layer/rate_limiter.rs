@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Lit;
 
-use crate::args::{Common, InstanceSpec, instance};
+use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
@@ -63,14 +63,15 @@ impl RateLimiterLayer {
                 options.burst.as_ref().map(|v| ("burst", v.span())),
                 options.max_wait.as_ref().map(|v| ("max_wait", v.span)),
             ];
-            for (key, key_span) in given.into_iter().flatten() {
-                errors.push(
-                    darling::Error::custom(format!(
+            reject_settings_with_own_instance(
+                &given,
+                |key| {
+                    format!(
                         "`{key}` configures a rate limiter the macro creates, but `with` passes your own: set it where that `RateLimiter` is built (`RateLimiter::new(…)`) and remove it here"
-                    ))
-                    .with_span(&key_span),
-                );
-            }
+                    )
+                },
+                &mut errors,
+            );
             errors.finish()?;
             return Ok(RateLimiterLayer {
                 settings: None,
@@ -159,11 +160,7 @@ impl Layer for RateLimiterLayer {
             None => Box::new(|_| TokenStream::new()),
             Some(settings) => {
                 let rate = settings.rate;
-                let per = DurationLit {
-                    value: settings.per,
-                    span: Span::call_site(),
-                }
-                .to_tokens();
+                let per = crate::duration::tokens(settings.per);
                 let burst = settings.burst.map(|b| quote!(.burst(#b)));
                 let max_wait = settings.max_wait.map(|w| {
                     let w = w.to_tokens();
@@ -178,7 +175,6 @@ impl Layer for RateLimiterLayer {
         let spec = InstanceSpec {
             ty: quote!(#private::RateLimiter),
             make,
-            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let err = &cx.err;

@@ -220,11 +220,11 @@ impl RetryLayer {
             Jitter::Full => quote!(Full),
             Jitter::Equal => quote!(Equal),
         };
-        let base = duration(self.base);
-        let max_delay = duration(self.max_delay);
+        let base = crate::duration::tokens(self.base);
+        let max_delay = crate::duration::tokens(self.max_delay);
         let idempotent = self.idempotent;
         let max_elapsed = self.max_elapsed.map(|m| {
-            let m = duration(m);
+            let m = crate::duration::tokens(m);
             quote!(.max_elapsed(#m))
         });
         quote! {
@@ -238,14 +238,6 @@ impl RetryLayer {
                 #max_elapsed
         }
     }
-}
-
-fn duration(d: Duration) -> TokenStream {
-    DurationLit {
-        value: d,
-        span: Span::call_site(),
-    }
-    .to_tokens()
 }
 
 impl Layer for RetryLayer {
@@ -268,7 +260,6 @@ impl Layer for RetryLayer {
                     None => quote!(#private::Retry::new(#name, #policy)),
                 }
             }),
-            lazy: false,
         };
         let instance = instance(cx, &self.common, &spec);
         let args = &cx.args;

@@ -211,14 +211,6 @@ fn validate_adaptive(
 /// Builds an instance from its name expression.
 type MakeInstance = Box<dyn Fn(&TokenStream) -> TokenStream>;
 
-fn duration_tokens(d: Duration) -> TokenStream {
-    DurationLit {
-        value: d,
-        span: Span::call_site(),
-    }
-    .to_tokens()
-}
-
 impl Layer for TimeoutLayer {
     fn common(&self) -> &Common {
         &self.common
@@ -234,8 +226,8 @@ impl Layer for TimeoutLayer {
                     multiplier,
                     ..
                 } = *a;
-                let min = duration_tokens(a.min);
-                let max = duration_tokens(a.max);
+                let min = crate::duration::tokens(a.min);
+                let max = crate::duration::tokens(a.max);
                 let ty = quote!(#private::AdaptiveTimeout);
                 let call = quote!(#private::call_with_adaptive_timeout::<_, _, #err>);
                 let private = private.clone();
@@ -259,11 +251,7 @@ impl Layer for TimeoutLayer {
                 quote!(#private::call_with_timeout::<_, _, #err>),
             ),
         };
-        let spec = InstanceSpec {
-            ty,
-            make,
-            lazy: false,
-        };
+        let spec = InstanceSpec { ty, make };
         let instance = instance(cx, &self.common, &spec);
         let call = respan(call, self.span);
         quote! { #call(#instance, #inner) }

@@ -25,9 +25,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::sync::{AtomicU64, Ordering, const_unless_loom};
 use super::window::{CallRing, Counts, Sample, TimeBuckets, Window};
 use super::{BreakerPolicy, State, TripRule, WindowSize};
+use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 
 const STATE_MASK: u64 = 0b111;
 const GEN_SHIFT: u32 = 3;

@@ -7,7 +7,6 @@
 //! disabled by hand.
 
 mod engine;
-mod sync;
 mod window;
 
 #[cfg(all(test, resilience_loom))]
@@ -27,9 +26,9 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::registry::Registrable;
+use crate::sync::const_unless_loom;
 use crate::{Classify, Outcome, Rejection};
 use engine::{Admission, Engine, Ticket, Verdict};
-use sync::const_unless_loom;
 
 /// How many recent calls rate mode looks at.
 ///

@@ -9,7 +9,7 @@
 #[cfg(not(resilience_loom))]
 use std::sync::OnceLock;
 
-use super::sync::{AtomicU8, AtomicU64, Ordering::Relaxed, const_unless_loom};
+use crate::sync::{AtomicU8, AtomicU64, Ordering::Relaxed, const_unless_loom};
 
 /// Totals of the calls currently in the window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

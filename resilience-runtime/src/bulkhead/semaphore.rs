@@ -16,19 +16,8 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
-use self::sync::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
-
-#[cfg(not(resilience_loom))]
-mod sync {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
-}
-
-#[cfg(resilience_loom)]
-mod sync {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
-}
+use crate::sync::const_unless_loom;
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// Set while at least one waiter is queued.
 const WAITERS: usize = 1;
@@ -36,18 +25,6 @@ const WAITERS: usize = 1;
 const ONE: usize = 2;
 /// The most permits a semaphore can hold.
 pub(crate) const MAX_PERMITS: usize = usize::MAX >> 1;
-
-/// `const fn` normally, plain `fn` under loom (whose types are not
-/// const-constructible).
-macro_rules! const_unless_loom {
-    ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
-        #[cfg(not(resilience_loom))]
-        $(#[$meta])* $vis const fn $($rest)*
-        #[cfg(resilience_loom)]
-        $(#[$meta])* $vis fn $($rest)*
-    };
-}
-pub(crate) use const_unless_loom;
 
 pub(crate) struct Semaphore {
     state: AtomicUsize,

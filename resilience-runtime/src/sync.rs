@@ -1,12 +1,17 @@
-//! The atomics of the breaker: `std`'s, or loom's under
-//! `--cfg resilience_loom` so the model checker sees every access.
+//! The synchronisation types of the lock-free engines (breaker, bulkhead):
+//! `std`'s, or loom's under `--cfg resilience_loom` so the model checker
+//! sees every access.
 //!
 //! (Not `cfg(loom)`: tokio reacts to that name and would need loom too.)
 
 #[cfg(resilience_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+#[cfg(resilience_loom)]
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(resilience_loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(resilience_loom))]
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
 /// `pub const fn` normally, a plain `pub fn` under loom, whose atomics
 /// cannot be built in a `const` context.
