@@ -524,21 +524,37 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if this.permit.is_none() {
-            // The fast path, without building an `Acquire` result.
-            if let Some(permit) = this.acquire.try_fast() {
-                *this.permit = Some(permit);
-            } else {
-                match ready!(this.acquire.poll_slow(cx)) {
-                    Ok(permit) => *this.permit = Some(permit),
+        // The permit lives in a local while the call is polled and goes
+        // into the future only if the call is pending: a call ready on its
+        // first poll never stores and re-reads it through the future's
+        // memory. A panic in the call drops the local, which releases it.
+        let permit = match this.permit.take() {
+            Some(permit) => permit,
+            None => match this.acquire.try_fast() {
+                Some(permit) => permit,
+                None => match ready!(this.acquire.poll_slow(cx)) {
+                    Ok(permit) => permit,
                     Err(rejection) => return Poll::Ready(Err((this.reject)(rejection))),
-                }
+                },
+            },
+        };
+        // Released as soon as the call is done, not when the future is
+        // dropped. Taken apart and rebuilt: `Ok(v)` moves only `v`, not
+        // the whole (possibly large) result.
+        match this.call.poll(cx) {
+            Poll::Ready(Ok(value)) => {
+                drop(permit);
+                Poll::Ready(Ok(value))
+            }
+            Poll::Ready(Err(error)) => {
+                drop(permit);
+                Poll::Ready(Err(error))
+            }
+            Poll::Pending => {
+                *this.permit = Some(permit);
+                Poll::Pending
             }
         }
-        let out = ready!(this.call.poll(cx));
-        // Release as soon as the call is done, not when the future is dropped.
-        *this.permit = None;
-        Poll::Ready(out)
     }
 }
 

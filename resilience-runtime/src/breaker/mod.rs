@@ -799,7 +799,7 @@ pub struct Permit<'a> {
 /// in registers (a larger one was copied through the stack on every call):
 ///
 /// ```text
-/// [ started, µs mod 2^48 | generation (13) | settled | kind (2) ]
+/// [ started, µs mod 2^48 | generation (13) | unused | kind (2) ]
 /// ```
 #[derive(Debug, Clone, Copy)]
 struct Token(u64);
@@ -807,7 +807,6 @@ struct Token(u64);
 const TOKEN_CLOSED: u64 = 0;
 const TOKEN_TRIAL: u64 = 1;
 const TOKEN_PASS: u64 = 2;
-const TOKEN_SETTLED: u64 = 1 << 2;
 const TOKEN_STARTED_SHIFT: u32 = 16;
 const TOKEN_STARTED_MASK: u64 = (1 << 48) - 1;
 
@@ -835,11 +834,6 @@ impl Token {
     #[inline]
     fn is_trial(self) -> bool {
         self.0 & 0b11 == TOKEN_TRIAL
-    }
-
-    #[inline]
-    fn is_settled(self) -> bool {
-        self.0 & TOKEN_SETTLED != 0
     }
 
     #[inline]
@@ -878,7 +872,7 @@ impl Permit<'_> {
     /// b.try_acquire().unwrap().success();
     /// ```
     #[inline(always)]
-    pub fn success(mut self) {
+    pub fn success(self) {
         if self.token.0 & 0b11 == TOKEN_CLOSED
             && self
                 .breaker
@@ -900,7 +894,7 @@ impl Permit<'_> {
     /// b.try_acquire().unwrap().failure();
     /// assert_eq!(b.snapshot().consecutive_failures, 1);
     /// ```
-    pub fn failure(mut self) {
+    pub fn failure(self) {
         self.settle(Verdict::Failure);
     }
 
@@ -914,7 +908,7 @@ impl Permit<'_> {
     /// b.try_acquire().unwrap().record(Outcome::Permanent);
     /// assert_eq!(b.snapshot().consecutive_failures, 0);
     /// ```
-    pub fn record(mut self, outcome: Outcome) {
+    pub fn record(self, outcome: Outcome) {
         self.settle(if outcome.counts_as_failure() {
             Verdict::Failure
         } else {
@@ -930,35 +924,44 @@ impl Permit<'_> {
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().ignore();
     /// ```
-    pub fn ignore(mut self) {
+    pub fn ignore(self) {
         self.settle(Verdict::Ignored);
     }
 
-    #[inline(never)]
-    fn settle(&mut self, verdict: Verdict) {
-        self.token.0 |= TOKEN_SETTLED;
-        let engine = &self.breaker.engine;
-        let slow = match engine.policy.slow_call {
-            Some(slow_call) => {
-                let ran_us = now_us().wrapping_sub(self.token.started_us()) & TOKEN_STARTED_MASK;
-                Duration::from_micros(ran_us) >= slow_call
-            }
-            None => false,
-        };
-        engine.finish(self.token.ticket(), verdict, slow, now_us);
+    /// Reports `verdict`; the permit is consumed without running its
+    /// `Drop`.
+    #[inline(always)]
+    fn settle(self, verdict: Verdict) {
+        let permit = std::mem::ManuallyDrop::new(self);
+        settle(permit.breaker, permit.token, verdict);
     }
+}
+
+/// Reports a permit's verdict. Takes the permit's two words by value, so
+/// they stay in registers: a `&mut Permit` here made the caller spill the
+/// permit to the stack on every call, fast path included, and the slot was
+/// then read back as part of the call's result, a store-forwarding stall
+/// that cost more than the breaker itself.
+#[inline(never)]
+fn settle(breaker: &CircuitBreaker, token: Token, verdict: Verdict) {
+    let engine = &breaker.engine;
+    let slow = match engine.policy.slow_call {
+        Some(slow_call) => {
+            let ran_us = now_us().wrapping_sub(token.started_us()) & TOKEN_STARTED_MASK;
+            Duration::from_micros(ran_us) >= slow_call
+        }
+        None => false,
+    };
+    engine.finish(token.ticket(), verdict, slow, now_us);
 }
 
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.token.is_settled() {
-            return;
-        }
         if std::thread::panicking() {
-            self.settle(Verdict::Failure);
+            settle(self.breaker, self.token, Verdict::Failure);
         } else if self.token.is_trial() {
-            self.settle(Verdict::Ignored);
+            settle(self.breaker, self.token, Verdict::Ignored);
         }
     }
 }
@@ -1016,33 +1019,38 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         assert!(!*this.done, "`BreakerFuture` polled after completion");
-        if this.permit.is_none() {
-            match this.breaker.admit() {
-                Ok(permit) => *this.permit = Some(permit),
+        // The permit lives in a local while the call is polled and goes
+        // back into the future only if the call is pending: a call ready
+        // on its first poll (the common case) never stores, takes and
+        // re-checks it through the future's memory. A panic in the call
+        // drops the local while unwinding, which counts as a failure.
+        let permit = match this.permit.take() {
+            Some(permit) => permit,
+            None => match this.breaker.admit() {
+                Ok(permit) => permit,
                 Err(retry_after) => {
                     *this.done = true;
                     return Poll::Ready(Err((this.reject)(this.breaker.rejection(retry_after))));
                 }
-            }
-        }
+            },
+        };
         // Taken apart and rebuilt rather than inspected in place: `Ok(v)`
         // then moves only `v`, not the whole (possibly large) result.
         match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
                 *this.done = true;
-                if let Some(permit) = this.permit.take() {
-                    permit.success();
-                }
+                permit.success();
                 Poll::Ready(Ok(value))
             }
             Poll::Ready(Err(error)) => {
                 *this.done = true;
-                if let Some(permit) = this.permit.take() {
-                    permit.record((this.classify)(&error));
-                }
+                permit.record((this.classify)(&error));
                 Poll::Ready(Err(error))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                *this.permit = Some(permit);
+                Poll::Pending
+            }
         }
     }
 }
