@@ -79,11 +79,6 @@ pub struct RateLimiter {
     rejected: AtomicU64,
 }
 
-/// An admitted call's place in time: `wait` until its turn.
-struct Admission {
-    wait: u64,
-}
-
 impl RateLimiter {
     /// `rate` calls per `per`, with a burst of `rate` (all of a period's
     /// calls may come at once) and no waiting (usable in a `static`).
@@ -260,7 +255,10 @@ impl RateLimiter {
     /// # }
     /// ```
     pub fn check(&self) -> Result<(), Rejection> {
-        self.admit(0).map(|_| ())
+        match self.admit(0) {
+            Ok(_) => Ok(()),
+            Err(retry_after) => Err(self.reject(retry_after)),
+        }
     }
 
     /// Waits for the call's turn (up to `max_wait`) and returns once it is
@@ -372,9 +370,12 @@ impl RateLimiter {
     }
 
     /// GCRA: admits a call that would start within `max_wait` nanoseconds,
-    /// committing its cell with one CAS, or refuses it.
+    /// committing its cell with one CAS (`Ok(wait)`, the nanoseconds until
+    /// its turn), or refuses it (`Err(retry_after)`, in nanoseconds). Two
+    /// words, so the answer moves in registers; the rejection is built by
+    /// the caller, off the hot path.
     #[inline]
-    fn admit(&self, max_wait: u64) -> Result<Admission, Rejection> {
+    fn admit(&self, max_wait: u64) -> Result<u64, u64> {
         let now = self.now();
         // The call may start once its cell is at most `burst` cells ahead.
         let tolerance = self.interval.saturating_mul(u64::from(self.burst));
@@ -383,13 +384,13 @@ impl RateLimiter {
             let next = tat.max(now).saturating_add(self.interval);
             let wait = next.saturating_sub(tolerance).saturating_sub(now);
             if wait > max_wait {
-                return Err(self.reject(wait));
+                return Err(wait);
             }
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(Admission { wait }),
+                Ok(_) => return Ok(wait),
                 Err(actual) => tat = actual,
             }
         }
@@ -403,6 +404,7 @@ impl RateLimiter {
     }
 
     #[cold]
+    #[inline(never)]
     fn reject(&self, retry_after: u64) -> Rejection {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         let retry_after = Duration::from_nanos(retry_after);
@@ -444,24 +446,29 @@ pub struct RateLimiterSnapshot {
 #[derive(Debug)]
 enum State<'a> {
     Start,
-    Waiting(Waiting<'a>),
+    /// Boxed, timer included: the future stays small on the path that
+    /// does not wait, and dropping it there is one tag check (inline)
+    /// rather than a call into the waiting state's drop glue.
+    Waiting(Pin<Box<Waiting<'a>>>),
     Admitted,
 }
 
-/// A call waiting for the turn it reserved; gives the turn back if dropped
-/// before it comes.
-#[derive(Debug)]
-struct Waiting<'a> {
-    /// `None` once the turn has come.
-    limiter: Option<&'a RateLimiter>,
-    /// Boxed so that the future stays small on the path that does not wait.
-    timer: Pin<Box<Sleep>>,
-}
+pin_project! {
+    /// A call waiting for the turn it reserved; gives the turn back if
+    /// dropped before it comes.
+    #[derive(Debug)]
+    struct Waiting<'a> {
+        // `None` once the turn has come.
+        limiter: Option<&'a RateLimiter>,
+        #[pin]
+        timer: Sleep,
+    }
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if let Some(limiter) = self.limiter {
-            limiter.refund();
+    impl PinnedDrop for Waiting<'_> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(limiter) = this.limiter {
+                limiter.refund();
+            }
         }
     }
 }
@@ -503,19 +510,22 @@ where
         let this = self.project();
         if let State::Start = this.state {
             match this.limiter.admit(this.limiter.max_wait_nanos) {
-                Ok(Admission { wait: 0 }) => *this.state = State::Admitted,
-                Ok(Admission { wait }) => {
-                    *this.state = State::Waiting(Waiting {
+                Ok(0) => *this.state = State::Admitted,
+                Ok(wait) => {
+                    *this.state = State::Waiting(Box::pin(Waiting {
                         limiter: Some(this.limiter),
-                        timer: Box::pin(tokio::time::sleep(Duration::from_nanos(wait))),
-                    });
+                        timer: tokio::time::sleep(Duration::from_nanos(wait)),
+                    }));
                 }
-                Err(rejection) => return Poll::Ready(Err((this.reject)(rejection))),
+                Err(retry_after) => {
+                    return Poll::Ready(Err((this.reject)(this.limiter.reject(retry_after))));
+                }
             }
         }
         if let State::Waiting(waiting) = this.state {
-            ready!(waiting.timer.as_mut().poll(cx));
-            waiting.limiter = None;
+            let waiting = waiting.as_mut().project();
+            ready!(waiting.timer.poll(cx));
+            *waiting.limiter = None;
             *this.state = State::Admitted;
         }
         this.call.poll(cx)
