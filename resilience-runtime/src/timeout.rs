@@ -379,6 +379,18 @@ enum Limit<'a> {
 }
 
 impl Limit<'_> {
+    /// The call completed: an adaptive timeout records its latency.
+    #[inline(always)]
+    fn finished(&self) {
+        if let Limit::Adaptive {
+            timeout,
+            started: Some(started),
+        } = self
+        {
+            timeout.record(*started, Instant::now());
+        }
+    }
+
     fn name(&self) -> &Cow<'static, str> {
         match self {
             Limit::Fixed(t) => &t.name,
@@ -417,15 +429,19 @@ where
         {
             *started = Some(Instant::now());
         }
-        if let Poll::Ready(out) = this.call.poll(cx) {
-            if let Limit::Adaptive {
-                timeout,
-                started: Some(started),
-            } = this.limit
-            {
-                timeout.record(*started, Instant::now());
+        // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
+        // moves only `v`. Moved whole, the result was written in words and
+        // read back in 16-byte chunks, a store-forwarding stall per call.
+        match this.call.poll(cx) {
+            Poll::Ready(Ok(value)) => {
+                this.limit.finished();
+                return Poll::Ready(Ok(value));
             }
-            return Poll::Ready(out);
+            Poll::Ready(Err(error)) => {
+                this.limit.finished();
+                return Poll::Ready(Err(error));
+            }
+            Poll::Pending => {}
         }
         if this.timer.is_none() {
             let deadline = match this.limit {

@@ -758,8 +758,7 @@ impl CircuitBreaker {
             breaker: self,
             classify,
             reject,
-            permit: None,
-            done: false,
+            held: None,
         }
     }
 }
@@ -958,11 +957,20 @@ fn settle(breaker: &CircuitBreaker, token: Token, verdict: Verdict) {
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            settle(self.breaker, self.token, Verdict::Failure);
-        } else if self.token.is_trial() {
-            settle(self.breaker, self.token, Verdict::Ignored);
-        }
+        abandon(self.breaker, self.token);
+    }
+}
+
+/// A permit dropped without a verdict: the thread is panicking (a
+/// failure), or the call was cancelled (not counted; a trial gives its
+/// place back).
+#[cold]
+#[inline(never)]
+fn abandon(breaker: &CircuitBreaker, token: Token) {
+    if std::thread::panicking() {
+        settle(breaker, token, Verdict::Failure);
+    } else if token.is_trial() {
+        settle(breaker, token, Verdict::Ignored);
     }
 }
 
@@ -994,8 +1002,21 @@ pin_project! {
         breaker: &'a CircuitBreaker,
         classify: C,
         reject: fn(Rejection) -> E,
-        permit: Option<Permit<'a>>,
-        done: bool,
+        // The permit of a call that is pending: its token (the breaker is
+        // above). A plain value with no drop glue, so that completing and
+        // dropping the future costs one check, inline, and the code of a
+        // permit's `Drop` stays out of every caller's `poll`.
+        held: Option<Token>,
+    }
+
+    impl<F, C, E> PinnedDrop for BreakerFuture<'_, F, C, E> {
+        #[inline]
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(token) = this.held.take() {
+                abandon(this.breaker, token);
+            }
+        }
     }
 }
 
@@ -1003,7 +1024,7 @@ impl<F, C, E> fmt::Debug for BreakerFuture<'_, F, C, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerFuture")
             .field("breaker", &self.breaker.name())
-            .field("permit", &self.permit)
+            .field("holds_permit", &self.held.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -1018,18 +1039,19 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        assert!(!*this.done, "`BreakerFuture` polled after completion");
         // The permit lives in a local while the call is polled and goes
         // back into the future only if the call is pending: a call ready
         // on its first poll (the common case) never stores, takes and
         // re-checks it through the future's memory. A panic in the call
         // drops the local while unwinding, which counts as a failure.
-        let permit = match this.permit.take() {
-            Some(permit) => permit,
+        let permit = match this.held.take() {
+            Some(token) => Permit {
+                breaker: this.breaker,
+                token,
+            },
             None => match this.breaker.admit() {
                 Ok(permit) => permit,
                 Err(retry_after) => {
-                    *this.done = true;
                     return Poll::Ready(Err((this.reject)(this.breaker.rejection(retry_after))));
                 }
             },
@@ -1038,17 +1060,15 @@ where
         // then moves only `v`, not the whole (possibly large) result.
         match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
-                *this.done = true;
                 permit.success();
                 Poll::Ready(Ok(value))
             }
             Poll::Ready(Err(error)) => {
-                *this.done = true;
                 permit.record((this.classify)(&error));
                 Poll::Ready(Err(error))
             }
             Poll::Pending => {
-                *this.permit = Some(permit);
+                *this.held = Some(std::mem::ManuallyDrop::new(permit).token);
                 Poll::Pending
             }
         }
