@@ -281,7 +281,7 @@ impl Bulkhead {
     {
         BulkheadFuture {
             acquire: self.acquire(),
-            permit: None,
+            held: false,
             call,
             reject,
         }
@@ -370,33 +370,37 @@ impl Drop for BulkheadPermit<'_> {
     }
 }
 
-/// A place in a bulkhead's queue; gives it up when dropped unless admitted.
-#[derive(Debug)]
-struct Queued<'a> {
-    bulkhead: &'a Bulkhead,
-    ticket: Option<Ticket>,
-    /// Fires at `max_wait`. Boxed (with the ticket's node, the only
-    /// allocations) so that the fast path's futures stay small.
-    timer: Pin<Box<Sleep>>,
-}
-
-impl Queued<'_> {
-    fn take_ticket(&mut self) -> Ticket {
-        self.ticket
-            .take()
-            .unwrap_or_else(|| unreachable!("a queued acquire holds its ticket"))
+pin_project! {
+    /// A place in a bulkhead's queue; gives it up when dropped unless
+    /// admitted. Boxed whole, timer included (with the ticket's node, the
+    /// only allocations): the fast path's futures stay small, and dropping
+    /// one that never queued is a null check, inline.
+    #[derive(Debug)]
+    struct Queued<'a> {
+        bulkhead: &'a Bulkhead,
+        ticket: Option<Ticket>,
+        // Fires at `max_wait`.
+        #[pin]
+        timer: Sleep,
     }
-}
 
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take()
-            && self.bulkhead.semaphore.withdraw(ticket)
-        {
-            // Admitted between its last poll and now: pass the permit on.
-            self.bulkhead.semaphore.release();
+    impl PinnedDrop for Queued<'_> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(ticket) = this.ticket.take()
+                && this.bulkhead.semaphore.withdraw(ticket)
+            {
+                // Admitted between its last poll and now: pass the permit on.
+                this.bulkhead.semaphore.release();
+            }
         }
     }
+}
+
+fn take_ticket(ticket: &mut Option<Ticket>) -> Ticket {
+    ticket
+        .take()
+        .unwrap_or_else(|| unreachable!("a queued acquire holds its ticket"))
 }
 
 /// The future returned by [`Bulkhead::acquire`]: a [`BulkheadPermit`], or
@@ -416,7 +420,7 @@ impl Drop for Queued<'_> {
 #[derive(Debug)]
 pub struct BulkheadAcquire<'a> {
     bulkhead: &'a Bulkhead,
-    queued: Option<Queued<'a>>,
+    queued: Option<Pin<Box<Queued<'a>>>>,
 }
 
 impl<'a> Future for BulkheadAcquire<'a> {
@@ -429,6 +433,23 @@ impl<'a> Future for BulkheadAcquire<'a> {
             None => self.poll_slow(cx),
         }
     }
+}
+
+impl Drop for BulkheadAcquire<'_> {
+    /// Inline, and only a null check unless the caller queued: the queue
+    /// place's own drop (withdraw, timer) stays out of line.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(queued) = self.queued.take() {
+            leave_queue(queued);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn leave_queue(queued: Pin<Box<Queued<'_>>>) {
+    drop(queued);
 }
 
 impl<'a> BulkheadAcquire<'a> {
@@ -460,27 +481,28 @@ impl<'a> BulkheadAcquire<'a> {
                 match semaphore.acquire_or_enqueue(cx.waker(), max_queue) {
                     Enqueued::Acquired => return Poll::Ready(Ok(BulkheadPermit { bulkhead })),
                     Enqueued::Full => return Poll::Ready(Err(bulkhead.reject("queue full"))),
-                    Enqueued::Queued(ticket) => self.queued.insert(Queued {
+                    Enqueued::Queued(ticket) => self.queued.insert(Box::pin(Queued {
                         bulkhead,
                         ticket: Some(ticket),
-                        timer: Box::pin(tokio::time::sleep(bulkhead.max_wait)),
-                    }),
+                        timer: tokio::time::sleep(bulkhead.max_wait),
+                    })),
                 }
             }
         };
+        let queued = queued.as_mut().project();
         let ticket = queued
             .ticket
             .as_ref()
             .unwrap_or_else(|| unreachable!("a queued acquire holds its ticket"));
         if semaphore.poll_ticket(ticket, cx.waker()) {
-            queued.take_ticket();
+            take_ticket(queued.ticket);
             self.queued = None;
             return Poll::Ready(Ok(BulkheadPermit { bulkhead }));
         }
-        if queued.timer.as_mut().poll(cx).is_pending() {
+        if queued.timer.poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let ticket = queued.take_ticket();
+        let ticket = take_ticket(queued.ticket);
         self.queued = None;
         if semaphore.withdraw(ticket) {
             // Admitted just as the time ran out.
@@ -508,10 +530,26 @@ pin_project! {
     #[derive(Debug)]
     pub struct BulkheadFuture<'a, F, E> {
         acquire: BulkheadAcquire<'a>,
-        permit: Option<BulkheadPermit<'a>>,
+        // Whether a pending call holds a permit of `acquire.bulkhead`. A
+        // flag, not an `Option<BulkheadPermit>`: no drop glue to re-check
+        // inline after every call; the drop below releases it.
+        held: bool,
         #[pin]
         call: F,
         reject: fn(Rejection) -> E,
+    }
+
+    impl<F, E> PinnedDrop for BulkheadFuture<'_, F, E> {
+        #[inline]
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.held {
+                *this.held = false;
+                drop(BulkheadPermit {
+                    bulkhead: this.acquire.bulkhead,
+                });
+            }
+        }
     }
 }
 
@@ -528,9 +566,11 @@ where
         // into the future only if the call is pending: a call ready on its
         // first poll never stores and re-reads it through the future's
         // memory. A panic in the call drops the local, which releases it.
-        let permit = match this.permit.take() {
-            Some(permit) => permit,
-            None => match this.acquire.try_fast() {
+        let permit = match std::mem::take(this.held) {
+            true => BulkheadPermit {
+                bulkhead: this.acquire.bulkhead,
+            },
+            false => match this.acquire.try_fast() {
                 Some(permit) => permit,
                 None => match ready!(this.acquire.poll_slow(cx)) {
                     Ok(permit) => permit,
@@ -551,7 +591,8 @@ where
                 Poll::Ready(Err(error))
             }
             Poll::Pending => {
-                *this.permit = Some(permit);
+                std::mem::forget(permit);
+                *this.held = true;
                 Poll::Pending
             }
         }
