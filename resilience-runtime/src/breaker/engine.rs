@@ -147,12 +147,23 @@ pub(crate) struct Reading {
 pub(crate) struct Engine {
     pub(crate) name: Cow<'static, str>,
     pub(crate) policy: BreakerPolicy,
-    /// Consecutive mode without a slow-call rule: a success in a closed
-    /// state with no failures changes nothing.
-    quiet_success: bool,
+    /// What a success in the closed state costs when nothing is slow:
+    /// see [`Engine::closed_success`].
+    fast: FastSuccess,
     word: AtomicU64,
     window: Window,
     rejections: AtomicU64,
+}
+
+/// See [`Engine::closed_success`].
+#[derive(Debug, Clone, Copy)]
+enum FastSuccess {
+    /// Consecutive mode, no slow-call rule.
+    Quiet,
+    /// A count window, no slow-call rule.
+    Ring,
+    /// A time window or a slow-call rule: the clock is needed.
+    None,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -170,11 +181,16 @@ impl Engine {
                     Window::Time(TimeBuckets::new(if us > u64::MAX as u128 { u64::MAX } else { us as u64 }))
                 }
             };
-            let quiet_success = matches!(policy.trip, TripRule::Consecutive { .. }) && policy.slow_call.is_none();
+            let fast = match (&window, policy.slow_call) {
+                (_, Some(_)) => FastSuccess::None,
+                (Window::None, None) => FastSuccess::Quiet,
+                (Window::Calls(_), None) => FastSuccess::Ring,
+                (Window::Time(_), None) => FastSuccess::None,
+            };
             Engine {
                 name,
                 policy,
-                quiet_success,
+                fast,
                 word: AtomicU64::new(Word::new(CLOSED, 0, 0).0),
                 window,
                 rejections: AtomicU64::new(0),
@@ -207,13 +223,36 @@ impl Engine {
         (word & STATE_MASK == CLOSED).then_some(word & CLOSED_TICKET_MASK)
     }
 
-    /// Whether a success of the closed call admitted with `ticket` (from
-    /// [`admit_closed`](Self::admit_closed)) changes nothing: consecutive
-    /// mode, no slow-call rule, same generation, no failures counted. One
-    /// load, no clock.
+    /// Records the success of the closed call admitted with `ticket` (from
+    /// [`admit_closed`](Self::admit_closed)) if it can be done here, without
+    /// the clock; `false` leaves it to [`finish`](Self::finish). Either way
+    /// the circuit must still be closed in the same generation.
+    ///
+    /// - Consecutive mode: a success with no failures before it changes
+    ///   nothing. One load.
+    /// - Count window: the success takes the ring's next slot; a slot that
+    ///   already holds a success needs no write and leaves the totals, so
+    ///   the verdict, as they are. A load, one atomic add and a load.
     #[inline(always)]
-    pub(crate) fn success_changes_nothing(&self, ticket: u64) -> bool {
-        self.quiet_success && self.word.load(Ordering::Acquire) == ticket
+    pub(crate) fn closed_success(&self, ticket: u64, now_us: impl Fn() -> u64) -> bool {
+        match (self.fast, &self.window) {
+            (FastSuccess::Quiet, _) => self.word.load(Ordering::Acquire) == ticket,
+            (FastSuccess::Ring, Window::Calls(ring)) => {
+                if self.word.load(Ordering::Acquire) != ticket {
+                    return false;
+                }
+                let index = ring.take_index();
+                let success = Sample {
+                    failure: false,
+                    slow: false,
+                };
+                if !ring.holds(index, success) {
+                    self.finish_rate_at(ticket, ring, index, success, &now_us);
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Admits a call or refuses it. `now_us` is read only off the closed
@@ -365,7 +404,43 @@ impl Engine {
             return;
         }
         let failure = verdict == Verdict::Failure;
-        let Some(counts) = self.window.record(Sample { failure, slow }, now_us) else {
+        let counts = self.window.record(Sample { failure, slow }, now_us);
+        self.judge(closed, counts, now_us);
+    }
+
+    /// [`finish_rate`](Self::finish_rate) for a success whose ring slot
+    /// [`closed_success`](Self::closed_success) already took.
+    #[cold]
+    #[inline(never)]
+    fn finish_rate_at(
+        &self,
+        ticket: u64,
+        ring: &CallRing,
+        index: u32,
+        sample: Sample,
+        now_us: &dyn Fn() -> u64,
+    ) {
+        let counts = ring.record_at(index, sample);
+        self.judge(Word(ticket), counts, now_us);
+    }
+
+    /// A success as a [`Permit`](super::Permit) reports it: through
+    /// [`closed_success`](Self::closed_success) when it can, else
+    /// [`finish`](Self::finish).
+    #[cfg(test)]
+    pub(crate) fn succeed(&self, ticket: Ticket, now_us: impl Fn() -> u64) {
+        if let Ticket::Closed { generation } = ticket
+            && self.closed_success(Word::new(CLOSED, generation, 0).0, &now_us)
+        {
+            return;
+        }
+        self.finish(ticket, Verdict::Success, false, now_us);
+    }
+
+    /// Opens the circuit closed as `closed` if the totals a record left
+    /// (`None`: nothing new to judge) trip the rule.
+    fn judge(&self, closed: Word, counts: Option<Counts>, now_us: &dyn Fn() -> u64) {
+        let Some(counts) = counts else {
             return;
         };
         if self.trips(counts) {

@@ -201,6 +201,31 @@ fn loom_rate_mode_counts_every_concurrent_failure() {
 }
 
 #[test]
+fn loom_a_fast_success_and_a_failure_both_land_in_the_window() {
+    // The success goes through the closed-state fast path (ring slot taken
+    // with one add, then a load), racing a failure recorded the long way.
+    // Whichever lands second sees one failure in two calls and opens.
+    loom::model(|| {
+        let e = engine(
+            BreakerPolicy::new()
+                .failure_rate(0.5, super::WindowSize::Calls(2))
+                .min_calls(2),
+        );
+        let failing = {
+            let e = e.clone();
+            thread::spawn(move || {
+                let ticket = admitted(e.acquire(|| T0)).expect("closed admits");
+                e.finish(ticket, Verdict::Failure, false, || T0);
+            })
+        };
+        let ticket = admitted(e.acquire(|| T0)).expect("closed admits");
+        e.succeed(ticket, || T0);
+        failing.join().unwrap();
+        assert_eq!(e.state(), State::Open, "a record was lost");
+    });
+}
+
+#[test]
 fn loom_three_callers_share_two_trial_permits_and_give_them_back() {
     loom::model(|| {
         let e = engine(

@@ -876,9 +876,9 @@ impl Permit<'_> {
             && self
                 .breaker
                 .engine
-                .success_changes_nothing(self.token.0 & engine::CLOSED_TICKET_MASK)
+                .closed_success(self.token.0 & engine::CLOSED_TICKET_MASK, now_us)
         {
-            // Nothing to record and nothing to release.
+            // Recorded, and nothing to release.
             std::mem::forget(self);
             return;
         }

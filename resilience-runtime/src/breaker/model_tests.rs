@@ -181,6 +181,16 @@ fn policy(c: &Config) -> BreakerPolicy {
     p
 }
 
+/// Reports a verdict as a permit does: a success through the closed-state
+/// fast path where it applies, so the model checks that path too.
+fn finish(engine: &Engine, ticket: Ticket, verdict: Verdict, now: impl Fn() -> u64) {
+    if verdict == Verdict::Success {
+        engine.succeed(ticket, now);
+    } else {
+        engine.finish(ticket, verdict, false, now);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
@@ -200,7 +210,7 @@ proptest! {
                     match (real, expected) {
                         (Admission::Admitted(ticket), Ok(m)) => {
                             prop_assert_eq!(matches!(ticket, Ticket::Trial { .. }), m.0, "step {}: trial?", step);
-                            engine.finish(ticket, verdict, false, now);
+                            finish(&engine, ticket, verdict, now);
                             model.finish(&c, m, verdict, now());
                         }
                         (Admission::Rejected { retry_after }, Err(us)) => {
@@ -219,7 +229,7 @@ proptest! {
                 Op::Finish(i, verdict) => {
                     if !held.is_empty() {
                         let (ticket, m) = held.swap_remove(i % held.len());
-                        engine.finish(ticket, verdict, false, now);
+                        finish(&engine, ticket, verdict, now);
                         model.finish(&c, m, verdict, now());
                     }
                 }

@@ -9,7 +9,7 @@
 #[cfg(not(resilience_loom))]
 use std::sync::OnceLock;
 
-use crate::sync::{AtomicU8, AtomicU64, Ordering::Relaxed, const_unless_loom};
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, const_unless_loom};
 
 /// Totals of the calls currently in the window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,7 +117,12 @@ pub(crate) struct CallRing {
     slots: OnceLock<Box<[AtomicU8]>>,
     #[cfg(resilience_loom)]
     slots: Box<[AtomicU8]>,
-    next: AtomicU64,
+    /// The next slot's index, before the modulo. 32 bits: a 32-bit
+    /// division is several times cheaper than a 64-bit one. Where the
+    /// count wraps (every 2^32 calls) the ring jumps back to slot 0 unless
+    /// `size` divides 2^32, so for one lap a few slots hold calls a little
+    /// older than the window: harmless for a failure rate.
+    next: AtomicU32,
     totals: AtomicU64,
 }
 
@@ -137,7 +142,7 @@ impl CallRing {
                 slots: OnceLock::new(),
                 #[cfg(resilience_loom)]
                 slots: (0..size).map(|_| AtomicU8::new(EMPTY)).collect(),
-                next: AtomicU64::new(0),
+                next: AtomicU32::new(0),
                 totals: AtomicU64::new(0),
             }
         }
@@ -163,9 +168,37 @@ impl CallRing {
     }
 
     fn record(&self, sample: Sample) -> Option<Counts> {
-        let index = self.next.fetch_add(1, Relaxed) % u64::from(self.size);
-        let slot = &self.slots()[usize::try_from(index).unwrap_or_default()];
+        self.record_at(self.take_index(), sample)
+    }
+
+    /// The slot the next call is recorded in.
+    #[inline(always)]
+    pub(crate) fn take_index(&self) -> u32 {
+        self.next.fetch_add(1, Relaxed) % self.size
+    }
+
+    fn slot(&self, index: u32) -> &AtomicU8 {
+        &self.slots()[usize::try_from(index).unwrap_or_default()]
+    }
+
+    /// Whether slot `index` already holds `sample`, so that recording it
+    /// there would change nothing. A plain load: skipping the write is the
+    /// same as writing the same value first and letting any concurrent
+    /// writer of this slot (a call a whole window later) go after.
+    #[inline(always)]
+    pub(crate) fn holds(&self, index: u32, sample: Sample) -> bool {
+        self.slot(index).load(Relaxed) == encode(sample)
+    }
+
+    /// Records `sample` in slot `index` (from [`take_index`](Self::take_index)).
+    pub(crate) fn record_at(&self, index: u32, sample: Sample) -> Option<Counts> {
+        let slot = self.slot(index);
         let new = encode(sample);
+        // The common case, a success replacing a success, changes nothing:
+        // a plain load then, not a locked swap (see `holds`).
+        if slot.load(Relaxed) == new {
+            return None;
+        }
         let old = slot.swap(new, Relaxed);
         let change = delta(old, new);
         if change == 0 {
