@@ -85,12 +85,15 @@ static SEMAPHORE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PER
 static RECLOSER: LazyLock<recloser::AsyncRecloser> =
     LazyLock::new(|| recloser::AsyncRecloser::from(recloser::Recloser::default()));
 
-/// Polls `fut` once: every uncontended call here is ready at once.
+/// Polls `fut` once (every uncontended call here is ready at once) and
+/// takes the value out, as a caller's `?` would: black-boxing the whole
+/// 48-byte `Result` adds a store-forwarding stall whenever the compiler
+/// does not inline the future's poll (see `benches/notes.md`).
 #[inline(always)]
-fn now<F: Future>(fut: F) -> F::Output {
+fn now<T, E, F: Future<Output = Result<T, E>>>(fut: F) -> Option<T> {
     let mut fut = pin!(fut);
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
+        Poll::Ready(out) => out.ok(),
         Poll::Pending => unreachable!("an admitted call completes on its first poll"),
     }
 }
