@@ -151,10 +151,20 @@ pub(crate) fn function(
 
     let sources = &shape.sources;
     let private_path = &cx.private;
+    // The result is taken apart and rebuilt rather than returned whole:
+    // returned whole, it was copied from the layers' output slot in 16-byte
+    // chunks right after the `Ok` was written in 8-byte words, a
+    // store-forwarding stall on every call.
+    let result = cx.to_result(&quote!(__resilience_call.await));
+    let rebuilt_ok = cx.wrap_result("from_ok", &quote!(__resilience_value));
+    let rebuilt_err = cx.wrap_result("from_err", &quote!(__resilience_error));
     let body = quote! {{
         #(let #aliases = #private_path::Arg::new(#sources);)*
         let __resilience_call = #call;
-        __resilience_call.await
+        match #result {
+            ::core::result::Result::Ok(__resilience_value) => #rebuilt_ok,
+            ::core::result::Result::Err(__resilience_error) => #rebuilt_err,
+        }
     }};
     *item.block = syn::parse_quote!(#body);
     quote!(#item)

@@ -450,8 +450,11 @@ fn now_us() -> u64 {
 ///
 /// A call in the closed state takes no lock and allocates nothing: one
 /// atomic load to admit it and, after a success with no failures before
-/// it, one atomic load to record it. Consecutive mode without `slow_call`
-/// does not read the clock while closed.
+/// it, one atomic load to record it. With a count window, a success adds
+/// one atomic increment (its slot in the window) and one load; only a
+/// success that replaces a failure leaving the window writes and re-judges
+/// the rate. Without `slow_call`, neither mode reads the clock while
+/// closed (a time window does).
 ///
 /// # Cancel safety
 ///
