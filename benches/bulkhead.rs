@@ -1,6 +1,6 @@
 //! Bulkhead acquire + release on the uncontended path, side by side with
-//! the direct call (the floor), tokio's `Semaphore` and tower's
-//! `ConcurrencyLimit`.
+//! the direct call (the floor), tokio's `Semaphore`, tower's
+//! `ConcurrencyLimit` and tower-resilience's `Bulkhead`.
 //!
 //! `cargo bench --bench bulkhead`
 
@@ -78,6 +78,23 @@ fn bench(c: &mut Criterion) {
                 for i in 0..n {
                     let ready = svc.ready().await.unwrap();
                     black_box(ready.call(black_box(i)).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tower-resilience Bulkhead ready + call", |b| {
+        b.iter_custom(|n| {
+            rt.block_on(async {
+                let layer = tower_resilience::bulkhead::BulkheadLayer::builder()
+                    .max_concurrent_calls(PERMITS)
+                    .build()
+                    .expect("bulkhead config");
+                let mut svc = tower::ServiceBuilder::new().layer(layer).service_fn(direct);
+                let start = Instant::now();
+                for i in 0..n {
+                    let ready = svc.ready().await.expect("ready");
+                    black_box(ready.call(black_box(i)).await.ok());
                 }
                 start.elapsed()
             })

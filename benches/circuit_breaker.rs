@@ -1,6 +1,7 @@
 //! A closed circuit breaker on the success path, side by side with the
 //! direct call (the floor) and the breakers a user would pick instead:
-//! `breaker`, `recloser` and `failsafe`, all in one run.
+//! `breaker`, `recloser`, `failsafe` and tower-resilience's
+//! `CircuitBreaker`, all in one run.
 //!
 //! Every call completes on its first poll, so each iteration polls once
 //! with a no-op waker: what is measured is the breaker's own overhead, not
@@ -12,11 +13,13 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use resilience::breaker::WindowSize;
 use resilience::{BreakerPolicy, CircuitBreaker, Rejection, circuit_breaker};
+use tower::{Service, ServiceExt};
 
 #[inline(never)]
 async fn direct(x: u64) -> Result<u64, Rejection> {
@@ -92,7 +95,25 @@ fn bench(c: &mut Criterion) {
         b.iter(|| now(peer.call(direct(black_box(1)))))
     });
 
+    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .wait_duration_in_open(Duration::from_secs(60))
+        .build()
+        .expect("breaker config");
+    let mut svc = tower::ServiceBuilder::new().layer(layer).service_fn(direct);
+    group.bench_function("tower-resilience CircuitBreaker ready + call", |b| {
+        b.iter(|| now(ready_call(&mut svc, black_box(1))))
+    });
+
     group.finish();
+}
+
+/// What a tower caller does for each request: wait until ready, then call.
+async fn ready_call<S>(svc: &mut S, x: u64) -> Result<S::Response, S::Error>
+where
+    S: Service<u64>,
+{
+    svc.ready().await?.call(x).await
 }
 
 criterion_group!(benches, bench);
