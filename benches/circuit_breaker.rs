@@ -19,7 +19,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use resilience::breaker::WindowSize;
 use resilience::{BreakerPolicy, CircuitBreaker, Rejection, circuit_breaker};
-use tower::{Service, ServiceExt};
+mod common;
+use common::ready_call;
 
 #[inline(never)]
 async fn direct(x: u64) -> Result<u64, Rejection> {
@@ -106,14 +107,6 @@ fn bench(c: &mut Criterion) {
     });
 
     group.finish();
-}
-
-/// What a tower caller does for each request: wait until ready, then call.
-async fn ready_call<S>(svc: &mut S, x: u64) -> Result<S::Response, S::Error>
-where
-    S: Service<u64>,
-{
-    svc.ready().await?.call(x).await
 }
 
 criterion_group!(benches, bench);

@@ -22,7 +22,8 @@ use std::time::Duration;
 use backon::Retryable as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use resilience::{Rejection, Retry, RetryPolicy, Timeout, retry, timeout};
-use tower::ServiceExt as _;
+mod common;
+use common::{ExpAttempts, ready_call};
 
 const BASE: Duration = Duration::from_millis(100);
 const LIMIT: Duration = Duration::from_secs(1);
@@ -81,29 +82,6 @@ async fn with_both(x: u64) -> Result<u64, Rejection> {
 static RETRY: Retry = Retry::new("bench", RetryPolicy::new().max_attempts(3).base(BASE));
 static TIMEOUT: Timeout = Timeout::new("bench", LIMIT);
 
-/// tower's `Retry` needs a policy; this one is the same as the others: at
-/// most 3 attempts, exponential backoff from `BASE`.
-#[derive(Clone, Copy)]
-struct ExpAttempts {
-    failed: u32,
-}
-
-impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for ExpAttempts {
-    type Future = tokio::time::Sleep;
-
-    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
-        if result.is_ok() || self.failed + 1 >= 3 {
-            return None;
-        }
-        self.failed += 1;
-        Some(tokio::time::sleep(BASE * 2u32.pow(self.failed - 1)))
-    }
-
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
-        Some(req.clone())
-    }
-}
-
 fn first_try_success(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -137,7 +115,7 @@ fn first_try_success(c: &mut Criterion) {
             )
         })
     });
-    let mut svc = tower::retry::Retry::new(ExpAttempts { failed: 0 }, tower::service_fn(direct));
+    let mut svc = tower::retry::Retry::new(ExpAttempts::default(), tower::service_fn(direct));
     group.bench_function("tower Retry ready + call", |b| {
         b.iter(|| ready(ready_call(&mut svc, black_box(7))))
     });
@@ -184,7 +162,7 @@ fn first_try_success(c: &mut Criterion) {
         })
     });
     let mut svc = tower::ServiceBuilder::new()
-        .retry(ExpAttempts { failed: 0 })
+        .retry(ExpAttempts::default())
         .timeout(LIMIT)
         .service_fn(direct);
     group.bench_function("tower Retry over Timeout ready + call", |b| {
@@ -197,14 +175,6 @@ fn backon_policy() -> backon::ExponentialBuilder {
     backon::ExponentialBuilder::default()
         .with_min_delay(BASE)
         .with_max_times(2)
-}
-
-/// What a tower caller does for each request: wait until ready, then call.
-async fn ready_call<S>(svc: &mut S, x: u64) -> Result<S::Response, S::Error>
-where
-    S: tower::Service<u64>,
-{
-    svc.ready().await?.call(x).await
 }
 
 criterion_group!(benches, first_try_success);

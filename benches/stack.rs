@@ -30,7 +30,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use resilience::{
     Bulkhead, Rejection, bulkhead, circuit_breaker, fallback, rate_limiter, retry, timeout,
 };
-use tower::ServiceExt as _;
+mod common;
+use common::{ExpAttempts, ready_call};
 
 const LIMIT: Duration = Duration::from_secs(1);
 const PERMITS: usize = 1024;
@@ -98,38 +99,6 @@ fn now<T, E, F: Future<Output = Result<T, E>>>(fut: F) -> Option<T> {
     }
 }
 
-/// tower's `Retry` needs a policy; this one matches `#[retry]` above: at
-/// most 3 attempts, exponential backoff from 100 ms.
-#[derive(Clone, Copy)]
-struct ExpAttempts {
-    failed: u32,
-}
-
-impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for ExpAttempts {
-    type Future = tokio::time::Sleep;
-
-    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
-        if result.is_ok() || self.failed + 1 >= 3 {
-            return None;
-        }
-        self.failed += 1;
-        let delay = Duration::from_millis(100) * 2u32.pow(self.failed - 1);
-        Some(tokio::time::sleep(delay))
-    }
-
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
-        Some(req.clone())
-    }
-}
-
-/// What a tower caller does for each request: wait until ready, then call.
-async fn ready_call<S>(svc: &mut S, x: u64) -> Result<S::Response, S::Error>
-where
-    S: tower::Service<u64>,
-{
-    svc.ready().await?.call(x).await
-}
-
 fn uncontended(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -156,7 +125,7 @@ fn uncontended(c: &mut Criterion) {
     let mut svc = tower::ServiceBuilder::new()
         .rate_limit(RATE, Duration::from_secs(1))
         .layer(breaker)
-        .retry(ExpAttempts { failed: 0 })
+        .retry(ExpAttempts::default())
         .timeout(LIMIT)
         .concurrency_limit(PERMITS)
         .service_fn(direct);
@@ -172,7 +141,7 @@ fn uncontended(c: &mut Criterion) {
     });
     let mut svc = tower::ServiceBuilder::new()
         .rate_limit(RATE, Duration::from_secs(1))
-        .retry(ExpAttempts { failed: 0 })
+        .retry(ExpAttempts::default())
         .timeout(LIMIT)
         .concurrency_limit(PERMITS)
         .service_fn(direct);

@@ -12,7 +12,9 @@ CRITERION_DIR defaults to target/criterion (with CARGO_TARGET_DIR set, it
 is $CARGO_TARGET_DIR/criterion). The script reads every
 CRITERION_DIR/**/new/benchmark.json (group and function names, throughput)
 and the estimates.json next to it (mean time per iteration, in ns), and
-writes one table per criterion group. Standard library only.
+writes one table per criterion group, then the allocation counts that
+benches/allocations.rs leaves in CRITERION_DIR/allocations.json (if it is
+as recent as --since). Standard library only.
 
 Row naming convention (the benches follow it):
   - a function named "direct" (or starting with "direct") is the floor: the
@@ -62,13 +64,56 @@ class Row:
 
     @property
     def kind(self) -> str:
-        if self.function.startswith("direct"):
-            return "floor"
-        if self.function.startswith("resilience"):
-            return "ours"
-        if self.function.startswith(("clock:", "ref:")):
-            return "reference"
-        return "peer"
+        return kind_of(self.function)
+
+
+def kind_of(name: str) -> str:
+    if name.startswith("direct"):
+        return "floor"
+    if name.startswith("resilience"):
+        return "ours"
+    if name.startswith(("clock:", "ref:")):
+        return "reference"
+    return "peer"
+
+
+def allocation_table(criterion_dir: Path, since: float | None) -> list[str]:
+    """The table of benches/allocations.rs's `allocations.json`, if there is
+    one as recent as `since`: allocations and bytes per call, per layer."""
+    path = criterion_dir / "allocations.json"
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    if since is not None and data["measured_at"] < since:
+        return []
+    lines = [
+        "## allocations per call",
+        "",
+        f"Heap allocations on the hot path (a call that succeeds at once),"
+        f" counted over {data['calls']:,} calls by a global allocator in"
+        " `benches/allocations.rs`; `tests/allocations.rs` asserts the zero for"
+        " every layer of ours on each CI run.",
+        "",
+        "| layer | benchmark | kind | allocations/call | bytes/call |",
+        "|---|---|---|---|---|",
+    ]
+    order = {"floor": 0, "reference": 1, "ours": 2, "peer": 3}
+    layers: list[str] = []
+    for row in data["rows"]:
+        if row["layer"] not in layers:
+            layers.append(row["layer"])
+    rows = sorted(
+        data["rows"],
+        key=lambda r: (layers.index(r["layer"]), order[kind_of(r["name"])]),
+    )
+    for row in rows:
+        kind = kind_of(row["name"])
+        name = f"**`{row['name']}`**" if kind == "ours" else f"`{row['name']}`"
+        lines.append(
+            f"| {row['layer']} | {name} | {kind} | {row['allocations_per_call']:g}"
+            f" | {row['bytes_per_call']:g} |"
+        )
+    return lines
 
 
 def load_rows(criterion_dir: Path, since: float | None) -> list[Row]:
@@ -249,6 +294,10 @@ def main() -> int:
         lines.append(f"## {name}")
         lines.append("")
         lines.extend(group_table(groups[name]))
+        lines.append("")
+    allocations = allocation_table(criterion_dir, args.since)
+    if allocations:
+        lines.extend(allocations)
         lines.append("")
     if args.notes:
         lines.append(args.notes.read_text().rstrip())
