@@ -28,7 +28,7 @@ use resilience::{
     bulkhead, circuit_breaker, fallback, hedge, rate_limiter, retry, timeout,
 };
 mod common;
-use common::{ExpAttempts, ready_call};
+use common::{ExpAttempts, five_layers, ready_call, tower_resilience_breaker};
 
 struct Counting;
 
@@ -148,15 +148,6 @@ async fn with_fallback(x: u64) -> Result<u64, Rejection> {
 
 #[hedge(delay = "50ms")]
 async fn hedged(x: u64) -> Result<u64, Rejection> {
-    Ok(black_box(x))
-}
-
-#[circuit_breaker(failure_threshold = 5, open_for = "60s")]
-#[retry(max_attempts = 3, backoff = "exp", base = "100ms")]
-#[timeout("1s")]
-#[bulkhead(max_concurrent = 1024)]
-#[rate_limiter(rate = 1_000_000_000, per = "1s")]
-async fn five_layers(x: u64) -> Result<u64, Rejection> {
     Ok(black_box(x))
 }
 
@@ -284,11 +275,7 @@ fn peers(rows: &mut Vec<Row>) {
     measure(rows, "circuit breaker", "failsafe", || {
         poll_once(peer.call(direct(7)))
     });
-    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .wait_duration_in_open(Duration::from_secs(60))
-        .build()
-        .expect("breaker config");
+    let layer = tower_resilience_breaker();
     let mut svc = tower::ServiceBuilder::new().layer(layer).service_fn(direct);
     measure(
         rows,
@@ -318,11 +305,7 @@ fn peers(rows: &mut Vec<Row>) {
 
     // As in `benches/stack.rs`: the rate limit outermost (tower's is not
     // `Clone`, and `Retry` and the breaker clone the service below them).
-    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .wait_duration_in_open(Duration::from_secs(60))
-        .build()
-        .expect("breaker config");
+    let layer = tower_resilience_breaker();
     let mut svc = tower::ServiceBuilder::new()
         .rate_limit(1_000_000_000, Duration::from_secs(1))
         .layer(layer)

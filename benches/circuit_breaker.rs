@@ -13,14 +13,13 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use resilience::breaker::WindowSize;
 use resilience::{BreakerPolicy, CircuitBreaker, Rejection, circuit_breaker};
 mod common;
-use common::ready_call;
+use common::{ready_call, tower_resilience_breaker};
 
 #[inline(never)]
 async fn direct(x: u64) -> Result<u64, Rejection> {
@@ -96,11 +95,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| now(peer.call(direct(black_box(1)))))
     });
 
-    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .wait_duration_in_open(Duration::from_secs(60))
-        .build()
-        .expect("breaker config");
+    let layer = tower_resilience_breaker();
     let mut svc = tower::ServiceBuilder::new().layer(layer).service_fn(direct);
     group.bench_function("tower-resilience CircuitBreaker ready + call", |b| {
         b.iter(|| now(ready_call(&mut svc, black_box(1))))

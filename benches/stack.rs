@@ -31,7 +31,7 @@ use resilience::{
     Bulkhead, Rejection, bulkhead, circuit_breaker, fallback, rate_limiter, retry, timeout,
 };
 mod common;
-use common::{ExpAttempts, ready_call};
+use common::{ExpAttempts, five_layers, ready_call, tower_resilience_breaker};
 
 const LIMIT: Duration = Duration::from_secs(1);
 const PERMITS: usize = 1024;
@@ -39,16 +39,6 @@ const RATE: u64 = 1_000_000_000;
 
 #[inline(never)]
 async fn direct(x: u64) -> Result<u64, Rejection> {
-    Ok(black_box(x))
-}
-
-#[circuit_breaker(failure_threshold = 5, open_for = "60s")]
-#[retry(max_attempts = 3, backoff = "exp", base = "100ms")]
-#[timeout("1s")]
-#[bulkhead(max_concurrent = 1024)]
-#[rate_limiter(rate = 1_000_000_000, per = "1s")]
-#[inline(never)]
-async fn five_layers(x: u64) -> Result<u64, Rejection> {
     Ok(black_box(x))
 }
 
@@ -117,11 +107,7 @@ fn uncontended(c: &mut Criterion) {
     // tower's `RateLimit` is not `Clone` (its window belongs to one service
     // handle), and both `Retry` and the breaker clone the service below
     // them on every call, so the rate limit has to sit outermost.
-    let breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(5)
-        .wait_duration_in_open(Duration::from_secs(60))
-        .build()
-        .expect("breaker config");
+    let breaker = tower_resilience_breaker();
     let mut svc = tower::ServiceBuilder::new()
         .rate_limit(RATE, Duration::from_secs(1))
         .layer(breaker)
