@@ -147,23 +147,9 @@ pub(crate) struct Reading {
 pub(crate) struct Engine {
     pub(crate) name: Cow<'static, str>,
     pub(crate) policy: BreakerPolicy,
-    /// What a success in the closed state costs when nothing is slow:
-    /// see [`Engine::closed_success`].
-    fast: FastSuccess,
     word: AtomicU64,
     window: Window,
     rejections: AtomicU64,
-}
-
-/// See [`Engine::closed_success`].
-#[derive(Debug, Clone, Copy)]
-enum FastSuccess {
-    /// Consecutive mode, no slow-call rule.
-    Quiet,
-    /// A count window, no slow-call rule.
-    Ring,
-    /// A time window or a slow-call rule: the clock is needed.
-    None,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -181,16 +167,9 @@ impl Engine {
                     Window::Time(TimeBuckets::new(if us > u64::MAX as u128 { u64::MAX } else { us as u64 }))
                 }
             };
-            let fast = match (&window, policy.slow_call) {
-                (_, Some(_)) => FastSuccess::None,
-                (Window::None, None) => FastSuccess::Quiet,
-                (Window::Calls(_), None) => FastSuccess::Ring,
-                (Window::Time(_), None) => FastSuccess::None,
-            };
             Engine {
                 name,
                 policy,
-                fast,
                 word: AtomicU64::new(Word::new(CLOSED, 0, 0).0),
                 window,
                 rejections: AtomicU64::new(0),
@@ -233,14 +212,16 @@ impl Engine {
     /// - Count window: the success takes the ring's next slot; a slot that
     ///   already holds a success needs no write and leaves the totals, so
     ///   the verdict, as they are. A load, one atomic add and a load.
+    ///
+    /// A slow-call rule or a time window needs the clock: `false`.
     #[inline(always)]
     pub(crate) fn closed_success(&self, ticket: u64, now_us: impl Fn() -> u64) -> bool {
-        match (self.fast, &self.window) {
-            (FastSuccess::Quiet, _) => self.word.load(Ordering::Acquire) == ticket,
-            (FastSuccess::Ring, Window::Calls(ring)) => {
-                if self.word.load(Ordering::Acquire) != ticket {
-                    return false;
-                }
+        if self.policy.slow_call.is_some() || self.word.load(Ordering::Acquire) != ticket {
+            return false;
+        }
+        match &self.window {
+            Window::None => true,
+            Window::Calls(ring) => {
                 let index = ring.take_index();
                 let success = Sample {
                     failure: false,
@@ -251,7 +232,8 @@ impl Engine {
                 }
                 true
             }
-            _ => false,
+            // A time window needs the clock.
+            Window::Time(_) => false,
         }
     }
 

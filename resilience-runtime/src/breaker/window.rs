@@ -192,14 +192,13 @@ impl CallRing {
 
     /// Records `sample` in slot `index` (from [`take_index`](Self::take_index)).
     pub(crate) fn record_at(&self, index: u32, sample: Sample) -> Option<Counts> {
-        let slot = self.slot(index);
-        let new = encode(sample);
         // The common case, a success replacing a success, changes nothing:
-        // a plain load then, not a locked swap (see `holds`).
-        if slot.load(Relaxed) == new {
+        // a plain load then, not a locked swap.
+        if self.holds(index, sample) {
             return None;
         }
-        let old = slot.swap(new, Relaxed);
+        let new = encode(sample);
+        let old = self.slot(index).swap(new, Relaxed);
         let change = delta(old, new);
         if change == 0 {
             // The same outcome replaced: the totals, and so the verdict of
