@@ -1,0 +1,155 @@
+//! Hot paths as repeatable instruction counts, for a shared, noisy machine
+//! where wall-clock numbers drift: `scripts/instructions.sh` runs this
+//! binary under `valgrind --tool=callgrind` with `N` and `2N` calls of one
+//! case and reports `(I(2N) - I(N)) / N`, the instructions one call costs
+//! (start-up and the first call's lazy initialisation cancel out).
+//!
+//! `cargo bench --bench instructions -- <case> <calls>`; with no arguments
+//! it lists the cases. Each call is polled once with a no-op waker, as in
+//! the criterion groups (every case completes on its first poll).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use resilience::breaker::WindowSize;
+use resilience::{
+    BreakerPolicy, Bulkhead, CircuitBreaker, RateLimiter, Rejection, Retry, RetryPolicy, Timeout,
+    bulkhead, circuit_breaker, rate_limiter, retry, timeout,
+};
+
+#[inline(never)]
+async fn direct(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[circuit_breaker(failure_threshold = 5, open_for = "60s")]
+#[inline(never)]
+async fn breaker_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[circuit_breaker(failure_rate = 0.5, window = 100)]
+#[inline(never)]
+async fn breaker_rate_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[circuit_breaker(failure_rate = 0.5, window = "10s")]
+#[inline(never)]
+async fn breaker_time_window_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[retry(max_attempts = 3, backoff = "exp", base = "100ms")]
+#[inline(never)]
+async fn retry_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[timeout("1s")]
+#[inline(never)]
+async fn timeout_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[bulkhead(max_concurrent = 1024)]
+#[inline(never)]
+async fn bulkhead_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[rate_limiter(rate = 1_000_000_000, per = "1s")]
+#[inline(never)]
+async fn rate_limiter_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+#[retry(max_attempts = 3, backoff = "exp", base = "100ms")]
+#[timeout("1s")]
+#[bulkhead(max_concurrent = 1024)]
+#[inline(never)]
+async fn three_layers(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+static BREAKER: CircuitBreaker =
+    CircuitBreaker::new("instructions", BreakerPolicy::new().failure_threshold(5));
+static RATE_BREAKER: CircuitBreaker = CircuitBreaker::new(
+    "instructions-rate",
+    BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(100)),
+);
+static RETRY: Retry = Retry::new(
+    "instructions",
+    RetryPolicy::new()
+        .max_attempts(3)
+        .base(Duration::from_millis(100)),
+);
+static TIMEOUT: Timeout = Timeout::new("instructions", Duration::from_secs(1));
+static BULKHEAD: Bulkhead = Bulkhead::new("instructions", 1024);
+static LIMITER: RateLimiter =
+    RateLimiter::new("instructions", 1_000_000_000, Duration::from_secs(1));
+
+/// Polls `fut` once and takes the value out, as a caller's `?` would.
+#[inline(always)]
+fn now<T, E, F: Future<Output = Result<T, E>>>(fut: F) -> Option<T> {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out.ok(),
+        Poll::Pending => unreachable!("every case completes on its first poll"),
+    }
+}
+
+type Case = (&'static str, fn(u64) -> Option<u64>);
+
+const CASES: &[Case] = &[
+    ("direct", |x| now(direct(x))),
+    ("circuit_breaker_macro", |x| now(breaker_macro(x))),
+    ("circuit_breaker_runtime", |x| now(BREAKER.call(direct(x)))),
+    ("circuit_breaker_rate_window_macro", |x| {
+        now(breaker_rate_macro(x))
+    }),
+    ("circuit_breaker_rate_window_runtime", |x| {
+        now(RATE_BREAKER.call(direct(x)))
+    }),
+    ("circuit_breaker_time_window_macro", |x| {
+        now(breaker_time_window_macro(x))
+    }),
+    ("retry_macro", |x| now(retry_macro(x))),
+    ("retry_runtime", |x| now(RETRY.call(|| direct(x)))),
+    ("timeout_macro", |x| now(timeout_macro(x))),
+    ("timeout_runtime", |x| now(TIMEOUT.call(direct(x)))),
+    ("bulkhead_macro", |x| now(bulkhead_macro(x))),
+    ("bulkhead_runtime", |x| now(BULKHEAD.call(direct(x)))),
+    ("rate_limiter_macro", |x| now(rate_limiter_macro(x))),
+    ("rate_limiter_runtime", |x| now(LIMITER.call(direct(x)))),
+    ("retry_timeout_bulkhead_macro", |x| now(three_layers(x))),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; skip flags.
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let [case, calls] = args[..] else {
+        for (name, _) in CASES {
+            println!("{name}");
+        }
+        return;
+    };
+    let calls: u64 = calls.parse().expect("the number of calls");
+    let (_, run) = CASES
+        .iter()
+        .find(|(name, _)| *name == case)
+        .unwrap_or_else(|| panic!("no case `{case}`; run without arguments for the list"));
+    let mut sum = 0u64;
+    for i in 0..calls {
+        sum = sum.wrapping_add(run(black_box(i)).unwrap_or(0));
+    }
+    black_box(sum);
+}
