@@ -99,7 +99,7 @@ mod tests {
         expected = "resilience: `#[retry]` (`Retry`) was polled outside a Tokio runtime"
     )]
     fn a_timer_outside_a_runtime_names_the_crate_and_the_fix() {
-        let _ = sleep(Duration::from_secs(1), RETRY);
+        drop(sleep(Duration::from_secs(1), RETRY));
     }
 
     #[test]
@@ -109,7 +109,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let _ = sleep(Duration::from_secs(1), RETRY);
+            drop(sleep(Duration::from_secs(1), RETRY));
         });
     }
 }

@@ -57,7 +57,8 @@ pub struct Timeout {
 
 impl Timeout {
     /// A timeout of `duration` named `name` (usable in a `static`).
-    /// `Duration::MAX` never times out.
+    /// A duration past what an `Instant` can hold (`Duration::MAX`) is a
+    /// deadline about 30 years away, as with `tokio::time::sleep`.
     ///
     /// # Panics
     ///
