@@ -136,6 +136,12 @@ async fn a_quiet_spell_empties_the_adaptive_timeouts_window() {
     // An hour without calls, then fast ones.
     tokio::time::advance(Duration::from_secs(3600)).await;
     assert_eq!(t.snapshot().samples, 0, "hour-old latencies still counted");
+    assert_eq!(t.call(answer_after(Duration::from_millis(10))).await, Ok(7));
+    assert_eq!(
+        t.current(),
+        Duration::from_secs(10),
+        "one sample after the quiet spell: `max` until enough are seen"
+    );
     for _ in 0..40 {
         assert_eq!(t.call(answer_after(Duration::from_millis(10))).await, Ok(7));
     }

@@ -198,16 +198,24 @@ impl LatencyWindow {
     /// # }
     /// ```
     pub fn record_at(&self, latency: Duration, now: Instant) {
+        self.record_renewing(latency, now);
+    }
+
+    /// [`LatencyWindow::record_at`]; true when this record began a new half
+    /// window (older latencies may have just left it).
+    pub(crate) fn record_renewing(&self, latency: Duration, now: Instant) -> bool {
         let origin = *self.origin.get_or_init(|| now);
         let period = self.period(origin, now);
         let generation = &self.generations[(period & 1) as usize];
         let stamp = generation.period.load(Ordering::Acquire);
-        if stamp != period && !generation.renew(stamp, period) {
-            return;
+        let renewed = stamp != period;
+        if renewed && !generation.renew(stamp, period) {
+            return false;
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         generation.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
         generation.count.fetch_add(1, Ordering::Relaxed);
+        renewed
     }
 
     /// How many latencies the window holds.

@@ -329,12 +329,14 @@ impl AdaptiveTimeout {
     }
 
     fn record(&self, started: Instant, now: Instant) {
-        self.window
-            .record_at(now.saturating_duration_since(started), now);
+        let renewed = self
+            .window
+            .record_renewing(now.saturating_duration_since(started), now);
         let n = self.recorded.fetch_add(1, Ordering::Relaxed) + 1;
         // Recomputing scans the buckets: often while warming up, then
-        // every 32 calls.
-        if n <= 2 * MIN_SAMPLES || n.is_multiple_of(32) {
+        // every 32 calls, and whenever old latencies left the window (after
+        // a quiet spell, all of them).
+        if renewed || n <= 2 * MIN_SAMPLES || n.is_multiple_of(32) {
             let next = if self.window.samples_at(now) < MIN_SAMPLES {
                 self.max
             } else {
