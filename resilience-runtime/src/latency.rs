@@ -382,7 +382,9 @@ mod tests {
                     s.spawn(move || {
                         let (mut reads, mut answered) = (0u64, 0u64);
                         let qs = [0.5, 0.9, 0.99, 1.0];
-                        while !done.load(Ordering::Relaxed) {
+                        // At least one read, after the writers if need be.
+                        loop {
+                            let finished = done.load(Ordering::Relaxed);
                             let now = base + Duration::from_nanos(clock.load(Ordering::Relaxed));
                             let q = qs[(reads as usize + r) % qs.len()];
                             if let Some(value) = window.quantile_at(q, now) {
@@ -393,6 +395,9 @@ mod tests {
                                 answered += 1;
                             }
                             reads += 1;
+                            if finished {
+                                break;
+                            }
                         }
                         (reads, answered)
                     })
