@@ -239,3 +239,15 @@ async fn random_faults_follow_their_rates_and_the_seed() {
         400 - errors
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_injection_for_duration_max_lasts_instead_of_panicking() {
+    chaos::scope(async {
+        let _fault = chaos::inject("inventory", Fault::error())
+            .unwrap()
+            .for_duration(Duration::MAX);
+        tokio::time::advance(Duration::from_secs(365 * 86_400)).await;
+        assert!(injected(&inventory(1).await));
+    })
+    .await;
+}

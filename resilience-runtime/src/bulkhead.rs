@@ -484,7 +484,7 @@ impl<'a> BulkheadAcquire<'a> {
                     Enqueued::Queued(ticket) => self.queued.insert(Box::pin(Queued {
                         bulkhead,
                         ticket: Some(ticket),
-                        timer: tokio::time::sleep(bulkhead.max_wait),
+                        timer: crate::time::sleep(bulkhead.max_wait, crate::time::BULKHEAD),
                     })),
                 }
             }

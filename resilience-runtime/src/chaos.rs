@@ -343,7 +343,7 @@ impl InjectionGuard {
     /// # }
     /// ```
     pub fn for_duration(self, duration: Duration) -> Self {
-        let until = Instant::now() + duration;
+        let until = crate::time::deadline(Instant::now(), duration);
         self.update(|i| i.until = Some(until));
         self
     }
@@ -494,7 +494,7 @@ impl Chaos {
             }
             FaultKind::Latency(delay) => {
                 tracing::debug!(name, ?delay, "resilience: chaos latency");
-                tokio::time::sleep(delay).await;
+                crate::time::sleep(delay, crate::time::CHAOS).await;
                 call.await
             }
             FaultKind::Hang => {

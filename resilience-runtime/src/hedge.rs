@@ -205,7 +205,7 @@ impl Hedge {
                     return Poll::Pending;
                 };
                 if timer.is_none() {
-                    timer.set(Some(tokio::time::sleep(delay)));
+                    timer.set(Some(crate::time::sleep(delay, crate::time::HEDGE)));
                 }
                 let Some(sleep) = timer.as_mut().as_pin_mut() else {
                     return Poll::Pending;

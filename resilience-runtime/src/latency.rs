@@ -5,12 +5,17 @@
 //! `&mut` (a lock per call, or a recorder per thread and a merge step),
 //! while the hot path of a timeout must take no lock. Log-linear buckets
 //! (8 per power of two, so a quantile is off by at most 12.5 %, rounded
-//! up) of atomic counters record in two relaxed `fetch_add`s. Two
-//! generations rotate every half window, so quantiles cover the last half
-//! to whole window.
+//! up) of atomic counters record in two relaxed `fetch_add`s.
+//!
+//! Time is cut into half windows. Two generations of counters take turns:
+//! the one for the current half window and the one for the half before.
+//! Each is stamped with the half window it holds, and a stamp older than
+//! the previous half window reads as empty, however long ago it was
+//! written: nothing older than the window ever counts, even after a quiet
+//! spell with no call to rotate it away.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -42,8 +47,14 @@ fn upper_bound(bucket: usize) -> u64 {
     low + (1u64 << (octave - SUB_BITS)) - 1
 }
 
+/// The stamp of a generation being emptied.
+const CLEARING: u64 = u64::MAX;
+
 #[derive(Debug)]
 struct Generation {
+    /// Which half window this generation counts: 1 + its index since the
+    /// window's first record; 0 before any, [`CLEARING`] while emptied.
+    period: AtomicU64,
     buckets: [AtomicU32; BUCKETS],
     count: AtomicU64,
 }
@@ -51,20 +62,42 @@ struct Generation {
 impl Generation {
     const fn new() -> Generation {
         Generation {
+            period: AtomicU64::new(0),
             buckets: [const { AtomicU32::new(0) }; BUCKETS],
             count: AtomicU64::new(0),
         }
     }
 
-    fn clear(&self) {
+    /// Takes this generation over for `period`, emptied, unless it already
+    /// holds a later one or another recorder is emptying it (then a late
+    /// sample is dropped). Returns whether `period` may be recorded here.
+    #[cold]
+    #[inline(never)]
+    fn renew(&self, stamp: u64, period: u64) -> bool {
+        if stamp == CLEARING || stamp > period {
+            return false;
+        }
+        if self
+            .period
+            .compare_exchange(stamp, CLEARING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return self.period.load(Ordering::Acquire) == period;
+        }
         for bucket in &self.buckets {
             bucket.store(0, Ordering::Relaxed);
         }
         self.count.store(0, Ordering::Relaxed);
+        // Release: a reader that sees the new stamp sees the buckets empty.
+        self.period.store(period, Ordering::Release);
+        true
     }
 }
 
 /// Recent latencies: record a duration per call, ask for a quantile.
+///
+/// A quantile covers the latencies of the last half window to whole window
+/// (by the tokio clock); nothing older than the window counts.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -78,20 +111,22 @@ impl Generation {
 /// }
 /// let p99 = window.quantile(0.99).unwrap();
 /// assert!(p99 >= Duration::from_millis(99) && p99 <= Duration::from_millis(112));
+///
+/// tokio::time::advance(Duration::from_secs(10)).await;
+/// assert_eq!(window.quantile(0.99), None, "older than the window: gone");
 /// # }
 /// ```
 #[derive(Debug)]
 pub struct LatencyWindow {
-    half_window: Duration,
+    /// Half the window, in nanoseconds (at least 1).
+    half_window: u64,
     generations: [Generation; 2],
-    current: AtomicUsize,
+    /// The first record: half windows are counted from it.
     origin: OnceLock<Instant>,
-    /// When the current generation started, in ns since `origin`.
-    rotated_at: AtomicU64,
 }
 
 impl LatencyWindow {
-    /// A histogram remembering roughly the last `window` of latencies.
+    /// A histogram remembering the last `window` of latencies.
     ///
     /// ```
     /// # use resilience_runtime::latency::LatencyWindow;
@@ -99,34 +134,38 @@ impl LatencyWindow {
     /// static RECENT: LatencyWindow = LatencyWindow::new(Duration::from_secs(30));
     /// ```
     pub const fn new(window: Duration) -> LatencyWindow {
+        let half = window.as_nanos() / 2;
         LatencyWindow {
-            half_window: Duration::from_nanos((window.as_nanos() / 2) as u64),
+            half_window: if half == 0 {
+                1
+            } else if half > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                half as u64
+            },
             generations: [Generation::new(), Generation::new()],
-            current: AtomicUsize::new(0),
             origin: OnceLock::new(),
-            rotated_at: AtomicU64::new(0),
         }
     }
 
-    fn rotate_if_due(&self, now: Instant) {
-        let origin = *self.origin.get_or_init(|| now);
-        let now =
+    /// The stamp of the half window `now` falls in.
+    fn period(&self, origin: Instant, now: Instant) -> u64 {
+        let since =
             u64::try_from(now.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX);
-        let rotated = self.rotated_at.load(Ordering::Acquire);
-        if now.saturating_sub(rotated) < self.half_window.as_nanos() as u64 {
-            return;
-        }
-        if self
-            .rotated_at
-            .compare_exchange(rotated, now, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            // Only the winner rotates: the oldest generation is emptied and
-            // becomes the current one.
-            let next = 1 - self.current.load(Ordering::Acquire);
-            self.generations[next].clear();
-            self.current.store(next, Ordering::Release);
-        }
+        (since / self.half_window + 1).min(CLEARING - 1)
+    }
+
+    /// The generations that count at `now` (the current half window and
+    /// the one before), each with the stamp it was read under.
+    fn live(&self, now: Instant) -> impl Iterator<Item = (&Generation, u64)> {
+        let current = self.origin.get().map(|&origin| self.period(origin, now));
+        self.generations.iter().filter_map(move |generation| {
+            let stamp = generation.period.load(Ordering::Acquire);
+            let current = current?;
+            // `current` is at least 1 and below `CLEARING`.
+            (stamp != 0 && (stamp == current || stamp == current - 1))
+                .then_some((generation, stamp))
+        })
     }
 
     /// Records one latency.
@@ -159,11 +198,24 @@ impl LatencyWindow {
     /// # }
     /// ```
     pub fn record_at(&self, latency: Duration, now: Instant) {
-        self.rotate_if_due(now);
+        self.record_renewing(latency, now);
+    }
+
+    /// [`LatencyWindow::record_at`]; true when this record began a new half
+    /// window (older latencies may have just left it).
+    pub(crate) fn record_renewing(&self, latency: Duration, now: Instant) -> bool {
+        let origin = *self.origin.get_or_init(|| now);
+        let period = self.period(origin, now);
+        let generation = &self.generations[(period & 1) as usize];
+        let stamp = generation.period.load(Ordering::Acquire);
+        let renewed = stamp != period;
+        if renewed && !generation.renew(stamp, period) {
+            return false;
+        }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let generation = &self.generations[self.current.load(Ordering::Acquire)];
         generation.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
         generation.count.fetch_add(1, Ordering::Relaxed);
+        renewed
     }
 
     /// How many latencies the window holds.
@@ -174,14 +226,20 @@ impl LatencyWindow {
     /// assert_eq!(LatencyWindow::new(Duration::from_secs(1)).samples(), 0);
     /// ```
     pub fn samples(&self) -> u64 {
-        self.generations
-            .iter()
-            .map(|g| g.count.load(Ordering::Relaxed))
+        self.samples_at(Instant::now())
+    }
+
+    /// [`LatencyWindow::samples`] as of `now`.
+    pub(crate) fn samples_at(&self, now: Instant) -> u64 {
+        self.live(now)
+            .map(|(generation, _)| generation.count.load(Ordering::Relaxed))
             .sum()
     }
 
     /// The `q`-quantile (`0 < q ≤ 1`) of the window, rounded up to its
-    /// bucket's bound; `None` while the window is empty.
+    /// bucket's bound; `None` while the window is empty. Always the bound
+    /// of a bucket that holds a recorded latency, even while other threads
+    /// record.
     ///
     /// ```
     /// # use resilience_runtime::latency::LatencyWindow;
@@ -189,23 +247,43 @@ impl LatencyWindow {
     /// assert_eq!(LatencyWindow::new(Duration::from_secs(1)).quantile(0.5), None);
     /// ```
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let total = self.samples();
+        self.quantile_at(q, Instant::now())
+    }
+
+    /// [`LatencyWindow::quantile`] as of `now`.
+    pub(crate) fn quantile_at(&self, q: f64, now: Instant) -> Option<Duration> {
+        // One read of each bucket, then the rank is looked up in that copy:
+        // the total and the scan agree, whatever a concurrent renewal
+        // empties meanwhile.
+        let mut counts = [0u64; BUCKETS];
+        let mut total = 0u64;
+        for (generation, stamp) in self.live(now) {
+            let mut read = [0u64; BUCKETS];
+            for (slot, bucket) in read.iter_mut().zip(&generation.buckets) {
+                *slot = u64::from(bucket.load(Ordering::Relaxed));
+            }
+            // Renewed while read: its counts were of a half window that no
+            // longer counts (or are half emptied).
+            if generation.period.load(Ordering::Acquire) != stamp {
+                continue;
+            }
+            for (count, n) in counts.iter_mut().zip(read) {
+                *count += n;
+                total += n;
+            }
+        }
         if total == 0 {
             return None;
         }
-        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).clamp(1, total);
         let mut seen = 0u64;
-        for bucket in 0..BUCKETS {
-            seen += self
-                .generations
-                .iter()
-                .map(|g| u64::from(g.buckets[bucket].load(Ordering::Relaxed)))
-                .sum::<u64>();
-            if seen >= rank {
-                return Some(Duration::from_micros(upper_bound(bucket)));
-            }
-        }
-        Some(Duration::from_micros(upper_bound(BUCKETS - 1)))
+        counts
+            .iter()
+            .position(|&n| {
+                seen += n;
+                seen >= rank
+            })
+            .map(|bucket| Duration::from_micros(upper_bound(bucket)))
     }
 }
 
@@ -242,5 +320,101 @@ mod tests {
         w.record(Duration::from_millis(10));
         assert_eq!(w.samples(), 101, "the first second's samples are gone");
         assert!(w.quantile(0.99).unwrap() < Duration::from_millis(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_spell_empties_the_window_without_a_new_record() {
+        let w = LatencyWindow::new(Duration::from_secs(10));
+        for _ in 0..100 {
+            w.record(Duration::from_secs(4));
+        }
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        // Read before anything is recorded (as a hedge reads its delay).
+        assert_eq!(w.samples(), 0);
+        assert_eq!(w.quantile(0.99), None);
+        w.record(Duration::from_millis(10));
+        assert_eq!(w.samples(), 1, "hour-old latencies are gone");
+        assert!(w.quantile(0.99).unwrap() < Duration::from_millis(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_older_than_the_window_counts() {
+        let w = LatencyWindow::new(Duration::from_secs(10));
+        w.record(Duration::from_secs(1));
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert_eq!(w.samples(), 1);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(w.samples(), 0, "10 s old in a 10 s window");
+    }
+
+    /// Many readers against writers that renew a generation every few
+    /// records (a 20 µs window on a clock the writers drive): every
+    /// quantile read is the bound of a recorded latency, never the top
+    /// bucket (about 19 hours) that a scan missing its rank used to return.
+    #[test]
+    fn a_quantile_racing_renewals_stays_within_the_recorded_range() {
+        use std::sync::atomic::AtomicBool;
+
+        const RECORDS: u64 = 200_000;
+        let window = LatencyWindow::new(Duration::from_micros(20));
+        let base = Instant::now();
+        // The writers' clock, in ns since `base`.
+        let clock = AtomicU64::new(0);
+        let done = AtomicBool::new(false);
+        let (low, high) = (Duration::from_millis(1), Duration::from_millis(2));
+        let ceiling = Duration::from_micros(upper_bound(bucket_of(2_000)));
+        let (reads, answered) = std::thread::scope(|s| {
+            let writers: Vec<_> = (0..2)
+                .map(|w| {
+                    let (window, clock) = (&window, &clock);
+                    s.spawn(move || {
+                        for i in 0..RECORDS {
+                            let at = clock.fetch_add(1_000, Ordering::Relaxed);
+                            let latency = if (i + w) % 2 == 0 { low } else { high };
+                            window.record_at(latency, base + Duration::from_nanos(at));
+                        }
+                    })
+                })
+                .collect();
+            let readers: Vec<_> = (0..3)
+                .map(|r| {
+                    let (window, clock, done) = (&window, &clock, &done);
+                    s.spawn(move || {
+                        let (mut reads, mut answered) = (0u64, 0u64);
+                        let qs = [0.5, 0.9, 0.99, 1.0];
+                        // At least one read, after the writers if need be.
+                        loop {
+                            let finished = done.load(Ordering::Relaxed);
+                            let now = base + Duration::from_nanos(clock.load(Ordering::Relaxed));
+                            let q = qs[(reads as usize + r) % qs.len()];
+                            if let Some(value) = window.quantile_at(q, now) {
+                                assert!(
+                                    (low..=ceiling).contains(&value),
+                                    "quantile({q}) = {value:?}, outside the recorded {low:?}..={ceiling:?}"
+                                );
+                                answered += 1;
+                            }
+                            reads += 1;
+                            if finished {
+                                break;
+                            }
+                        }
+                        (reads, answered)
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+        });
+        assert!(
+            reads > 0 && answered > 0,
+            "{answered} of {reads} reads answered"
+        );
     }
 }

@@ -12,6 +12,7 @@ mod classify;
 mod rate_limiter;
 mod rejection;
 mod sync;
+mod time;
 mod timeout;
 
 pub mod breaker;

@@ -11,12 +11,11 @@ pub use crate::retry::{Attempts, Backoff, Jitter, RetryBudget, RetryPolicy};
 pub use crate::{Bulkhead, RateLimiter};
 pub use crate::{CircuitBreaker, Retry, Timeout};
 pub use std::sync::LazyLock;
-pub use tokio::time::sleep;
 
 /// The wait between two attempts, boxed so that a retrying call's future
 /// does not carry a timer inline (it allocates only after a failure).
 pub async fn sleep_between_attempts(delay: core::time::Duration) {
-    Box::pin(tokio::time::sleep(delay)).await;
+    Box::pin(crate::time::sleep(delay, crate::time::RETRY)).await;
 }
 
 /// The `Ok` and `Err` types of an annotated function's return type, so the

@@ -514,7 +514,10 @@ where
                 Ok(wait) => {
                     *this.state = State::Waiting(Box::pin(Waiting {
                         limiter: Some(this.limiter),
-                        timer: tokio::time::sleep(Duration::from_nanos(wait)),
+                        timer: crate::time::sleep(
+                            Duration::from_nanos(wait),
+                            crate::time::RATE_LIMITER,
+                        ),
                     }));
                 }
                 Err(retry_after) => {

@@ -12,6 +12,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::Rejection;
 use crate::latency::LatencyWindow;
+use crate::time;
 
 /// A fixed timeout: a call still running after `duration` is dropped
 /// (cancelled) and fails with [`Rejection::Timeout`].
@@ -56,6 +57,13 @@ pub struct Timeout {
 
 impl Timeout {
     /// A timeout of `duration` named `name` (usable in a `static`).
+    /// A duration past what an `Instant` can hold (`Duration::MAX`) is a
+    /// deadline about 30 years away, as with `tokio::time::sleep`.
+    ///
+    /// # Panics
+    ///
+    /// If `duration` is zero (every call would fail); in a `static`, at
+    /// compile time.
     ///
     /// ```
     /// # use resilience_runtime::Timeout;
@@ -64,6 +72,10 @@ impl Timeout {
     /// assert_eq!(T.duration(), Duration::from_secs(2));
     /// ```
     pub const fn new(name: &'static str, duration: Duration) -> Self {
+        assert!(
+            !duration.is_zero(),
+            "a timeout of zero would fail every call: use a positive duration such as \"100ms\""
+        );
         Timeout {
             name: Cow::Borrowed(name),
             duration,
@@ -71,6 +83,10 @@ impl Timeout {
     }
 
     /// A timeout with a name built at run time (one per host, per tenant).
+    ///
+    /// # Panics
+    ///
+    /// As [`Timeout::new`].
     ///
     /// ```
     /// # use resilience_runtime::Timeout;
@@ -80,10 +96,9 @@ impl Timeout {
     /// assert_eq!(t.name(), "api@eu-1");
     /// ```
     pub fn named(name: impl Into<Cow<'static, str>>, duration: Duration) -> Self {
-        Timeout {
-            name: name.into(),
-            duration,
-        }
+        let mut timeout = Timeout::new("", duration);
+        timeout.name = name.into();
+        timeout
     }
 
     /// The instance name carried by its rejections.
@@ -216,7 +231,16 @@ pub struct AdaptiveTimeoutSnapshot {
 }
 
 impl AdaptiveTimeout {
-    /// An adaptive timeout (usable in a `static`).
+    /// An adaptive timeout (usable in a `static`): `quantile × multiplier`
+    /// of recent latency, within `[min, max]`. A `max` of `Duration::MAX`
+    /// leaves it unbounded above.
+    ///
+    /// # Panics
+    ///
+    /// As `#[timeout(adaptive, …)]` refuses them at compile time (and, in a
+    /// `static`, also at compile time): a `quantile` outside `(0, 1]`, a
+    /// `multiplier` below 1 or not finite (NaN included), a zero `min`, or
+    /// `min` not below `max`.
     ///
     /// ```
     /// # use resilience_runtime::AdaptiveTimeout;
@@ -231,6 +255,24 @@ impl AdaptiveTimeout {
         min: Duration,
         max: Duration,
     ) -> Self {
+        // The macro's rules and sentences (resilience-macros
+        // `layer/timeout.rs`), without the value: a `const fn` cannot format.
+        assert!(
+            quantile > 0.0 && quantile <= 1.0,
+            "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99)"
+        );
+        assert!(
+            multiplier >= 1.0 && multiplier.is_finite(),
+            "`multiplier` scales the observed quantile and must be at least 1 (below it, calls as slow as the quantile itself would time out)"
+        );
+        assert!(
+            !min.is_zero(),
+            "`min` of zero would let the timeout shrink to nothing: use a positive floor such as \"50ms\""
+        );
+        assert!(
+            min.as_nanos() < max.as_nanos(),
+            "`min` must be below `max`: the timeout moves between them"
+        );
         AdaptiveTimeout {
             name: Cow::Borrowed(name),
             quantile,
@@ -287,18 +329,25 @@ impl AdaptiveTimeout {
     }
 
     fn record(&self, started: Instant, now: Instant) {
-        self.window
-            .record_at(now.saturating_duration_since(started), now);
+        let renewed = self
+            .window
+            .record_renewing(now.saturating_duration_since(started), now);
         let n = self.recorded.fetch_add(1, Ordering::Relaxed) + 1;
         // Recomputing scans the buckets: often while warming up, then
-        // every 32 calls.
-        if n <= 2 * MIN_SAMPLES || n.is_multiple_of(32) {
-            let next = if self.window.samples() < MIN_SAMPLES {
+        // every 32 calls, and whenever old latencies left the window (after
+        // a quiet spell, all of them).
+        if renewed || n <= 2 * MIN_SAMPLES || n.is_multiple_of(32) {
+            let next = if self.window.samples_at(now) < MIN_SAMPLES {
                 self.max
             } else {
+                // `try_from`: a product past `Duration::MAX` is `max`, not a
+                // panic inside the caller's call.
                 self.window
-                    .quantile(self.quantile)
-                    .map_or(self.max, |q| q.mul_f64(self.multiplier))
+                    .quantile_at(self.quantile, now)
+                    .and_then(|q| {
+                        Duration::try_from_secs_f64(q.as_secs_f64() * self.multiplier).ok()
+                    })
+                    .unwrap_or(self.max)
                     .clamp(self.min, self.max)
             };
             // Whole milliseconds: tokio's timer resolution.
@@ -444,13 +493,15 @@ where
             Poll::Pending => {}
         }
         if this.timer.is_none() {
+            // Saturating: `Duration::MAX` is a deadline that never comes.
             let deadline = match this.limit {
-                Limit::Fixed(timeout) => Instant::now() + timeout.duration,
+                Limit::Fixed(timeout) => time::deadline(Instant::now(), timeout.duration),
                 Limit::Adaptive { timeout, started } => {
-                    started.unwrap_or_else(Instant::now) + timeout.current()
+                    time::deadline(started.unwrap_or_else(Instant::now), timeout.current())
                 }
             };
-            this.timer.set(Some(tokio::time::sleep_until(deadline)));
+            this.timer
+                .set(Some(time::sleep_until(deadline, time::TIMEOUT)));
         }
         let Some(mut timer) = this.timer.as_pin_mut() else {
             return Poll::Pending;

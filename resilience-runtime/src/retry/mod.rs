@@ -444,7 +444,7 @@ impl Retry {
             };
             match attempts.after_failure(error.classify()) {
                 // Boxed: the timer lives only between two attempts.
-                Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
+                Some(delay) => Box::pin(crate::time::sleep(delay, crate::time::RETRY)).await,
                 None => return Err(error),
             }
         }
