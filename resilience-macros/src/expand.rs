@@ -109,7 +109,7 @@ pub(crate) fn function(
         },
     };
 
-    let block = &item.block;
+    let block = braces_of_the_expansion(&item.block);
     let private_path = &cx.private;
     // `_` would drop the argument at once; a named (unused) binding keeps it
     // to the end of the body, as for a function without attributes.
@@ -168,6 +168,17 @@ pub(crate) fn function(
     }};
     *item.block = syn::parse_quote!(#body);
     quote!(#item)
+}
+
+/// The user's block, its braces re-spanned as the expansion's own (at the
+/// same place). Re-emitted with the user's span, `{ Ok(1) }` as the tail of
+/// the macro's async block reads to rustc as braces the user wrote around
+/// a block's value, and `unused_braces` fires on every one-line body.
+fn braces_of_the_expansion(block: &syn::Block) -> TokenStream {
+    let stmts = &block.stmts;
+    let mut braces = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#stmts)*));
+    braces.set_span(Span::call_site().located_at(block.brace_token.span.join()));
+    quote!(#braces)
 }
 
 /// `tokens` with every token moved to `span`, so that a compiler error
