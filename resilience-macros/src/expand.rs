@@ -12,7 +12,12 @@ use crate::signature::Shape;
 pub(crate) struct Context {
     /// `::resilience::__private` or the `crate = "…"` override's.
     pub(crate) private: TokenStream,
-    /// The function's name, for default instance names.
+    /// The function's name within its module, for default instance names:
+    /// `stock_level`, or `<impl>::stock_level` for a method (one with a
+    /// receiver). The attribute sees only the function, not the `impl`
+    /// around it, so it cannot name the type; `std::any::type_name::<Self>()`
+    /// is not `const` (a private instance is a `static`), is one string for
+    /// every instantiation of a generic `impl`, and is not promised stable.
     pub(crate) fn_name: String,
     /// The return type, `impl Trait` erased.
     pub(crate) ret: TokenStream,
@@ -91,10 +96,15 @@ pub(crate) fn function(
     let private = quote!(#root::__private);
     let ret_span = syn::spanned::Spanned::span(&shape.ret);
     let erased = &shape.ret_erased;
+    let fn_name = match item.sig.receiver() {
+        Some(_) => format!("<impl>::{}", item.sig.ident),
+        None => item.sig.ident.to_string(),
+    };
     let cx = Context {
         err: quote_spanned!(ret_span=> <#erased as #private::IsResult>::Err),
         private,
-        fn_name: item.sig.ident.to_string(),
+        instance_name: quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+        fn_name,
         ret_span,
         ret: shape.ret_erased.clone(),
         args: shape.aliases.clone(),
@@ -103,10 +113,6 @@ pub(crate) fn function(
         types: shape.types.clone(),
         declared_ret: shape.ret.clone(),
         generic: shape.generic,
-        instance_name: {
-            let fn_name = item.sig.ident.to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
-        },
     };
 
     let block = braces_of_the_expansion(&item.block);
