@@ -116,15 +116,9 @@ impl TimeoutLayer {
             let tuning = validate_adaptive(&options, &mut errors);
             Limit::Adaptive(tuning)
         } else {
+            // Beside `with`, the driver has already refused a duration.
             match (duration, &options.common.with) {
-                (Some(d), None) => Limit::Fixed(d),
-                (Some(d), Some(_)) => {
-                    errors.push(
-                        darling::Error::custom("with `with = …` the duration comes from that `Timeout`: remove the duration here")
-                            .with_span(&d.span),
-                    );
-                    Limit::Supplied
-                }
+                (Some(d), _) => Limit::Fixed(d),
                 (None, Some(_)) => Limit::Supplied,
                 (None, None) => {
                     if !wrote_duration {
