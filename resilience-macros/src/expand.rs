@@ -6,7 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::ItemFn;
 
 use crate::layer::Layer;
-use crate::signature::Shape;
+use crate::signature::{self, Shape};
 
 /// What every layer's expansion may refer to.
 pub(crate) struct Context {
@@ -41,17 +41,39 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// `let argN = clone_for_attempt(&argN);` for every argument: the copies
-    /// one attempt of `#[retry]` or `#[hedge]` consumes.
+    /// `let argN = argN;` for every argument, moving it into the layer's
+    /// future (`let mut` for a `&mut T` argument, which the attempts
+    /// reborrow).
+    pub(crate) fn attempt_sources(&self) -> Vec<TokenStream> {
+        self.args
+            .iter()
+            .zip(&self.types)
+            .map(|(arg, ty)| match signature::is_mut_reference(ty) {
+                true => quote!(let mut #arg = #arg;),
+                false => quote!(let #arg = #arg;),
+            })
+            .collect()
+    }
+
+    /// What one attempt of `#[retry]` or `#[hedge]` consumes of each
+    /// argument: `let argN = clone_for_attempt(&argN);`, or for a `&mut T`
+    /// argument `let argN = reborrow_for_attempt(&mut argN);` (attempts of
+    /// `#[retry]` run one after another, so each borrows it in turn;
+    /// `#[hedge]` refuses `&mut` arguments).
     pub(crate) fn attempt_copies(&self) -> Vec<TokenStream> {
         let private = &self.private;
         self.args
             .iter()
             .zip(&self.arg_spans)
-            .map(|(arg, span)| {
+            .zip(&self.types)
+            .map(|((arg, span), ty)| {
                 // One hygiene context for the whole statement, located at
                 // the argument, so a missing `Clone` is reported there.
                 let span = Span::mixed_site().located_at(*span);
+                if signature::is_mut_reference(ty) {
+                    let reborrow = respan(quote!(#private::reborrow_for_attempt), span);
+                    return quote_spanned!(span=> let #arg = #reborrow(&mut #arg););
+                }
                 let clone = respan(quote!(#private::clone_for_attempt), span);
                 quote_spanned!(span=> let #arg = #clone(&#arg);)
             })

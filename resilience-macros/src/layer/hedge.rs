@@ -117,11 +117,11 @@ impl Layer for HedgeLayer {
             }),
         };
         let instance = instance(cx, &self.common, &spec);
-        let args = &cx.args;
+        let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
         quote! {
             async {
-                #(let #args = #args;)*
+                #(#sources)*
                 #private::Hedge::call(#instance, || {
                     #(#clones)*
                     #inner

@@ -262,7 +262,7 @@ impl Layer for RetryLayer {
             }),
         };
         let instance = instance(cx, &self.common, &spec);
-        let args = &cx.args;
+        let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
         // The error is classified by reference; the success path moves only
         // the `Ok` value out (a moved `Result` with a large error costs).
@@ -279,7 +279,7 @@ impl Layer for RetryLayer {
         let err = cx.wrap_result("from_err", &quote!(__resilience_error));
         quote! {
             async {
-                #(let #args = #args;)*
+                #(#sources)*
                 let mut __resilience_attempts = #private::Retry::start(#instance);
                 loop {
                     #(#clones)*
