@@ -11,14 +11,17 @@ use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
+use crate::value;
 
 /// The runtime's limit (`usize::MAX / 2`), on the smallest target: 32 bits.
 const MAX_PERMITS: u64 = (u32::MAX >> 1) as u64;
 
 #[derive(Debug, FromMeta)]
 struct BulkheadOptions {
+    #[darling(default, with = value::count)]
     max_concurrent: Option<SpannedValue<u64>>,
     max_wait: Option<DurationLit>,
+    #[darling(default, with = value::count)]
     max_queue: Option<SpannedValue<u64>>,
     #[darling(flatten)]
     common: Common,
