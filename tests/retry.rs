@@ -509,3 +509,24 @@ async fn the_budget_caps_retries_under_an_outage_and_recovers() {
         "retries are allowed again after recovery"
     );
 }
+
+/// Appends its attempt number, and fails until the third attempt.
+#[retry(max_attempts = 3, backoff = "fixed", base = "1ms")]
+#[timeout("1s")]
+async fn append_attempt(log: &mut Vec<u8>, tag: u8) -> Result<usize, Rejection> {
+    log.push(tag + log.len() as u8);
+    if log.len() < 3 {
+        Err(Rejection::timeout("append", Duration::ZERO))
+    } else {
+        Ok(log.len())
+    }
+}
+
+/// Each attempt reborrows the caller's `&mut` argument in turn, so the
+/// caller sees what every attempt wrote.
+#[tokio::test(start_paused = true)]
+async fn mut_reference_arguments_are_reborrowed_per_attempt() {
+    let mut log = Vec::new();
+    assert_eq!(append_attempt(&mut log, 10).await, Ok(3));
+    assert_eq!(log, [10, 11, 12]);
+}

@@ -290,3 +290,52 @@ async fn an_underscore_argument_lives_to_the_end_of_the_body() {
     );
     assert!(dropped.load(Ordering::SeqCst));
 }
+
+struct Inventory;
+struct Pricing;
+
+impl Inventory {
+    #[timeout("10ms")]
+    async fn lookup(&self) -> Result<u32, AppError> {
+        std::future::pending().await
+    }
+}
+
+impl Pricing {
+    #[timeout("10ms")]
+    async fn lookup(&self) -> Result<u32, AppError> {
+        std::future::pending().await
+    }
+
+    #[timeout("10ms", name = "Pricing::quote")]
+    async fn quote(&self) -> Result<u32, AppError> {
+        std::future::pending().await
+    }
+}
+
+#[timeout("10ms")]
+async fn lookup() -> Result<u32, AppError> {
+    std::future::pending().await
+}
+
+fn rejected_name(result: Result<u32, AppError>) -> String {
+    match result {
+        Err(AppError::Rejected(rejection)) => rejection.name().to_owned(),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// The attribute cannot see the `impl` a method is in, so a method's
+/// private instance says it is a method rather than pass for a free
+/// function of the module; `name = "Type::method"` names the type.
+#[tokio::test(start_paused = true)]
+async fn method_instances_are_named_as_methods() {
+    let method = concat!(module_path!(), "::<impl>::lookup");
+    assert_eq!(rejected_name(Inventory.lookup().await), method);
+    assert_eq!(rejected_name(Pricing.lookup().await), method);
+    assert_eq!(
+        rejected_name(lookup().await),
+        concat!(module_path!(), "::lookup")
+    );
+    assert_eq!(rejected_name(Pricing.quote().await), "Pricing::quote");
+}

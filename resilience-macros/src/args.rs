@@ -13,12 +13,13 @@ use crate::expand::Context;
 #[derive(Debug, Default, Clone, FromMeta)]
 pub(crate) struct Common {
     /// A process-wide instance shared by every function naming it.
+    #[darling(default, with = crate::value::text)]
     pub(crate) name: Option<LitStr>,
     /// An instance the caller owns: any expression that borrows as the
     /// layer's runtime type (`T`, `&T`, `Arc<T>`).
     pub(crate) with: Option<Expr>,
     /// The path of the `resilience` crate, for renamed dependencies.
-    #[darling(rename = "crate")]
+    #[darling(rename = "crate", default, with = crate::value::text)]
     pub(crate) krate: Option<LitStr>,
 }
 

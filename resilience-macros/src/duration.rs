@@ -5,9 +5,12 @@ use std::time::Duration;
 use darling::FromMeta;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::Lit;
+use syn::{Expr, Lit, Meta};
 
-const UNITS: &str = "units: `h`, `m`, `s`, `ms`, `us`, `ns`; e.g. \"250ms\", \"2s\", \"1m30s\"";
+use crate::value::{self, Expected};
+
+pub(crate) const UNITS: &str =
+    "units: `h`, `m`, `s`, `ms`, `us`, `ns`; e.g. \"250ms\", \"2s\", \"1m30s\"";
 
 /// A duration written as a string literal, with the literal's span.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +27,19 @@ impl DurationLit {
 }
 
 impl FromMeta for DurationLit {
+    /// `key = "2s"`; any other kind of value is an error naming `key`.
+    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+        let key = value::key(meta);
+        match meta {
+            Meta::NameValue(nv) => match value::strip_groups(&nv.value) {
+                Expr::Lit(lit) if matches!(lit.lit, Lit::Str(_)) => Self::from_value(&lit.lit),
+                other => Err(value::wrong_kind(&key, other, Expected::Duration)),
+            },
+            other => Err(value::not_key_value(&key, other, Expected::Duration)),
+        }
+    }
+
+    /// A positional `"2s"` (`#[timeout("2s")]`).
     fn from_value(value: &Lit) -> darling::Result<Self> {
         match value {
             Lit::Str(s) => parse(&s.value())

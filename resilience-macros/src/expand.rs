@@ -6,13 +6,18 @@ use quote::{quote, quote_spanned};
 use syn::ItemFn;
 
 use crate::layer::Layer;
-use crate::signature::Shape;
+use crate::signature::{self, Shape};
 
 /// What every layer's expansion may refer to.
 pub(crate) struct Context {
     /// `::resilience::__private` or the `crate = "…"` override's.
     pub(crate) private: TokenStream,
-    /// The function's name, for default instance names.
+    /// The function's name within its module, for default instance names:
+    /// `stock_level`, or `<impl>::stock_level` for a method (one with a
+    /// receiver). The attribute sees only the function, not the `impl`
+    /// around it, so it cannot name the type; `std::any::type_name::<Self>()`
+    /// is not `const` (a private instance is a `static`), is one string for
+    /// every instantiation of a generic `impl`, and is not promised stable.
     pub(crate) fn_name: String,
     /// The return type, `impl Trait` erased.
     pub(crate) ret: TokenStream,
@@ -36,17 +41,39 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// `let argN = clone_for_attempt(&argN);` for every argument: the copies
-    /// one attempt of `#[retry]` or `#[hedge]` consumes.
+    /// `let argN = argN;` for every argument, moving it into the layer's
+    /// future (`let mut` for a `&mut T` argument, which the attempts
+    /// reborrow).
+    pub(crate) fn attempt_sources(&self) -> Vec<TokenStream> {
+        self.args
+            .iter()
+            .zip(&self.types)
+            .map(|(arg, ty)| match signature::is_mut_reference(ty) {
+                true => quote!(let mut #arg = #arg;),
+                false => quote!(let #arg = #arg;),
+            })
+            .collect()
+    }
+
+    /// What one attempt of `#[retry]` or `#[hedge]` consumes of each
+    /// argument: `let argN = clone_for_attempt(&argN);`, or for a `&mut T`
+    /// argument `let argN = reborrow_for_attempt(&mut argN);` (attempts of
+    /// `#[retry]` run one after another, so each borrows it in turn;
+    /// `#[hedge]` refuses `&mut` arguments).
     pub(crate) fn attempt_copies(&self) -> Vec<TokenStream> {
         let private = &self.private;
         self.args
             .iter()
             .zip(&self.arg_spans)
-            .map(|(arg, span)| {
+            .zip(&self.types)
+            .map(|((arg, span), ty)| {
                 // One hygiene context for the whole statement, located at
                 // the argument, so a missing `Clone` is reported there.
                 let span = Span::mixed_site().located_at(*span);
+                if signature::is_mut_reference(ty) {
+                    let reborrow = respan(quote!(#private::reborrow_for_attempt), span);
+                    return quote_spanned!(span=> let #arg = #reborrow(&mut #arg););
+                }
                 let clone = respan(quote!(#private::clone_for_attempt), span);
                 quote_spanned!(span=> let #arg = #clone(&#arg);)
             })
@@ -91,10 +118,15 @@ pub(crate) fn function(
     let private = quote!(#root::__private);
     let ret_span = syn::spanned::Spanned::span(&shape.ret);
     let erased = &shape.ret_erased;
+    let fn_name = match item.sig.receiver() {
+        Some(_) => format!("<impl>::{}", item.sig.ident),
+        None => item.sig.ident.to_string(),
+    };
     let cx = Context {
         err: quote_spanned!(ret_span=> <#erased as #private::IsResult>::Err),
         private,
-        fn_name: item.sig.ident.to_string(),
+        instance_name: quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+        fn_name,
         ret_span,
         ret: shape.ret_erased.clone(),
         args: shape.aliases.clone(),
@@ -103,13 +135,9 @@ pub(crate) fn function(
         types: shape.types.clone(),
         declared_ret: shape.ret.clone(),
         generic: shape.generic,
-        instance_name: {
-            let fn_name = item.sig.ident.to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
-        },
     };
 
-    let block = &item.block;
+    let block = braces_of_the_expansion(&item.block);
     let private_path = &cx.private;
     // `_` would drop the argument at once; a named (unused) binding keeps it
     // to the end of the body, as for a function without attributes.
@@ -168,6 +196,17 @@ pub(crate) fn function(
     }};
     *item.block = syn::parse_quote!(#body);
     quote!(#item)
+}
+
+/// The user's block, its braces re-spanned as the expansion's own (at the
+/// same place). Re-emitted with the user's span, `{ Ok(1) }` as the tail of
+/// the macro's async block reads to rustc as braces the user wrote around
+/// a block's value, and `unused_braces` fires on every one-line body.
+fn braces_of_the_expansion(block: &syn::Block) -> TokenStream {
+    let stmts = &block.stmts;
+    let mut braces = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#stmts)*));
+    braces.set_span(Span::call_site().located_at(block.brace_token.span.join()));
+    quote!(#braces)
 }
 
 /// `tokens` with every token moved to `span`, so that a compiler error

@@ -13,6 +13,7 @@ mod expand;
 mod layer;
 mod signature;
 mod stack;
+mod value;
 
 use proc_macro::TokenStream;
 

@@ -108,6 +108,17 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
     Ok(shape)
 }
 
+/// Whether an argument's declared type is `&mut T` (`#[retry]` reborrows
+/// it for each attempt; `#[hedge]` refuses it).
+pub(crate) fn is_mut_reference(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(reference) => reference.mutability.is_some(),
+        Type::Paren(inner) => is_mut_reference(&inner.elem),
+        Type::Group(inner) => is_mut_reference(&inner.elem),
+        _ => false,
+    }
+}
+
 /// `impl Trait` cannot name a `let` binding's type; `_` infers the same.
 fn erase_impl_trait(ty: &Type) -> TokenStream {
     struct Eraser;

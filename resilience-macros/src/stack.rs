@@ -123,6 +123,29 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         );
     }
 
+    // Nor a `&mut` argument; `#[retry]` reborrows one per attempt.
+    if written.iter().any(|w| w.kind == LayerKind::Hedge) {
+        for arg in &item.sig.inputs {
+            let syn::FnArg::Typed(typed) = arg else {
+                continue;
+            };
+            let syn::Type::Reference(reference) = peel(&typed.ty) else {
+                continue;
+            };
+            if !signature::is_mut_reference(&typed.ty) {
+                continue;
+            }
+            let target = &reference.elem;
+            let target = type_text(&quote!(#target));
+            errors.push(
+                darling::Error::custom(format!(
+                    "`#[hedge]` runs attempts concurrently, so they cannot share `&mut {target}`: take `&{target}` if the attempts only read it, `&Mutex<{target}>` if they change it, or an owned `{target}` (each attempt gets its own clone); or remove `#[hedge]`"
+                ))
+                .with_span(&typed.ty),
+            );
+        }
+    }
+
     let layers: Vec<Box<dyn Layer>> = written
         .iter()
         .filter_map(|w| {
@@ -167,6 +190,32 @@ fn is_mut_ref(receiver: &syn::Receiver) -> bool {
         }
         _ => false,
     }
+}
+
+fn peel(ty: &syn::Type) -> &syn::Type {
+    match ty {
+        syn::Type::Paren(inner) => peel(&inner.elem),
+        syn::Type::Group(inner) => peel(&inner.elem),
+        other => other,
+    }
+}
+
+/// A type as a user writes it: `Vec<u8>`, not `Vec < u8 >`.
+fn type_text(ty: &TokenStream) -> String {
+    let mut text = ty.to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("' ", "'"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
 }
 
 /// Marks an attribute whose layer an earlier attribute already built.

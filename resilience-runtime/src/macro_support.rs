@@ -161,6 +161,13 @@ pub fn clone_for_attempt<T: AttemptArg>(arg: &Arg<T>) -> Arg<T> {
     Arg(arg.0.clone())
 }
 
+/// Reborrows a `&mut T` argument for one attempt of `#[retry]`: attempts
+/// run one after another, so each borrows the caller's value in turn.
+#[inline(always)]
+pub fn reborrow_for_attempt<'a, T: ?Sized>(arg: &'a mut Arg<&mut T>) -> Arg<&'a mut T> {
+    Arg(&mut *arg.0)
+}
+
 /// [`Bulkhead::call`] with the error bound phrased for `#[bulkhead]`.
 #[inline(always)]
 pub fn call_with_bulkhead<F, T, E>(bulkhead: &Bulkhead, call: F) -> crate::BulkheadFuture<'_, F, E>

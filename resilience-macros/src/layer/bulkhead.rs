@@ -7,18 +7,21 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Lit;
 
-use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
+use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
+use crate::value;
 
 /// The runtime's limit (`usize::MAX / 2`), on the smallest target: 32 bits.
 const MAX_PERMITS: u64 = (u32::MAX >> 1) as u64;
 
 #[derive(Debug, FromMeta)]
 struct BulkheadOptions {
+    #[darling(default, with = value::count)]
     max_concurrent: Option<SpannedValue<u64>>,
     max_wait: Option<DurationLit>,
+    #[darling(default, with = value::count)]
     max_queue: Option<SpannedValue<u64>>,
     #[darling(flatten)]
     common: Common,
@@ -55,24 +58,8 @@ impl BulkheadLayer {
         options.common.validate("bulkhead", &mut errors);
 
         if options.common.with.is_some() {
-            // The caller's instance carries its own settings.
-            let given = [
-                options
-                    .max_concurrent
-                    .as_ref()
-                    .map(|v| ("max_concurrent", v.span())),
-                options.max_wait.as_ref().map(|v| ("max_wait", v.span)),
-                options.max_queue.as_ref().map(|v| ("max_queue", v.span())),
-            ];
-            reject_settings_with_own_instance(
-                &given,
-                |key| {
-                    format!(
-                        "`{key}` configures a bulkhead the macro creates, but `with` passes your own: set it where that `Bulkhead` is built (`Bulkhead::new(…)`) and remove it here"
-                    )
-                },
-                &mut errors,
-            );
+            // The caller's instance carries its own settings (the driver
+            // refuses any written beside `with`).
             errors.finish()?;
             return Ok(BulkheadLayer {
                 settings: None,

@@ -6,16 +6,20 @@ use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use syn::Lit;
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
+use crate::value;
 
 #[derive(Debug, FromMeta)]
 struct ChaosOptions {
+    #[darling(default, with = value::number)]
     error_rate: Option<SpannedValue<f64>>,
     latency: Option<DurationLit>,
+    #[darling(default, with = value::number)]
     latency_rate: Option<SpannedValue<f64>>,
     #[darling(flatten)]
     common: Common,
@@ -49,6 +53,17 @@ fn check_rate(
 
 impl ChaosLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+        if let Some(NestedMeta::Lit(lit)) = args.first() {
+            let hint = match lit {
+                Lit::Float(_) | Lit::Int(_) => format!("write `error_rate = {}`", quote!(#lit)),
+                Lit::Str(s) => format!("write `latency = \"{}\"`", s.value()),
+                _ => "write options as `key = value`, e.g. `#[chaos(error_rate = 0.1)]`".to_owned(),
+            };
+            return Err(
+                darling::Error::custom(format!("`#[chaos]` takes named options: {hint}"))
+                    .with_span(lit),
+            );
+        }
         let options = ChaosOptions::from_list(args)?;
         let mut errors = darling::Error::accumulator();
         check_rate(&options.error_rate, "error_rate", &mut errors);

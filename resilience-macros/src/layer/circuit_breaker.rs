@@ -7,12 +7,13 @@ use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Lit, Path};
+use syn::{Expr, Lit, Meta, Path};
 
 use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
+use crate::value::{self, Expected};
 
 /// A rate written as a number: `0.5`, or `1`.
 #[derive(Debug, Clone, Copy)]
@@ -22,21 +23,12 @@ struct Rate {
 }
 
 impl FromMeta for Rate {
-    fn from_value(value: &Lit) -> darling::Result<Self> {
-        let parsed = match value {
-            Lit::Float(f) => f.base10_parse::<f64>().ok(),
-            Lit::Int(i) => i.base10_parse::<f64>().ok(),
-            _ => None,
-        };
-        parsed
-            .map(|rate| Rate {
-                value: rate,
-                span: value.span(),
-            })
-            .ok_or_else(|| {
-                darling::Error::custom("a rate is a number in (0, 1], e.g. `0.5` for 50%")
-                    .with_span(value)
-            })
+    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+        let rate = value::number_value(meta)?;
+        Ok(Rate {
+            value: *rate,
+            span: rate.span(),
+        })
     }
 }
 
@@ -57,6 +49,20 @@ impl WindowOpt {
 }
 
 impl FromMeta for WindowOpt {
+    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+        let Meta::NameValue(nv) = meta else {
+            return Err(value::not_key_value("window", meta, Expected::Count));
+        };
+        match value::strip_groups(&nv.value) {
+            Expr::Lit(lit) => Self::from_value(&lit.lit),
+            other => Err(darling::Error::custom(format!(
+                "{}; or a duration such as `window = \"10s\"` (the calls of the last 10 s)",
+                value::wrong_kind_message("window", other, Expected::Count)
+            ))
+            .with_span(other)),
+        }
+    }
+
     fn from_value(value: &Lit) -> darling::Result<Self> {
         match value {
             Lit::Int(n) => n
@@ -74,16 +80,21 @@ impl FromMeta for WindowOpt {
 
 #[derive(Debug, FromMeta)]
 struct BreakerOptions {
+    #[darling(default, with = value::count)]
     failure_threshold: Option<SpannedValue<u32>>,
     failure_rate: Option<Rate>,
     window: Option<WindowOpt>,
+    #[darling(default, with = value::count)]
     min_calls: Option<SpannedValue<u32>>,
     slow_call: Option<DurationLit>,
     slow_call_rate: Option<Rate>,
     open_for: Option<DurationLit>,
+    #[darling(default, with = value::count)]
     success_threshold: Option<SpannedValue<u32>>,
+    #[darling(default, with = value::count)]
     half_open_max_calls: Option<SpannedValue<u32>>,
     half_open_max_wait: Option<DurationLit>,
+    #[darling(default, with = value::predicate)]
     failure_if: Option<Path>,
     #[darling(flatten)]
     common: Common,

@@ -6,12 +6,13 @@ use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Expr, Lit};
+use syn::{Expr, ExprLit, Lit, Meta};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::Context;
 use crate::layer::Layer;
+use crate::value::{self, Expected};
 
 /// `delay = "50ms"` or `delay = adaptive`.
 #[derive(Debug, Clone, Copy)]
@@ -21,17 +22,32 @@ enum DelayArg {
 }
 
 impl FromMeta for DelayArg {
-    fn from_value(value: &Lit) -> darling::Result<Self> {
-        DurationLit::from_value(value).map(DelayArg::Fixed)
-    }
-
-    fn from_expr(expr: &Expr) -> darling::Result<Self> {
-        match expr {
-            Expr::Lit(lit) => Self::from_value(&lit.lit),
+    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+        let key = value::key(meta);
+        let Meta::NameValue(nv) = meta else {
+            return Err(value::not_key_value(&key, meta, Expected::Duration));
+        };
+        match value::strip_groups(&nv.value) {
             Expr::Path(path) if path.path.is_ident("adaptive") => Ok(DelayArg::Adaptive),
-            other => Err(darling::Error::custom(
-                "`delay` is a duration such as \"50ms\", or `adaptive` (the observed P95 latency)",
+            Expr::Path(path) => Err(darling::Error::custom(format!(
+                "`delay` takes a duration in a string, e.g. `delay = \"50ms\"`, or the word `adaptive` (the observed P95 latency); `{}` is neither (the macro cannot read a `const`: to choose the delay at run time, build a `Hedge` and pass it with `with = …`)",
+                value::path_text(&path.path)
+            ))
+            .with_span(path)),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) if s.value() == "adaptive" => Err(darling::Error::custom(
+                "`adaptive` is a word, not a duration: write `delay = adaptive`, without quotes",
             )
+            .with_span(s)),
+            Expr::Lit(ExprLit {
+                lit: lit @ Lit::Str(_),
+                ..
+            }) => DurationLit::from_value(lit).map(DelayArg::Fixed),
+            other => Err(darling::Error::custom(format!(
+                "{}; or write `delay = adaptive` (the observed P95 latency)",
+                value::wrong_kind_message(&key, other, Expected::Duration)
+            ))
             .with_span(other)),
         }
     }
@@ -40,6 +56,7 @@ impl FromMeta for DelayArg {
 #[derive(Debug, FromMeta)]
 struct HedgeOptions {
     delay: Option<DelayArg>,
+    #[darling(default, with = value::count)]
     max_hedges: Option<SpannedValue<u32>>,
     #[darling(flatten)]
     common: Common,
@@ -53,6 +70,16 @@ pub(crate) struct HedgeLayer {
 
 impl HedgeLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+        if let Some(NestedMeta::Lit(lit)) = args.first() {
+            let hint = match lit {
+                Lit::Str(s) => format!("write `delay = \"{}\"`", s.value()),
+                _ => "write options as `key = value`, e.g. `#[hedge(delay = \"50ms\")]`".to_owned(),
+            };
+            return Err(
+                darling::Error::custom(format!("`#[hedge]` takes named options: {hint}"))
+                    .with_span(lit),
+            );
+        }
         let options = HedgeOptions::from_list(args)?;
         let mut errors = darling::Error::accumulator();
         let max_hedges = options.max_hedges.as_ref().map_or(1, |m| **m);
@@ -117,11 +144,11 @@ impl Layer for HedgeLayer {
             }),
         };
         let instance = instance(cx, &self.common, &spec);
-        let args = &cx.args;
+        let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
         quote! {
             async {
-                #(let #args = #args;)*
+                #(#sources)*
                 #private::Hedge::call(#instance, || {
                     #(#clones)*
                     #inner

@@ -13,13 +13,16 @@ use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_insta
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
+use crate::value;
 
 const DEFAULT_PER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, FromMeta)]
 struct RateLimiterOptions {
+    #[darling(default, with = value::count)]
     rate: Option<SpannedValue<u32>>,
     per: Option<DurationLit>,
+    #[darling(default, with = value::count)]
     burst: Option<SpannedValue<u32>>,
     max_wait: Option<DurationLit>,
     #[darling(flatten)]

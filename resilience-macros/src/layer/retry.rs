@@ -7,12 +7,13 @@ use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Lit, Path};
+use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::Context;
 use crate::layer::Layer;
+use crate::value::{self, Expected};
 
 const BACKOFFS: [&str; 4] = ["fixed", "linear", "exp", "decorrelated"];
 const JITTERS: [&str; 3] = ["full", "equal", "none"];
@@ -26,6 +27,11 @@ enum Backoff {
 }
 
 impl FromMeta for Backoff {
+    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+        choice(meta, &BACKOFFS, None)
+            .and_then(|s| Self::from_string(&s.value()).map_err(|e| e.with_span(&s)))
+    }
+
     fn from_string(value: &str) -> darling::Result<Self> {
         Ok(match value {
             "fixed" => Backoff::Fixed,
@@ -46,8 +52,12 @@ enum Jitter {
 
 impl FromMeta for Jitter {
     /// Bare `jitter` means full jitter.
-    fn from_word() -> darling::Result<Self> {
-        Ok(Jitter::Full)
+    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+        if let Meta::Path(_) = meta {
+            return Ok(Jitter::Full);
+        }
+        choice(meta, &JITTERS, Some("full"))
+            .and_then(|s| Self::from_string(&s.value()).map_err(|e| e.with_span(&s)))
     }
 
     fn from_string(value: &str) -> darling::Result<Self> {
@@ -57,6 +67,25 @@ impl FromMeta for Jitter {
             "none" => Jitter::None,
             other => return Err(unknown_value("jitter", other, &JITTERS)),
         })
+    }
+}
+
+/// The string of `key = "…"`, or the error for any other kind of value.
+fn choice(
+    meta: &Meta,
+    values: &'static [&'static str],
+    word: Option<&'static str>,
+) -> darling::Result<LitStr> {
+    let expected = Expected::Choice { values, word };
+    let key = value::key(meta);
+    match meta {
+        Meta::NameValue(nv) => match value::strip_groups(&nv.value) {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Ok(s.clone()),
+            other => Err(value::wrong_kind(&key, other, expected)),
+        },
+        other => Err(value::not_key_value(&key, other, expected)),
     }
 }
 
@@ -77,15 +106,20 @@ fn unknown_value(key: &str, value: &str, allowed: &[&str]) -> darling::Error {
 
 #[derive(Debug, FromMeta)]
 struct RetryOptions {
+    #[darling(default, with = value::count)]
     max_attempts: Option<SpannedValue<u32>>,
     backoff: Option<SpannedValue<Backoff>>,
     base: Option<DurationLit>,
     max_delay: Option<DurationLit>,
     jitter: Option<SpannedValue<Jitter>>,
     max_elapsed: Option<DurationLit>,
+    #[darling(default, with = value::predicate)]
     retry_if: Option<Path>,
+    #[darling(default, with = value::switch)]
     idempotent: Option<bool>,
+    #[darling(default, with = value::number)]
     budget: Option<SpannedValue<f64>>,
+    #[darling(default, with = value::count)]
     min_retries_per_sec: Option<SpannedValue<u32>>,
     #[darling(flatten)]
     common: Common,
@@ -262,7 +296,7 @@ impl Layer for RetryLayer {
             }),
         };
         let instance = instance(cx, &self.common, &spec);
-        let args = &cx.args;
+        let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
         // The error is classified by reference; the success path moves only
         // the `Ok` value out (a moved `Result` with a large error costs).
@@ -279,7 +313,7 @@ impl Layer for RetryLayer {
         let err = cx.wrap_result("from_err", &quote!(__resilience_error));
         quote! {
             async {
-                #(let #args = #args;)*
+                #(#sources)*
                 let mut __resilience_attempts = #private::Retry::start(#instance);
                 loop {
                     #(#clones)*

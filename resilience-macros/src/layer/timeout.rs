@@ -12,12 +12,16 @@ use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
+use crate::value;
 
 #[derive(Debug, FromMeta)]
 struct TimeoutOptions {
     duration: Option<DurationLit>,
+    #[darling(default, with = value::word)]
     adaptive: Flag,
+    #[darling(default, with = value::number)]
     quantile: Option<SpannedValue<f64>>,
+    #[darling(default, with = value::number)]
     multiplier: Option<SpannedValue<f64>>,
     min: Option<DurationLit>,
     max: Option<DurationLit>,
@@ -57,12 +61,15 @@ impl TimeoutLayer {
         let mut errors = darling::Error::accumulator();
         // `#[timeout("2s", …)]`: the leading literal is the duration.
         let (positional, rest) = match args.split_first() {
-            Some((NestedMeta::Lit(lit), rest)) => (Some(lit), rest),
+            Some((first @ NestedMeta::Lit(_), rest)) => (Some(first), rest),
+            Some((first @ NestedMeta::Meta(meta), rest)) if written_in_place_of_duration(meta) => {
+                (Some(first), rest)
+            }
             _ => (None, args),
         };
         let options = errors.handle(TimeoutOptions::from_list(rest));
         let wrote_duration = positional.is_some();
-        let positional = positional.and_then(|lit| errors.handle(DurationLit::from_value(lit)));
+        let positional = positional.and_then(|first| errors.handle(positional_duration(first)));
         let Some(options) = options else {
             return Err(errors.finish().unwrap_err());
         };
@@ -116,15 +123,9 @@ impl TimeoutLayer {
             let tuning = validate_adaptive(&options, &mut errors);
             Limit::Adaptive(tuning)
         } else {
+            // Beside `with`, the driver has already refused a duration.
             match (duration, &options.common.with) {
-                (Some(d), None) => Limit::Fixed(d),
-                (Some(d), Some(_)) => {
-                    errors.push(
-                        darling::Error::custom("with `with = …` the duration comes from that `Timeout`: remove the duration here")
-                            .with_span(&d.span),
-                    );
-                    Limit::Supplied
-                }
+                (Some(d), _) => Limit::Fixed(d),
                 (None, Some(_)) => Limit::Supplied,
                 (None, None) => {
                     if !wrote_duration {
@@ -145,6 +146,50 @@ impl TimeoutLayer {
             span,
         })
     }
+}
+
+/// `#[timeout(Duration::from_millis(800))]` or `#[timeout(TIMEOUT)]`: code
+/// where the duration goes (`adaptive` and the options are words or
+/// `key = value`, never `path(…)`, and never a path with `::` or in
+/// capitals).
+fn written_in_place_of_duration(meta: &syn::Meta) -> bool {
+    match meta {
+        syn::Meta::List(_) => true,
+        syn::Meta::Path(path) => {
+            path.segments.len() > 1
+                || path.get_ident().is_some_and(|ident| {
+                    let name = ident.to_string();
+                    !name.chars().any(char::is_lowercase)
+                })
+        }
+        syn::Meta::NameValue(_) => false,
+    }
+}
+
+/// The leading duration, `#[timeout("2s")]`.
+fn positional_duration(first: &NestedMeta) -> darling::Result<DurationLit> {
+    let fix = match first {
+        NestedMeta::Lit(lit @ syn::Lit::Str(_)) => return DurationLit::from_value(lit),
+        NestedMeta::Lit(syn::Lit::Int(n)) => format!(
+            "`{n}` has no unit; write the number and its unit in quotes, e.g. `#[timeout(\"{n}ms\")]` or `#[timeout(\"{n}s\")]`"
+        ),
+        NestedMeta::Meta(meta) => {
+            let expr: Option<syn::Expr> = syn::parse2(quote!(#meta)).ok();
+            match expr.as_ref().and_then(value::duration_text) {
+                Some(text) => format!("write `#[timeout(\"{text}\")]`"),
+                None => format!(
+                    "write the duration itself, e.g. `#[timeout(\"2s\")]`; the macro runs before `{}` has a value, so it cannot read a `const` or run code (for a duration chosen at run time, build a `Timeout` and pass it with `with = …`)",
+                    value::path_text(meta.path())
+                ),
+            }
+        }
+        _ => "write e.g. `#[timeout(\"2s\")]`".to_owned(),
+    };
+    Err(darling::Error::custom(format!(
+        "`#[timeout]` takes its duration as a string literal ({}): {fix}",
+        crate::duration::UNITS
+    ))
+    .with_span(first))
 }
 
 fn validate_adaptive(
