@@ -31,6 +31,8 @@ pub(crate) struct Context {
     pub(crate) declared_ret: syn::Type,
     /// Whether the function has type or const parameters.
     pub(crate) generic: bool,
+    /// Whether the function is a method (`self`, `&self`, `self: Arc<Self>`).
+    pub(crate) receiver: bool,
     /// The name used for the function's private instances' events.
     pub(crate) instance_name: TokenStream,
 }
@@ -103,6 +105,7 @@ pub(crate) fn function(
         types: shape.types.clone(),
         declared_ret: shape.ret.clone(),
         generic: shape.generic,
+        receiver: item.sig.receiver().is_some(),
         instance_name: {
             let fn_name = item.sig.ident.to_string();
             quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
