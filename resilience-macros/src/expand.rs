@@ -77,8 +77,8 @@ impl Context {
         let private = &self.private;
         quote! {{
             #[allow(unused_imports)]
-            use #private::{ViaClassify as _, ViaDefault as _};
-            (&#private::Classifier(#error)).__resilience_outcome()
+            use #private::{ViaClassify as _, ViaDeref as _, ViaDefault as _};
+            (&&&#private::Classifier(#error)).__resilience_outcome()
         }}
     }
 }

@@ -60,19 +60,36 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
-/// Autoref specialisation: `(&Classifier(&e)).__resilience_outcome()` uses
-/// `E: Classify` where it holds and falls back to transient where it does
-/// not (or where generic code does not say).
+/// Autoref specialisation: `(&&&Classifier(&e)).__resilience_outcome()`
+/// uses, in this order, `E: Classify`; `E`'s target's `Classify` where `E`
+/// derefs to a classified type (`anyhow::Error` and `eyre::Report` deref to
+/// `dyn Error + Send + Sync`, classified by the error they wrap, the same
+/// as `Classify for anyhow::Error` with the `anyhow` feature); and transient
+/// where neither holds (or where generic code does not say).
 pub struct Classifier<'a, E: ?Sized>(pub &'a E);
 
 pub trait ViaClassify {
     fn __resilience_outcome(&self) -> Outcome;
 }
 
-impl<E: Classify + ?Sized> ViaClassify for Classifier<'_, E> {
+impl<E: Classify + ?Sized> ViaClassify for &&Classifier<'_, E> {
     #[inline]
     fn __resilience_outcome(&self) -> Outcome {
         self.0.classify()
+    }
+}
+
+pub trait ViaDeref {
+    fn __resilience_outcome(&self) -> Outcome;
+}
+
+impl<E: core::ops::Deref + ?Sized> ViaDeref for &Classifier<'_, E>
+where
+    E::Target: Classify,
+{
+    #[inline]
+    fn __resilience_outcome(&self) -> Outcome {
+        (**self.0).classify()
     }
 }
 
@@ -80,7 +97,7 @@ pub trait ViaDefault {
     fn __resilience_outcome(&self) -> Outcome;
 }
 
-impl<E: ?Sized> ViaDefault for &Classifier<'_, E> {
+impl<E: ?Sized> ViaDefault for Classifier<'_, E> {
     #[inline]
     fn __resilience_outcome(&self) -> Outcome {
         Outcome::TRANSIENT
