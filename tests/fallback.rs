@@ -453,6 +453,16 @@ mod stale_cache_and_self {
     static LOOKUPS: std::sync::LazyLock<StaleCache<String, usize>> =
         std::sync::LazyLock::new(|| StaleCache::new("lookups", Duration::from_secs(60), 10));
 
+    #[test]
+    fn futures_with_a_key_stay_send() {
+        fn assert_send<T: Send>(_: T) {}
+        let client = InventoryClient::new("send.example");
+        assert_send(client.price(1));
+        assert_send(client.stock_level(1));
+        assert_send(quote(1, 2, true));
+        assert_send(lookup(String::new(), true));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_key_with_a_cache_of_its_own() {
         assert_eq!(lookup("Ada".to_owned(), true).await, Ok(3));
