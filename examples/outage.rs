@@ -335,7 +335,12 @@ impl Api {
     /// service that keeps failing; retry passing failures a little, within a
     /// budget, honouring Retry-After; cut each attempt at twice the observed
     /// P99, between 100 and 250 ms; let at most 32 attempts in at once.
-    #[fallback(stale_cache(ttl = "30s"), Ok(Quote::placeholder(item)))]
+    /// The stale cache is keyed by the server as well as the item, so a
+    /// client of another server is never served this one's quotes.
+    #[fallback(
+        stale_cache(ttl = "30s", key = (self.base.clone(), item)),
+        Ok(Quote::placeholder(item))
+    )]
     #[circuit_breaker(failure_threshold = 5, open_for = "1s")]
     #[retry(
         max_attempts = 3,

@@ -58,6 +58,47 @@ pub use resilience_macros::circuit_breaker;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() { assert_eq!(recommendations(1).await, Ok(Vec::new())); }
 /// ```
+///
+/// On a method, `stale_cache` needs a cache per instance (`with`) or a key
+/// that tells instances apart (`key`); `key = …` also drops an argument
+/// from the key. The key of a [`StaleCache`](fallback::StaleCache) is
+/// documented there.
+///
+/// ```
+/// use resilience::fallback;
+/// use resilience::fallback::StaleCache;
+/// use std::time::Duration;
+///
+/// struct Inventory {
+///     host: String,
+///     up: bool,
+///     cache: StaleCache<(u32,), u64>, // keyed by the arguments but `self`: `(sku,)`
+/// }
+///
+/// impl Inventory {
+///     #[fallback(stale_cache(with = self.cache))]
+///     async fn stock(&self, sku: u32) -> Result<u64, std::io::Error> {
+///         if self.up { Ok(u64::from(sku) * 10) } else { Err(std::io::ErrorKind::TimedOut.into()) }
+///     }
+///
+///     // The function's own cache, keyed by host and sku; `request_id` is left out.
+///     #[fallback(stale_cache(key = (self.host.clone(), sku)))]
+///     async fn price(&self, sku: u32, request_id: u64) -> Result<u64, std::io::Error> {
+///         let _ = request_id;
+///         if self.up { Ok(u64::from(sku)) } else { Err(std::io::ErrorKind::TimedOut.into()) }
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cache = StaleCache::new("inventory-a", Duration::from_secs(60), 100);
+/// let mut a = Inventory { host: "a.example".into(), up: true, cache };
+/// assert_eq!(a.stock(1).await.unwrap(), 10);
+/// assert_eq!(a.price(1, 100).await.unwrap(), 1);
+/// a.up = false;
+/// assert_eq!(a.stock(1).await.unwrap(), 10); // stale
+/// assert_eq!(a.price(1, 101).await.unwrap(), 1); // another request id, the same key
+/// # }
+/// ```
 pub use resilience_macros::fallback;
 /// Starts another attempt when the first is slow; the first `Ok` wins.
 ///

@@ -333,3 +333,140 @@ mod sees_every_rejection {
         assert_eq!(behind_timeout().await, Ok("timeout"));
     }
 }
+
+/// A method's stale cache must tell `self`s apart (issue 12, item 11).
+mod stale_cache_and_self {
+    use super::*;
+
+    /// Two clients pointing at two hosts: each keeps its own cache.
+    struct InventoryClient {
+        host: &'static str,
+        up: AtomicBool,
+        cache: StaleCache<(u32,), String>,
+    }
+
+    impl InventoryClient {
+        fn new(host: &'static str) -> Self {
+            InventoryClient {
+                host,
+                up: AtomicBool::new(true),
+                cache: StaleCache::new(host, Duration::from_secs(600), 100),
+            }
+        }
+
+        #[fallback(stale_cache(with = self.cache), Err(err))]
+        async fn stock_level(&self, sku: u32) -> Result<String, ApiError> {
+            if self.up.load(Ordering::SeqCst) {
+                Ok(format!("{sku} on {}", self.host))
+            } else {
+                Err(ApiError::Down)
+            }
+        }
+
+        /// The private cache, keyed by the host and the argument.
+        #[fallback(stale_cache(key = (self.host, sku)), Err(err))]
+        async fn price(&self, sku: u32) -> Result<String, ApiError> {
+            if self.up.load(Ordering::SeqCst) {
+                Ok(format!("price of {sku} on {}", self.host))
+            } else {
+                Err(ApiError::Down)
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_clients_with_their_own_caches_never_see_each_others_data() {
+        let a = InventoryClient::new("a.example");
+        let b = InventoryClient::new("b.example");
+        assert_eq!(a.stock_level(7).await, Ok("7 on a.example".to_owned()));
+        b.up.store(false, Ordering::SeqCst);
+        assert_eq!(
+            b.stock_level(7).await,
+            Err(ApiError::Down),
+            "b never stored sku 7: a's data is not served for it"
+        );
+        a.up.store(false, Ordering::SeqCst);
+        assert_eq!(a.stock_level(7).await, Ok("7 on a.example".to_owned()));
+        assert_eq!(a.cache.snapshot().served_stale, 1);
+        assert_eq!(b.cache.snapshot().misses, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_naming_self_keeps_clients_apart_in_the_private_cache() {
+        let a = InventoryClient::new("price-a.example");
+        let b = InventoryClient::new("price-b.example");
+        let a_again = InventoryClient::new("price-a.example");
+        assert_eq!(
+            a.price(3).await,
+            Ok("price of 3 on price-a.example".to_owned())
+        );
+        b.up.store(false, Ordering::SeqCst);
+        assert_eq!(b.price(3).await, Err(ApiError::Down), "another host");
+        a_again.up.store(false, Ordering::SeqCst);
+        assert_eq!(
+            a_again.price(3).await,
+            Ok("price of 3 on price-a.example".to_owned()),
+            "the same host, so the same key"
+        );
+    }
+
+    static QUOTES: AtomicU32 = AtomicU32::new(0);
+
+    /// `request_id` differs on every call; the key leaves it out.
+    #[fallback(stale_cache(ttl = "1m", key = sku), Err(err))]
+    async fn quote(sku: u32, request_id: u64, up: bool) -> Result<u64, ApiError> {
+        QUOTES.fetch_add(1, Ordering::SeqCst);
+        if up {
+            Ok(u64::from(sku) * 1000 + request_id)
+        } else {
+            Err(ApiError::Down)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_that_ignores_an_argument_serves_across_it() {
+        assert_eq!(quote(5, 1, true).await, Ok(5001));
+        assert_eq!(
+            quote(5, 2, false).await,
+            Ok(5001),
+            "another request id (and `up`), the same key: the stale value"
+        );
+        assert_eq!(quote(6, 3, false).await, Err(ApiError::Down), "another sku");
+        assert_eq!(
+            QUOTES.load(Ordering::SeqCst),
+            3,
+            "the primary was always tried first"
+        );
+    }
+
+    /// A key may use an argument the body consumes, and a cache it owns.
+    #[fallback(stale_cache(with = *LOOKUPS, key = name.to_lowercase()), Err(err))]
+    async fn lookup(name: String, up: bool) -> Result<usize, ApiError> {
+        let owned: String = name;
+        if up {
+            Ok(owned.len())
+        } else {
+            Err(ApiError::Down)
+        }
+    }
+
+    static LOOKUPS: std::sync::LazyLock<StaleCache<String, usize>> =
+        std::sync::LazyLock::new(|| StaleCache::new("lookups", Duration::from_secs(60), 10));
+
+    #[test]
+    fn futures_with_a_key_stay_send() {
+        fn assert_send<T: Send>(_: T) {}
+        let client = InventoryClient::new("send.example");
+        assert_send(client.price(1));
+        assert_send(client.stock_level(1));
+        assert_send(quote(1, 2, true));
+        assert_send(lookup(String::new(), true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_with_a_cache_of_its_own() {
+        assert_eq!(lookup("Ada".to_owned(), true).await, Ok(3));
+        assert_eq!(lookup("ADA".to_owned(), false).await, Ok(3));
+        assert_eq!(LOOKUPS.snapshot().served_stale, 1);
+    }
+}

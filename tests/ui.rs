@@ -14,4 +14,5 @@ fn misuse_is_a_compile_error() {
     cases.compile_fail("tests/ui/circuit_breaker/*.rs");
     cases.compile_fail("tests/ui/bulkhead/*.rs");
     cases.compile_fail("tests/ui/rate_limiter/*.rs");
+    cases.compile_fail("tests/ui/classify/*.rs");
 }

@@ -15,8 +15,8 @@ pub(crate) struct Common {
     /// A process-wide instance shared by every function naming it.
     #[darling(default, with = crate::value::text)]
     pub(crate) name: Option<LitStr>,
-    /// An instance the caller owns: any expression that borrows as the
-    /// layer's runtime type (`T`, `&T`, `Arc<T>`).
+    /// An instance the caller owns: any expression that derefs to the
+    /// layer's runtime type (`T`, `&T`, `Arc<T>`, `&Arc<T>`).
     pub(crate) with: Option<Expr>,
     /// The path of the `resilience` crate, for renamed dependencies.
     #[darling(rename = "crate", default, with = crate::value::text)]
@@ -73,9 +73,7 @@ pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> To
     let private = &cx.private;
     let ty = &spec.ty;
     if let Some(with) = &common.with {
-        return quote_spanned! {with_span(with)=>
-            ::core::borrow::Borrow::<#ty>::borrow(&(#with))
-        };
+        return own_instance(private, with, ty);
     }
     if let Some(name) = &common.name {
         let make = (spec.make)(&quote!(#name));
@@ -84,14 +82,27 @@ pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> To
             __RESILIENCE_SLOT.get(#name, || #make)
         }};
     }
-    let fn_name = &cx.fn_name;
-    let make = (spec.make)(&quote!(
-        ::core::concat!(::core::module_path!(), "::", #fn_name)
-    ));
+    let make = (spec.make)(&cx.instance_name);
     quote! {{
         static __RESILIENCE_INSTANCE: #ty = #make;
         &__RESILIENCE_INSTANCE
     }}
+}
+
+/// `with = <expr>` as an expression of type `&#ty`: `&(#with)` deref-coerced
+/// to `&#ty`, so `T`, `&T`, `Arc<T>`, `&Arc<T>` (and a `LazyLock<T>` static)
+/// all work. Coercion reborrows through the shared references it derefs, so
+/// the result borrows the instance, not the temporary `&(…)` around it
+/// (`with = &self.breaker` outlives the statement it is written in).
+pub(crate) fn own_instance(private: &TokenStream, with: &Expr, ty: &TokenStream) -> TokenStream {
+    // An invisible group keeps `with`'s precedence and lets a type error
+    // underline the whole expression, not its first token.
+    let span = with_span(with);
+    let mut with = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!(#with));
+    with.set_span(span);
+    quote_spanned! {span=>
+        #private::own_instance::<#ty>(&#with)
+    }
 }
 
 fn with_span(expr: &Expr) -> proc_macro2::Span {

@@ -12,13 +12,6 @@ use crate::signature::{self, Shape};
 pub(crate) struct Context {
     /// `::resilience::__private` or the `crate = "…"` override's.
     pub(crate) private: TokenStream,
-    /// The function's name within its module, for default instance names:
-    /// `stock_level`, or `<impl>::stock_level` for a method (one with a
-    /// receiver). The attribute sees only the function, not the `impl`
-    /// around it, so it cannot name the type; `std::any::type_name::<Self>()`
-    /// is not `const` (a private instance is a `static`), is one string for
-    /// every instantiation of a generic `impl`, and is not promised stable.
-    pub(crate) fn_name: String,
     /// The return type, `impl Trait` erased.
     pub(crate) ret: TokenStream,
     /// Where the return type is written.
@@ -36,7 +29,14 @@ pub(crate) struct Context {
     pub(crate) declared_ret: syn::Type,
     /// Whether the function has type or const parameters.
     pub(crate) generic: bool,
-    /// The name used for the function's private instances' events.
+    /// Whether the function is a method (`self`, `&self`, `self: Arc<Self>`).
+    pub(crate) receiver: bool,
+    /// The default name of the function's private instances:
+    /// `module::stock_level`, or `module::<impl>::stock_level` for a method
+    /// (one with a receiver). The attribute sees only the function, not the `impl`
+    /// around it, so it cannot name the type; `std::any::type_name::<Self>()`
+    /// is not `const` (a private instance is a `static`), is one string for
+    /// every instantiation of a generic `impl`, and is not promised stable.
     pub(crate) instance_name: TokenStream,
 }
 
@@ -102,8 +102,8 @@ impl Context {
         let private = &self.private;
         quote! {{
             #[allow(unused_imports)]
-            use #private::{ViaClassify as _, ViaDefault as _};
-            (&#private::Classifier(#error)).__resilience_outcome()
+            use #private::{ViaClassify as _, ViaDeref as _, ViaDefault as _};
+            (&&&#private::Classifier(#error)).__resilience_outcome()
         }}
     }
 }
@@ -126,7 +126,6 @@ pub(crate) fn function(
         err: quote_spanned!(ret_span=> <#erased as #private::IsResult>::Err),
         private,
         instance_name: quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
-        fn_name,
         ret_span,
         ret: shape.ret_erased.clone(),
         args: shape.aliases.clone(),
@@ -135,6 +134,7 @@ pub(crate) fn function(
         types: shape.types.clone(),
         declared_ret: shape.ret.clone(),
         generic: shape.generic,
+        receiver: item.sig.receiver().is_some(),
     };
 
     let block = braces_of_the_expansion(&item.block);

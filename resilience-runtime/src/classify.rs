@@ -1,5 +1,6 @@
 //! Which errors are worth retrying and which count against a service.
 
+use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
@@ -140,6 +141,22 @@ impl Outcome {
 ///
 /// assert_eq!(ApiError::BadRequest.classify(), Outcome::Permanent);
 /// ```
+#[cfg_attr(
+    not(feature = "anyhow"),
+    diagnostic::on_unimplemented(
+        message = "`{Self}` does not implement `resilience::Classify`, so this call cannot tell which of its errors to retry or count against the service",
+        label = "`{Self}` needs `Classify`",
+        note = "implement `resilience::Classify` for `{Self}`, or pass a classifier to `call_with`; for `anyhow::Error`, enable the `anyhow` feature of `resilience`; `Box<dyn Error + Send + Sync>` and `std::io::Error` implement it as they are"
+    )
+)]
+#[cfg_attr(
+    feature = "anyhow",
+    diagnostic::on_unimplemented(
+        message = "`{Self}` does not implement `resilience::Classify`, so this call cannot tell which of its errors to retry or count against the service",
+        label = "`{Self}` needs `Classify`",
+        note = "implement `resilience::Classify` for `{Self}`, or pass a classifier to `call_with`; `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error` implement it as they are"
+    )
+)]
 pub trait Classify {
     /// What this error says about the call.
     fn classify(&self) -> Outcome;
@@ -186,6 +203,99 @@ impl Classify for io::Error {
             }
             _ => Outcome::TRANSIENT,
         }
+    }
+}
+
+/// The outcome of an error object: that of the first error along its
+/// [`source`](StdError::source) chain whose type has a known
+/// classification ([`Rejection`], [`io::Error`]; with the `reqwest`
+/// feature `reqwest::Error` and the `resilience::http` errors), and
+/// otherwise transient, as the macros treat an error type without an impl.
+fn classify_error_chain(error: &(dyn StdError + 'static)) -> Outcome {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(outcome) = classify_known(error) {
+            return outcome;
+        }
+        next = error.source();
+    }
+    Outcome::TRANSIENT
+}
+
+fn classify_known(error: &(dyn StdError + 'static)) -> Option<Outcome> {
+    if let Some(rejection) = error.downcast_ref::<Rejection>() {
+        return Some(rejection.classify());
+    }
+    if let Some(io) = error.downcast_ref::<io::Error>() {
+        return Some(io.classify());
+    }
+    #[cfg(feature = "reqwest")]
+    {
+        use crate::http::{HttpError, RequestError};
+        if let Some(e) = error.downcast_ref::<HttpError>() {
+            return Some(e.classify());
+        }
+        if let Some(e) = error.downcast_ref::<RequestError>() {
+            return Some(e.classify());
+        }
+        if let Some(e) = error.downcast_ref::<reqwest::Error>() {
+            return Some(e.classify());
+        }
+    }
+    None
+}
+
+macro_rules! classify_error_objects {
+    ($($object:ty),*) => {$(
+        impl Classify for $object {
+            /// As the first error along its `source()` chain with a known
+            /// classification ([`Rejection`], [`io::Error`]; with the
+            /// `reqwest` feature `reqwest::Error`, `HttpError`,
+            /// `RequestError`); transient if there is none. So a
+            /// `Box<dyn Error + Send + Sync>` holding a permanent
+            /// `io::Error` is not retried.
+            ///
+            /// ```
+            /// use resilience_runtime::{Classify, Outcome};
+            /// use std::error::Error;
+            /// use std::io;
+            ///
+            /// let boxed: Box<dyn Error + Send + Sync> = io::Error::from(io::ErrorKind::NotFound).into();
+            /// assert_eq!(boxed.classify(), Outcome::Permanent);
+            /// let opaque: Box<dyn Error + Send + Sync> = "something broke".into();
+            /// assert_eq!(opaque.classify(), Outcome::TRANSIENT);
+            /// ```
+            fn classify(&self) -> Outcome {
+                classify_error_chain(self)
+            }
+        }
+    )*};
+}
+
+classify_error_objects!(
+    dyn StdError + 'static,
+    dyn StdError + Send + 'static,
+    dyn StdError + Send + Sync + 'static
+);
+
+/// `anyhow::Error` (feature `anyhow`) classifies as the error it wraps,
+/// looked up along its chain of causes like a `Box<dyn Error>`; the macros
+/// classify an `anyhow::Error` the same way with or without the feature.
+///
+/// ```
+/// # #[cfg(feature = "anyhow")] {
+/// use resilience_runtime::{Classify, Outcome};
+/// use std::io;
+///
+/// let wrapped = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied)).context("reading the quota");
+/// assert_eq!(wrapped.classify(), Outcome::Permanent);
+/// assert_eq!(anyhow::anyhow!("down").classify(), Outcome::TRANSIENT);
+/// # }
+/// ```
+#[cfg(feature = "anyhow")]
+impl Classify for anyhow::Error {
+    fn classify(&self) -> Outcome {
+        classify_error_chain(&**self)
     }
 }
 
@@ -248,5 +358,61 @@ mod tests {
     fn io_error_carrying_a_rejection_keeps_its_hint() {
         let io: io::Error = Rejection::circuit_open("b", Duration::from_secs(9)).into();
         assert_eq!(io.classify().retry_after(), Some(Duration::from_secs(9)));
+    }
+
+    #[derive(Debug)]
+    struct Wrapper(io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapper")
+        }
+    }
+
+    impl StdError for Wrapper {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_boxed_error_classifies_as_the_first_known_error_of_its_chain() {
+        let boxed: Box<dyn StdError + Send + Sync> =
+            io::Error::from(io::ErrorKind::NotFound).into();
+        assert_eq!(boxed.classify(), Outcome::Permanent);
+        let nested: Box<dyn StdError + Send + Sync> =
+            Box::new(Wrapper(io::Error::from(io::ErrorKind::InvalidInput)));
+        assert_eq!(
+            nested.classify(),
+            Outcome::Permanent,
+            "found through `source()`"
+        );
+        let rejected: Box<dyn StdError> =
+            Box::new(Rejection::circuit_open("b", Duration::from_secs(2)));
+        assert_eq!(
+            rejected.classify().retry_after(),
+            Some(Duration::from_secs(2))
+        );
+        let opaque: Box<dyn StdError + Send> = Box::<dyn StdError + Send + Sync>::from("broke");
+        assert_eq!(opaque.classify(), Outcome::TRANSIENT);
+    }
+
+    #[cfg(feature = "anyhow")]
+    #[test]
+    fn anyhow_classifies_as_the_error_it_wraps() {
+        let permanent = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!(permanent.classify(), Outcome::Permanent);
+        let with_context = anyhow::Error::from(io::Error::from(io::ErrorKind::NotFound))
+            .context("loading")
+            .context("starting");
+        assert_eq!(with_context.classify(), Outcome::Permanent);
+        let wrapped = anyhow::Error::new(Wrapper(io::Error::from(io::ErrorKind::NotFound)));
+        assert_eq!(wrapped.classify(), Outcome::Permanent);
+        let limited = anyhow::Error::from(Rejection::rate_limited("r", Duration::from_secs(4)));
+        assert_eq!(
+            limited.classify().retry_after(),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(anyhow::anyhow!("down").classify(), Outcome::TRANSIENT);
     }
 }

@@ -18,6 +18,15 @@ pub async fn sleep_between_attempts(delay: core::time::Duration) {
     Box::pin(crate::time::sleep(delay, crate::time::RETRY)).await;
 }
 
+/// `with = <expr>`: the caller's instance as `&T`. The expansion passes
+/// `&(<expr>)`, which deref-coerces from `&T`, `&&T`, `&Arc<T>` or
+/// `&&Arc<T>`; through shared references only, so the `&'a T` returned
+/// borrows the instance for `'a`, never the temporary reference around it.
+#[inline(always)]
+pub fn own_instance<T: ?Sized>(instance: &T) -> &T {
+    instance
+}
+
 /// The `Ok` and `Err` types of an annotated function's return type, so the
 /// expansion can name `E` even through aliases such as `io::Result<T>`.
 #[diagnostic::on_unimplemented(
@@ -50,19 +59,36 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
-/// Autoref specialisation: `(&Classifier(&e)).__resilience_outcome()` uses
-/// `E: Classify` where it holds and falls back to transient where it does
-/// not (or where generic code does not say).
+/// Autoref specialisation: `(&&&Classifier(&e)).__resilience_outcome()`
+/// uses, in this order, `E: Classify`; `E`'s target's `Classify` where `E`
+/// derefs to a classified type (`anyhow::Error` and `eyre::Report` deref to
+/// `dyn Error + Send + Sync`, classified by the error they wrap, the same
+/// as `Classify for anyhow::Error` with the `anyhow` feature); and transient
+/// where neither holds (or where generic code does not say).
 pub struct Classifier<'a, E: ?Sized>(pub &'a E);
 
 pub trait ViaClassify {
     fn __resilience_outcome(&self) -> Outcome;
 }
 
-impl<E: Classify + ?Sized> ViaClassify for Classifier<'_, E> {
+impl<E: Classify + ?Sized> ViaClassify for &&Classifier<'_, E> {
     #[inline]
     fn __resilience_outcome(&self) -> Outcome {
         self.0.classify()
+    }
+}
+
+pub trait ViaDeref {
+    fn __resilience_outcome(&self) -> Outcome;
+}
+
+impl<E: core::ops::Deref + ?Sized> ViaDeref for &Classifier<'_, E>
+where
+    E::Target: Classify,
+{
+    #[inline]
+    fn __resilience_outcome(&self) -> Outcome {
+        (**self.0).classify()
     }
 }
 
@@ -70,7 +96,7 @@ pub trait ViaDefault {
     fn __resilience_outcome(&self) -> Outcome;
 }
 
-impl<E: ?Sized> ViaDefault for &Classifier<'_, E> {
+impl<E: ?Sized> ViaDefault for Classifier<'_, E> {
     #[inline]
     fn __resilience_outcome(&self) -> Outcome {
         Outcome::TRANSIENT
@@ -272,6 +298,59 @@ where
 #[inline(always)]
 pub fn cache_key_part<T: CacheKeyPart<Key = T>>(part: T) -> T::Key {
     part
+}
+
+/// A `stale_cache(key = …)` key.
+#[diagnostic::on_unimplemented(
+    message = "a `stale_cache` key must be `Hash + Eq + Clone + Send + Sync + 'static`, and `{Self}` is not",
+    label = "cannot key a `stale_cache`",
+    note = "key by owned values that derive `Hash, PartialEq, Eq, Clone`, e.g. `key = (self.host.clone(), id)`; a borrowed `&str` becomes `.to_owned()`"
+)]
+pub trait CacheKey: core::hash::Hash + Eq + Clone + Send + Sync + 'static {}
+impl<T: core::hash::Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
+
+#[inline(always)]
+pub fn cache_key<K: CacheKey>(key: K) -> K {
+    key
+}
+
+/// `stale_cache(with = …, key = …)`: the caller's cache, its key type
+/// inferred from the key (see [`own_instance`] for the forms of `with`).
+#[cfg(feature = "stale-cache")]
+#[inline(always)]
+pub fn own_stale_cache<'a, K, V>(_key: &K, cache: &'a StaleCache<K, V>) -> &'a StaleCache<K, V> {
+    cache
+}
+
+/// The private cache of `stale_cache(key = …)` without `with`: a `static`
+/// cannot name the key expression's type, so the cache is kept type-erased
+/// and handed back typed. One site has one key type (the macro rejects
+/// generic functions and `impl Trait` arguments here), so the downcast
+/// cannot fail.
+#[cfg(feature = "stale-cache")]
+pub struct StaleCacheSlot(std::sync::OnceLock<Box<dyn core::any::Any + Send + Sync>>);
+
+#[cfg(feature = "stale-cache")]
+impl StaleCacheSlot {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        StaleCacheSlot(std::sync::OnceLock::new())
+    }
+
+    pub fn get<K, V>(
+        &'static self,
+        _key: &K,
+        make: impl FnOnce() -> StaleCache<K, V>,
+    ) -> &'static StaleCache<K, V>
+    where
+        K: core::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        self.0
+            .get_or_init(|| Box::new(make()))
+            .downcast_ref()
+            .expect("resilience: one `stale_cache` site has one key type")
+    }
 }
 
 /// The success value a `stale_cache` keeps.

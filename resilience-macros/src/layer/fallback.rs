@@ -29,8 +29,14 @@ enum Level {
 struct StaleCache {
     ttl: Duration,
     capacity: u64,
+    /// A cache the caller owns.
     with: Option<Expr>,
+    /// What results are keyed by, instead of the arguments.
+    key: Option<Expr>,
+    /// The whole `stale_cache(…)`.
     span: Span,
+    /// The word `stale_cache`.
+    name_span: Span,
 }
 
 pub(crate) struct FallbackLayer {
@@ -120,14 +126,16 @@ fn parse_stale_cache(call: &syn::ExprCall) -> darling::Result<StaleCache> {
         ttl: DEFAULT_TTL,
         capacity: DEFAULT_CAPACITY,
         with: None,
+        key: None,
         span: call.span(),
+        name_span: call.func.span(),
     };
     let mut seen = HashSet::new();
     for arg in &call.args {
         let Expr::Assign(assign) = arg else {
             errors.push(
                 darling::Error::custom(
-                    "`stale_cache` takes `ttl = \"10m\"`, `capacity = 10_000` or `with = <cache>`",
+                    "`stale_cache` takes `ttl = \"10m\"`, `capacity = 10_000`, `with = <cache>` or `key = <expr>`",
                 )
                 .with_span(arg),
             );
@@ -156,6 +164,7 @@ fn parse_stale_cache(call: &syn::ExprCall) -> darling::Result<StaleCache> {
                 Ok(capacity) => cache.capacity = capacity,
             },
             ("with", expr) => cache.with = Some(expr.clone()),
+            ("key", expr) => cache.key = Some(expr.clone()),
             ("ttl", other) => errors.push(
                 darling::Error::custom("`ttl` is a duration string such as \"10m\"").with_span(other),
             ),
@@ -163,11 +172,29 @@ fn parse_stale_cache(call: &syn::ExprCall) -> darling::Result<StaleCache> {
                 darling::Error::custom("`capacity` is a number such as 10_000").with_span(other),
             ),
             (other, _) => errors.push(
-                darling::Error::unknown_field_with_alts(other, &["ttl", "capacity", "with"]).with_span(&assign.left),
+                darling::Error::unknown_field_with_alts(other, &["ttl", "capacity", "with", "key"]).with_span(&assign.left),
             ),
         }
     }
     errors.finish_with(cache)
+}
+
+/// The arguments (by index) whose patterns bind an identifier that one of
+/// `exprs` mentions. Any identifier counts, so a false match costs a clone,
+/// never a missing binding.
+fn referenced_args<'a>(cx: &Context, exprs: impl Iterator<Item = &'a Expr>) -> Vec<usize> {
+    let mut used = HashSet::new();
+    for expr in exprs {
+        idents(quote!(#expr), &mut used);
+    }
+    (0..cx.args.len())
+        .filter(|&i| {
+            let pattern = &cx.patterns[i];
+            let mut bound = HashSet::new();
+            idents(quote!(#pattern), &mut bound);
+            !bound.is_disjoint(&used)
+        })
+        .collect()
 }
 
 /// Every identifier in `tokens`, through groups.
@@ -217,20 +244,13 @@ impl Layer for FallbackLayer {
         // Arguments the levels mention are copied before the call, which may
         // consume them. Any identifier of the argument's pattern counts, so
         // a false match costs a clone, never a missing binding.
-        let mut used = HashSet::new();
-        for level in &self.levels {
-            if let Level::Expr(expr) = level {
-                idents(quote!(#expr), &mut used);
-            }
-        }
-        let referenced: Vec<usize> = (0..aliases.len())
-            .filter(|&i| {
-                let pattern = &cx.patterns[i];
-                let mut bound = HashSet::new();
-                idents(quote!(#pattern), &mut bound);
-                !bound.is_disjoint(&used)
-            })
-            .collect();
+        let referenced = referenced_args(
+            cx,
+            self.levels.iter().filter_map(|level| match level {
+                Level::Expr(expr) => Some(expr),
+                Level::StaleCache(_) => None,
+            }),
+        );
         let kept_name = |i: usize| {
             let span = Span::mixed_site().located_at(cx.arg_spans[i]);
             format_ident!("__resilience_kept{}", i, span = span)
@@ -328,69 +348,149 @@ impl Layer for FallbackLayer {
 
 impl FallbackLayer {
     /// Binds `__resilience_stale` (the cache) and `__resilience_key` (the
-    /// owned arguments), before the call consumes them.
+    /// owned arguments, or the `key = …` expression), before the call
+    /// consumes the arguments.
     fn stale_cache_setup(&self, cx: &Context, cache: &StaleCache) -> syn::Result<TokenStream> {
         let private = &cx.private;
-        if cx.generic {
+        if cx.receiver && cache.with.is_none() && cache.key.is_none() {
             return Err(syn::Error::new(
-                cache.span,
-                "`stale_cache` cannot be used on a generic function: its cache is a `static`, which cannot depend on type parameters; use it on a non-generic wrapper",
+                cache.name_span,
+                "`stale_cache` on a method needs `with` or `key`: its own cache is one per method, keyed by the arguments but not by `self`, so one instance's results would be served to another; give each instance its cache with `stale_cache(with = self.cache)` (a `resilience::fallback::StaleCache` field), or key by what tells instances apart with `stale_cache(key = (self.host.clone(), id))`",
             ));
         }
-        let mut key_types = Vec::new();
-        for (ty, span) in cx.types.iter().zip(&cx.arg_spans) {
-            if contains_impl_trait(ty) {
+        if cache.with.is_none() {
+            if cx.generic {
                 return Err(syn::Error::new(
-                    *span,
-                    "`stale_cache` keys its results by the arguments and must name their types, but this argument is `impl Trait`: give it a concrete type",
+                    cache.span,
+                    "`stale_cache` cannot keep its own cache for a generic function: its cache is a `static`, which cannot depend on type parameters; pass a cache you own with `stale_cache(with = …)`, or use it on a non-generic wrapper",
                 ));
             }
-            let owned = match ty {
-                syn::Type::Reference(reference) => &*reference.elem,
-                other => other,
-            };
-            let span = Span::mixed_site().located_at(*span);
-            key_types.push(respan(
-                quote!(<<#owned as #private::ToOwned>::Owned as #private::CacheKeyPart>::Key),
-                span,
-            ));
+            if let Some(span) = cx
+                .types
+                .iter()
+                .zip(&cx.arg_spans)
+                .find_map(|(ty, span)| contains_impl_trait(ty).then_some(*span))
+            {
+                return Err(syn::Error::new(
+                    span,
+                    "`stale_cache` cannot keep its own cache for a function with an `impl Trait` argument: its cache is a `static`, which cannot depend on that type; give the argument a concrete type, or pass a cache you own with `stale_cache(with = …)`",
+                ));
+            }
         }
-        let key_ty = quote!((#(#key_types,)*));
         let declared = &cx.declared_ret;
         let value_ty = quote!(<#declared as #private::IsResult>::Ok);
-        let cache_ty = quote!(#private::StaleCache<#key_ty, #value_ty>);
-        let instance = match &cache.with {
-            Some(with) => quote_spanned! {with.span()=>
-                ::core::borrow::Borrow::<#cache_ty>::borrow(&(#with))
-            },
-            None => {
-                let name = &cx.instance_name;
-                let ttl = crate::duration::tokens(cache.ttl);
-                let capacity = cache.capacity;
-                quote! {{
-                    static __RESILIENCE_STALE: #private::LazyLock<#cache_ty> =
-                        #private::LazyLock::new(|| #private::StaleCache::new(#name, #ttl, #capacity));
-                    &*__RESILIENCE_STALE
-                }}
-            }
-        };
-        let parts = cx.args.iter().zip(&cx.arg_spans).map(|(alias, span)| {
-            let span = Span::mixed_site().located_at(*span);
-            let part = respan(quote!(#private::cache_key_part), span);
-            quote_spanned!(span=> #part((*#alias.get()).to_owned()))
-        });
         let value_check = respan(
             quote!(#private::assert_cache_value::<#value_ty>();),
             cx.ret_span,
         );
+        let name = &cx.instance_name;
+        let ttl = crate::duration::tokens(cache.ttl);
+        let capacity = cache.capacity;
+        let make = quote!(#private::StaleCache::new(#name, #ttl, #capacity));
+        let setup = match &cache.key {
+            Some(key) => {
+                let key = explicit_key(cx, key);
+                let instance = match &cache.with {
+                    Some(with) => quote_spanned! {with.span()=>
+                        #private::own_stale_cache::<_, #value_ty>(&__resilience_key, &(#with))
+                    },
+                    // The key's type cannot be named in a `static`: the slot
+                    // holds the cache type-erased and hands it back typed.
+                    None => quote! {{
+                        static __RESILIENCE_STALE: #private::StaleCacheSlot = #private::StaleCacheSlot::new();
+                        __RESILIENCE_STALE.get::<_, #value_ty>(&__resilience_key, || #make)
+                    }},
+                };
+                quote! {
+                    #key
+                    let __resilience_stale = #instance;
+                }
+            }
+            None => {
+                let (key_ty, key) = argument_key(cx)?;
+                let cache_ty = quote!(#private::StaleCache<#key_ty, #value_ty>);
+                let instance = match &cache.with {
+                    Some(with) => crate::args::own_instance(private, with, &cache_ty),
+                    None => quote! {{
+                        static __RESILIENCE_STALE: #private::LazyLock<#cache_ty> =
+                            #private::LazyLock::new(|| #make);
+                        &*__RESILIENCE_STALE
+                    }},
+                };
+                quote! {
+                    let __resilience_stale: &#cache_ty = #instance;
+                    #key
+                }
+            }
+        };
         Ok(quote! {
-            #[allow(unused_imports)]
-            use #private::ToOwned as _;
             #value_check
-            let __resilience_stale: &#cache_ty = #instance;
-            let __resilience_key: #key_ty = (#(#parts,)*);
+            #setup
         })
     }
+}
+
+/// `let __resilience_key = …;` from `key = <expr>`, evaluated in scope of
+/// copies of the arguments it mentions (the call still gets the originals).
+fn explicit_key(cx: &Context, key: &Expr) -> TokenStream {
+    let private = &cx.private;
+    let bindings = referenced_args(cx, std::iter::once(key))
+        .into_iter()
+        .map(|i| {
+            let pattern = &cx.patterns[i];
+            let alias = &cx.args[i];
+            let keep_fn = respan(
+                quote!(#private::keep_for_fallback),
+                Span::mixed_site().located_at(cx.arg_spans[i]),
+            );
+            quote! {
+                #[allow(unused_variables, unused_mut)]
+                let #pattern = #private::Arg::into_inner(#keep_fn(&#alias));
+            }
+        });
+    let check = respan(quote!(#private::cache_key), key.span());
+    quote! {
+        let __resilience_key = {
+            #(#bindings)*
+            #check(#key)
+        };
+    }
+}
+
+/// The key type (the tuple of the arguments' owned types) and
+/// `let __resilience_key = (…);` building it from the arguments.
+fn argument_key(cx: &Context) -> syn::Result<(TokenStream, TokenStream)> {
+    let private = &cx.private;
+    let mut key_types = Vec::new();
+    for (ty, span) in cx.types.iter().zip(&cx.arg_spans) {
+        if contains_impl_trait(ty) {
+            return Err(syn::Error::new(
+                *span,
+                "`stale_cache` keys its results by the arguments and must name their types, but this argument is `impl Trait`: give it a concrete type, or key by something else with `stale_cache(key = …)`",
+            ));
+        }
+        let owned = match ty {
+            syn::Type::Reference(reference) => &*reference.elem,
+            other => other,
+        };
+        let span = Span::mixed_site().located_at(*span);
+        key_types.push(respan(
+            quote!(<<#owned as #private::ToOwned>::Owned as #private::CacheKeyPart>::Key),
+            span,
+        ));
+    }
+    let key_ty = quote!((#(#key_types,)*));
+    let parts = cx.args.iter().zip(&cx.arg_spans).map(|(alias, span)| {
+        let span = Span::mixed_site().located_at(*span);
+        let part = respan(quote!(#private::cache_key_part), span);
+        quote_spanned!(span=> #part((*#alias.get()).to_owned()))
+    });
+    let key = quote! {
+        #[allow(unused_imports)]
+        use #private::ToOwned as _;
+        let __resilience_key: #key_ty = (#(#parts,)*);
+    };
+    Ok((key_ty, key))
 }
 
 fn contains_impl_trait(ty: &syn::Type) -> bool {

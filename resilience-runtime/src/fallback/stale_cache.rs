@@ -19,7 +19,35 @@ use tokio::time::Instant;
 /// counted in [`StaleCache::snapshot`].
 ///
 /// `#[fallback(stale_cache(ttl = "10m", capacity = 10_000), …)]` creates one
-/// per function; `stale_cache(with = <expr>)` uses one you own.
+/// per function; `stale_cache(with = <expr>)` uses one you own (`T`, `&T`,
+/// `Arc<T>` or `&Arc<T>`, e.g. `with = self.cache` for one cache per
+/// client).
+///
+/// # Keys
+///
+/// The macro keys results by the **tuple of the function's arguments**,
+/// `self` excluded, each in its owned form (`&str` → `String`, `&[u8]` →
+/// `Vec<u8>`, `&T` → `T`), in order. A cache you pass with `with = …` must
+/// have that key type: `async fn stock(&self, sku: u32)` needs a
+/// `StaleCache<(u32,), V>` (a one-element tuple), `async fn price(region: u8,
+/// sku: &str)` a `StaleCache<(u8, String), V>`, where `V` is the `Ok` type.
+/// With `stale_cache(key = <expr>)` the key is that expression's type
+/// instead (`key = sku` → `StaleCache<u32, V>`). A key must be `Hash + Eq +
+/// Clone + Send + Sync + 'static`.
+///
+/// On a method, `stale_cache` needs `with` or `key`: a cache of its own
+/// would be shared by every `self`, and one client's results served to
+/// another.
+///
+/// ```
+/// use resilience_runtime::fallback::StaleCache;
+/// use std::time::Duration;
+///
+/// // The cache of `async fn stock(&self, sku: u32) -> Result<u64, E>`
+/// // under `#[fallback(stale_cache(with = self.cache))]`.
+/// let cache: StaleCache<(u32,), u64> = StaleCache::new("stock", Duration::from_secs(60), 100);
+/// # let _ = cache;
+/// ```
 ///
 /// # Examples
 ///
