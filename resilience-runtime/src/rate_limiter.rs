@@ -719,3 +719,124 @@ mod tests {
         assert_eq!(r.interval(), Duration::from_nanos(333_333_333));
     }
 }
+
+/// The GCRA bound under random checks, waiting calls, cancellations and
+/// time: in every stretch `[t0, t1]`, at most `burst + (t1 - t0) / interval`
+/// calls start.
+#[cfg(test)]
+mod model_tests {
+    use std::sync::{Arc, Mutex};
+
+    use proptest::prelude::*;
+    use tokio::task::{JoinHandle, yield_now};
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// `check()` now.
+        Check,
+        /// A call that may wait for its turn (`acquire()`), in its own task.
+        Reserve,
+        /// Cancels the n-th live waiting call (modulo their number).
+        Drop(usize),
+        /// Lets this many milliseconds pass; waiting calls start on their turn.
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Check),
+            3 => Just(Op::Reserve),
+            2 => any::<usize>().prop_map(Op::Drop),
+            3 => (0u64..250).prop_map(Op::Advance),
+        ]
+    }
+
+    /// Start times (since the test's start) of the calls admitted by `ops`.
+    /// Whole milliseconds throughout, so tokio's millisecond timer wakes
+    /// each waiting call exactly on its turn.
+    fn run(interval_ms: u64, burst: u32, max_wait_ms: u64, ops: &[Op]) -> Vec<Duration> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let start = Instant::now();
+            let limiter = Arc::new(
+                RateLimiter::new("model", 1, Duration::from_millis(interval_ms))
+                    .burst(burst)
+                    .max_wait(Duration::from_millis(max_wait_ms)),
+            );
+            let started = Arc::new(Mutex::new(Vec::new()));
+            let mut waiting: Vec<JoinHandle<()>> = Vec::new();
+            for op in ops {
+                match *op {
+                    Op::Check => {
+                        if limiter.check().is_ok() {
+                            started.lock().unwrap().push(start.elapsed());
+                        }
+                    }
+                    Op::Reserve => {
+                        let (limiter, started) = (limiter.clone(), started.clone());
+                        waiting.push(tokio::spawn(async move {
+                            if limiter.acquire().await.is_ok() {
+                                started.lock().unwrap().push(start.elapsed());
+                            }
+                        }));
+                        // Its first poll, now: it takes a turn or is refused.
+                        yield_now().await;
+                    }
+                    Op::Drop(n) => {
+                        waiting.retain(|call| !call.is_finished());
+                        if !waiting.is_empty() {
+                            waiting.swap_remove(n % waiting.len()).abort();
+                            yield_now().await;
+                        }
+                    }
+                    Op::Advance(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                }
+            }
+            // Every waiting call's turn comes, then the limiter is idle.
+            let idle = (interval_ms * u64::from(burst) + max_wait_ms) * 2;
+            tokio::time::sleep(Duration::from_millis(idle)).await;
+            for call in waiting {
+                let _ = call.await;
+            }
+            assert!(
+                limiter.check().is_ok(),
+                "an idle limiter admits a call: no turn stays taken for ever"
+            );
+            started.lock().unwrap().push(start.elapsed());
+            let started = started.lock().unwrap().clone();
+            started
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        #[test]
+        fn never_admits_more_than_gcra_allows(
+            interval_ms in 1u64..50,
+            burst in 1u32..5,
+            max_wait_ms in 0u64..300,
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            let started = run(interval_ms, burst, max_wait_ms, &ops);
+            let interval = Duration::from_millis(interval_ms).as_nanos();
+            for (i, t0) in started.iter().enumerate() {
+                for (j, t1) in started.iter().enumerate().skip(i) {
+                    prop_assert!(t0 <= t1, "calls are recorded as they start");
+                    let calls = (j - i + 1) as u128;
+                    let allowed = u128::from(burst) + (*t1 - *t0).as_nanos() / interval;
+                    prop_assert!(
+                        calls <= allowed,
+                        "{calls} calls started between {t0:?} and {t1:?}, at most {allowed} allowed: {started:?}"
+                    );
+                }
+            }
+        }
+    }
+}
