@@ -433,7 +433,21 @@ impl RateLimiter {
         let epoch = *self.epoch.get_or_init(|| now);
         match now.checked_duration_since(epoch) {
             Some(since) => wrapping_nanos(since),
-            None => before_epoch(epoch, now),
+            None => self.now_before_epoch(),
+        }
+    }
+
+    /// [`RateLimiter::now`] on a clock that reads before the first use. It
+    /// reads the clock again (a moment later is as good a now), so that the
+    /// common path keeps nothing across its calls.
+    #[cold]
+    #[inline(never)]
+    fn now_before_epoch(&self) -> u64 {
+        let now = Instant::now();
+        let epoch = *self.epoch.get_or_init(|| now);
+        match now.checked_duration_since(epoch) {
+            Some(since) => wrapping_nanos(since),
+            None => 0u64.wrapping_sub(wrapping_nanos(epoch.duration_since(now))),
         }
     }
 
@@ -449,7 +463,7 @@ impl RateLimiter {
     /// rejection is built by the caller, off the hot path.
     #[inline]
     fn admit(&self, max_wait: u64) -> Result<Turn, u64> {
-        let mut now = self.now();
+        let now = self.now();
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let ahead = ahead_of(tat, now);
@@ -458,12 +472,10 @@ impl RateLimiter {
             // The call may start once its cell is at most `burst` cells ahead.
             let wait = after.saturating_sub(self.tolerance);
             if wait > max_wait {
-                if ahead <= self.horizon() || !self.forget_an_earlier_clock() {
-                    return Err(wait);
+                if ahead > self.horizon() {
+                    return self.admit_on_a_new_clock(max_wait, wait);
                 }
-                now = self.now();
-                tat = self.tat.load(Ordering::Relaxed);
-                continue;
+                return Err(wait);
             }
             let next = now.wrapping_add(after);
             match self
@@ -476,13 +488,24 @@ impl RateLimiter {
         }
     }
 
+    /// [`RateLimiter::admit`] once more if the TAT came from an earlier
+    /// clock and was forgotten, else the refusal (`wait`) it found. Out of
+    /// line, so that the admitting path keeps nothing across a call.
+    #[cold]
+    #[inline(never)]
+    fn admit_on_a_new_clock(&self, max_wait: u64, wait: u64) -> Result<Turn, u64> {
+        if self.forget_an_earlier_clock() {
+            self.admit(max_wait)
+        } else {
+            Err(wait)
+        }
+    }
+
     /// Starts afresh when the TAT is further ahead of the clock than this
     /// limiter ever puts it, which only a TAT stored under an earlier
     /// clock can be (a `static` limiter outliving a paused test runtime);
     /// `true` when the caller should look again. Off the hot path: only a
     /// call about to be refused gets here.
-    #[cold]
-    #[inline(never)]
     fn forget_an_earlier_clock(&self) -> bool {
         // The clock is read after the TAT: a TAT this limiter stored is at
         // most `horizon` ahead of a clock reading made before its store,
@@ -552,12 +575,6 @@ fn wrapping_nanos(d: Duration) -> u64 {
     d.as_secs()
         .wrapping_mul(1_000_000_000)
         .wrapping_add(u64::from(d.subsec_nanos()))
-}
-
-/// `now`, earlier than `epoch`, as a point of the wrapping timeline.
-#[cold]
-fn before_epoch(epoch: Instant, now: Instant) -> u64 {
-    0u64.wrapping_sub(wrapping_nanos(epoch.duration_since(now)))
 }
 
 impl Registrable for RateLimiter {
@@ -723,7 +740,7 @@ mod tests {
 /// The GCRA bound under random checks, waiting calls, cancellations and
 /// time: in every stretch `[t0, t1]`, at most `burst + (t1 - t0) / interval`
 /// calls start.
-#[cfg(test)]
+#[cfg(all(test, not(resilience_loom)))]
 mod model_tests {
     use std::sync::{Arc, Mutex};
 
