@@ -826,8 +826,7 @@ mod model_tests {
                 "an idle limiter admits a call: no turn stays taken for ever"
             );
             started.lock().unwrap().push(start.elapsed());
-            let started = started.lock().unwrap().clone();
-            started
+            started.lock().unwrap().clone()
         })
     }
 
