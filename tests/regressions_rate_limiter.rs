@@ -152,6 +152,7 @@ fn a_static_limiter_follows_the_next_tests_paused_clock() {
     });
     // The next one starts a new paused clock, an hour behind.
     paused_runtime().block_on(async {
+        assert_eq!(SHARED.snapshot().available, 1);
         SHARED
             .check()
             .expect("a fresh clock starts with a fresh quota, not one an hour ahead");

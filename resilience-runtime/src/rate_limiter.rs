@@ -389,7 +389,10 @@ impl RateLimiter {
     /// # }
     /// ```
     pub fn snapshot(&self) -> RateLimiterSnapshot {
+        // The TAT first, then the clock, as `forget_an_earlier_clock` reads them.
         let ahead = ahead_of(self.tat.load(Ordering::Acquire), self.now());
+        // What the next call finds: one from an earlier clock is forgotten.
+        let ahead = if ahead > self.horizon() { 0 } else { ahead };
         let available = self.tolerance.saturating_sub(ahead) / self.interval;
         RateLimiterSnapshot {
             available: u32::try_from(available).unwrap_or(u32::MAX),
