@@ -466,7 +466,12 @@ impl RateLimiter {
     /// rejection is built by the caller, off the hot path.
     #[inline]
     fn admit(&self, max_wait: u64) -> Result<Turn, u64> {
-        let now = self.now();
+        self.admit_at(self.now(), max_wait)
+    }
+
+    /// [`RateLimiter::admit`] for a clock reading taken just before.
+    #[inline]
+    fn admit_at(&self, now: u64, max_wait: u64) -> Result<Turn, u64> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let ahead = ahead_of(tat, now);
@@ -737,6 +742,24 @@ mod tests {
     fn interval_is_per_over_rate() {
         let r = RateLimiter::new("r", 3, Duration::from_secs(1));
         assert_eq!(r.interval(), Duration::from_nanos(333_333_333));
+    }
+
+    /// A caller whose clock reading is older than another caller's
+    /// reservation (it read the clock, then lost the CPU) sees the TAT
+    /// further ahead than this limiter puts it, as if from an earlier
+    /// clock: the limiter looks again with a fresh reading and keeps the
+    /// reservation rather than starting afresh.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_clock_reading_never_restarts_the_limiter() {
+        let r = RateLimiter::new("r", 10, Duration::from_secs(1)).burst(1);
+        r.check().unwrap();
+        let stale = r.now();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        r.check().unwrap();
+        // From `stale`, the TAT is 200 ms ahead, beyond burst × interval;
+        // the next turn, at 200 ms, is refused as 200 ms away.
+        assert_eq!(r.admit_at(stale, 0).unwrap_err(), 200_000_000);
+        assert!(r.check().is_err(), "the reservation at 100 ms still holds");
     }
 }
 
