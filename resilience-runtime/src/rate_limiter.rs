@@ -687,8 +687,8 @@ where
                 Ok(Turn { wait: 0, .. }) => *this.state = State::Admitted,
                 Ok(Turn { wait, tat }) => {
                     *this.state = State::Waiting(Box::pin(Waiting {
-                        limiter: Some(this.limiter),
                         reserved: tat,
+                        limiter: Some(this.limiter),
                         timer: tokio::time::sleep(Duration::from_nanos(wait)),
                     }));
                 }
