@@ -29,19 +29,32 @@ use crate::registry::Registrable;
 /// GCRA, as `governor` implements it: the limiter keeps one number, the
 /// theoretical arrival time (TAT) of the next call if calls came exactly
 /// one `per / rate` apart. A call at `now` is admitted when
-/// `max(TAT, now) + per / rate` is at most `burst` periods ahead of `now`,
+/// `max(TAT, now) + per / rate` is at most `burst` intervals ahead of `now`,
 /// and the new TAT is stored with one compare-and-swap: no lock, no
-/// allocation, and no background refill task.
+/// allocation, and no background refill task. In any stretch of time `t`,
+/// at most `burst + t / (per / rate)` calls start.
 ///
 /// # Timing
 ///
 /// Time is tokio's clock ([`tokio::time::Instant`]), so
 /// `tokio::time::pause()` and `advance()` drive it in tests.
 ///
+/// A limiter in a `static` outlives the runtime it was first used on, and
+/// each `#[tokio::test(start_paused = true)]` has a paused clock of its
+/// own, which may read hours before the previous test's. A TAT further
+/// ahead of the clock than this limiter can put it (`burst × per / rate +
+/// max_wait`) can only come from such an earlier clock: the limiter then
+/// starts afresh on the new one, with its whole burst. This is checked only
+/// on the way to a refusal, never when a call is admitted; on one clock it
+/// never happens. [`RateLimiter::reset`] starts afresh explicitly.
+///
 /// # Cancel safety
 ///
 /// A call that waits for its turn (`max_wait`) reserves it; if the call is
-/// dropped while waiting, the reservation is given back.
+/// dropped while waiting and no later call has reserved a turn since, the
+/// reservation is given back. Otherwise the later calls' turns were
+/// computed after it, and the dropped turn stays taken until it passes:
+/// the limiter may briefly admit fewer calls than it could, never more.
 ///
 /// # Examples
 ///
@@ -68,16 +81,31 @@ pub struct RateLimiter {
     per: Duration,
     burst: u32,
     max_wait: Duration,
-    /// `max_wait` in nanoseconds, for the hot path.
+    /// `max_wait` in nanoseconds, at most [`MAX_SPAN`], for the hot path.
     max_wait_nanos: u64,
     /// `per / rate`, in nanoseconds: the time one cell takes to free.
     interval: u64,
+    /// `burst × interval`, at most [`MAX_SPAN`]: how far ahead of now the
+    /// TAT may be for a call to start.
+    tolerance: u64,
     /// When the clock of this limiter reads zero: its first use.
     epoch: OnceLock<Instant>,
-    /// Theoretical arrival time, in nanoseconds since `epoch`.
+    /// Theoretical arrival time, in nanoseconds since `epoch`, on a timeline
+    /// that wraps around `u64` (see [`RateLimiter::now`]).
     tat: AtomicU64,
     rejected: AtomicU64,
 }
+
+/// The longest stretch of time a limiter measures, 100 years in
+/// nanoseconds: a full burst (`burst × per / rate`) must earn back within
+/// it, and a longer `max_wait` counts as this. Two of them stay below
+/// 2⁶³ ns, so the difference of two points on the wrapping timeline is
+/// never mistaken for its opposite.
+const MAX_SPAN: u64 = 100 * 31_557_600 * 1_000_000_000;
+
+/// How far before now a fresh limiter's TAT lies: far enough (146 years)
+/// that every call finds the whole burst, near enough to read as the past.
+const FAR_PAST: u64 = 1 << 62;
 
 impl RateLimiter {
     /// `rate` calls per `per`, with a burst of `rate` (all of a period's
@@ -85,8 +113,9 @@ impl RateLimiter {
     ///
     /// # Panics
     ///
-    /// If `rate` is 0 or `per` is shorter than `rate` nanoseconds (more
-    /// than one call per nanosecond); in a `static`, at compile time.
+    /// If `rate` is 0, `per` is shorter than `rate` nanoseconds (more
+    /// than one call per nanosecond), or `per` is longer than 100 years;
+    /// in a `static`, at compile time.
     ///
     /// ```
     /// # use resilience_runtime::RateLimiter;
@@ -98,8 +127,14 @@ impl RateLimiter {
         assert!(rate > 0, "a rate limiter needs a rate of at least 1");
         let interval = per.as_nanos() / rate as u128;
         assert!(
-            interval > 0 && interval <= u64::MAX as u128,
-            "`per / rate` must be between 1ns and about 584 years"
+            interval > 0,
+            "`per / rate` must be at least 1ns: lengthen `per` or lower `rate`"
+        );
+        // The default burst, `rate`, earns back within `per`.
+        let tolerance = interval * rate as u128;
+        assert!(
+            tolerance <= MAX_SPAN as u128,
+            "a rate limiter's `per` must be at most 100 years"
         );
         RateLimiter {
             name: Cow::Borrowed(name),
@@ -109,8 +144,10 @@ impl RateLimiter {
             max_wait: Duration::ZERO,
             max_wait_nanos: 0,
             interval: interval as u64,
+            tolerance: tolerance as u64,
             epoch: OnceLock::new(),
-            tat: AtomicU64::new(0),
+            // Far before the first use, which is zero.
+            tat: AtomicU64::new(FAR_PAST.wrapping_neg()),
             rejected: AtomicU64::new(0),
         }
     }
@@ -138,7 +175,8 @@ impl RateLimiter {
     ///
     /// # Panics
     ///
-    /// If `burst` is 0.
+    /// If `burst` is 0, or a full burst takes longer than 100 years to
+    /// earn back (`burst × per / rate`); in a `static`, at compile time.
     ///
     /// ```
     /// # use resilience_runtime::RateLimiter;
@@ -148,12 +186,19 @@ impl RateLimiter {
     /// ```
     pub const fn burst(mut self, burst: u32) -> Self {
         assert!(burst > 0, "a burst of 0 would refuse every call");
+        let tolerance = self.interval as u128 * burst as u128;
+        assert!(
+            tolerance <= MAX_SPAN as u128,
+            "`burst × per / rate`, the time a full burst takes to earn back, must be at most 100 years: lower `burst` or `per`"
+        );
         self.burst = burst;
+        self.tolerance = tolerance as u64;
         self
     }
 
     /// How long a call over the limit may wait for its turn instead of
-    /// being refused. `Duration::ZERO` (the default) refuses at once.
+    /// being refused. `Duration::ZERO` (the default) refuses at once; a
+    /// `max_wait` beyond 100 years counts as 100 years.
     ///
     /// ```
     /// # use resilience_runtime::RateLimiter;
@@ -165,8 +210,8 @@ impl RateLimiter {
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         let nanos = max_wait.as_nanos();
-        self.max_wait_nanos = if nanos > u64::MAX as u128 {
-            u64::MAX
+        self.max_wait_nanos = if nanos > MAX_SPAN as u128 {
+            MAX_SPAN
         } else {
             nanos as u64
         };
@@ -344,11 +389,11 @@ impl RateLimiter {
     /// # }
     /// ```
     pub fn snapshot(&self) -> RateLimiterSnapshot {
-        let now = self.now();
-        let tat = self.tat.load(Ordering::Acquire).max(now);
-        let ahead = tat - now;
-        let capacity = self.interval.saturating_mul(u64::from(self.burst));
-        let available = capacity.saturating_sub(ahead) / self.interval;
+        // The TAT first, then the clock, as `forget_an_earlier_clock` reads them.
+        let ahead = ahead_of(self.tat.load(Ordering::Acquire), self.now());
+        // What the next call finds: one from an earlier clock is forgotten.
+        let ahead = if ahead > self.horizon() { 0 } else { ahead };
+        let available = self.tolerance.saturating_sub(ahead) / self.interval;
         RateLimiterSnapshot {
             available: u32::try_from(available).unwrap_or(u32::MAX),
             burst: self.burst,
@@ -356,51 +401,154 @@ impl RateLimiter {
         }
     }
 
-    /// Nanoseconds on tokio's clock since this limiter was first used.
+    /// Forgets the calls admitted so far: the whole burst is available
+    /// again, as on a new limiter. Calls already waiting keep their turn;
+    /// the count of rejections is kept.
+    ///
+    /// For tests that share a `static` limiter, a limiter left in an
+    /// unknown state, or an operator's "clear the quota" action.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # use resilience_runtime::RateLimiter;
+    /// # use std::time::Duration;
+    /// static API: RateLimiter = RateLimiter::new("api", 2, Duration::from_secs(1));
+    /// API.check().unwrap();
+    /// API.check().unwrap();
+    /// assert!(API.check().is_err());
+    /// API.reset();
+    /// assert_eq!(API.snapshot().available, 2);
+    /// # }
+    /// ```
+    pub fn reset(&self) {
+        let empty = self.now().wrapping_sub(FAR_PAST);
+        self.tat.store(empty, Ordering::Release);
+    }
+
+    /// Nanoseconds on tokio's clock since this limiter was first used, on a
+    /// timeline that wraps around `u64`: points are compared by their
+    /// difference ([`ahead_of`]), so a clock that reads before the first
+    /// use (another runtime's paused clock) is a point like any other.
     #[inline]
     fn now(&self) -> u64 {
         let now = Instant::now();
         let epoch = *self.epoch.get_or_init(|| now);
-        let since = now.saturating_duration_since(epoch);
-        // u64 arithmetic (not `as_nanos`' u128): 584 years of nanoseconds.
-        since
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(since.subsec_nanos()))
+        match now.checked_duration_since(epoch) {
+            Some(since) => wrapping_nanos(since),
+            None => self.now_before_epoch(),
+        }
+    }
+
+    /// [`RateLimiter::now`] on a clock that reads before the first use. It
+    /// reads the clock again (a moment later is as good a now), so that the
+    /// common path keeps nothing across its calls.
+    #[cold]
+    #[inline(never)]
+    fn now_before_epoch(&self) -> u64 {
+        let now = Instant::now();
+        let epoch = *self.epoch.get_or_init(|| now);
+        match now.checked_duration_since(epoch) {
+            Some(since) => wrapping_nanos(since),
+            None => 0u64.wrapping_sub(wrapping_nanos(epoch.duration_since(now))),
+        }
+    }
+
+    /// How far ahead of now the TAT may lie: where a waiting call's
+    /// reservation puts it at most. Below 2⁶³ ([`MAX_SPAN`]).
+    fn horizon(&self) -> u64 {
+        self.tolerance + self.max_wait_nanos
     }
 
     /// GCRA: admits a call that would start within `max_wait` nanoseconds,
-    /// committing its cell with one CAS (`Ok(wait)`, the nanoseconds until
-    /// its turn), or refuses it (`Err(retry_after)`, in nanoseconds). Two
-    /// words, so the answer moves in registers; the rejection is built by
-    /// the caller, off the hot path.
+    /// committing its cell with one CAS (`Ok`, with the nanoseconds until
+    /// its turn), or refuses it (`Err(retry_after)`, in nanoseconds). The
+    /// rejection is built by the caller, off the hot path.
     #[inline]
-    fn admit(&self, max_wait: u64) -> Result<u64, u64> {
-        let now = self.now();
-        // The call may start once its cell is at most `burst` cells ahead.
-        let tolerance = self.interval.saturating_mul(u64::from(self.burst));
+    fn admit(&self, max_wait: u64) -> Result<Turn, u64> {
+        self.admit_at(self.now(), max_wait)
+    }
+
+    /// [`RateLimiter::admit`] for a clock reading taken just before.
+    #[inline]
+    fn admit_at(&self, now: u64, max_wait: u64) -> Result<Turn, u64> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
-            let next = tat.max(now).saturating_add(self.interval);
-            let wait = next.saturating_sub(tolerance).saturating_sub(now);
+            let ahead = ahead_of(tat, now);
+            // No overflow: `ahead` < 2⁶³, `interval` ≤ MAX_SPAN.
+            let after = ahead + self.interval;
+            // The call may start once its cell is at most `burst` cells ahead.
+            let wait = after.saturating_sub(self.tolerance);
             if wait > max_wait {
+                if ahead > self.horizon() {
+                    return self.admit_on_a_new_clock(max_wait, wait);
+                }
                 return Err(wait);
             }
+            let next = now.wrapping_add(after);
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(wait),
+                Ok(_) => return Ok(Turn { wait, tat: next }),
                 Err(actual) => tat = actual,
             }
         }
     }
 
-    /// Gives back a cell reserved by a call that was dropped while waiting.
-    /// While it waits, the TAT is more than one interval in the future, so
-    /// taking one interval off cannot move it behind `now`.
-    fn refund(&self) {
-        self.tat.fetch_sub(self.interval, Ordering::AcqRel);
+    /// [`RateLimiter::admit`] once more if the TAT came from an earlier
+    /// clock and was forgotten, else the refusal (`wait`) it found. Out of
+    /// line, so that the admitting path keeps nothing across a call.
+    #[cold]
+    #[inline(never)]
+    fn admit_on_a_new_clock(&self, max_wait: u64, wait: u64) -> Result<Turn, u64> {
+        if self.forget_an_earlier_clock() {
+            self.admit(max_wait)
+        } else {
+            Err(wait)
+        }
+    }
+
+    /// Starts afresh when the TAT is further ahead of the clock than this
+    /// limiter ever puts it, which only a TAT stored under an earlier
+    /// clock can be (a `static` limiter outliving a paused test runtime);
+    /// `true` when the caller should look again. Off the hot path: only a
+    /// call about to be refused gets here.
+    fn forget_an_earlier_clock(&self) -> bool {
+        // The clock is read after the TAT: a TAT this limiter stored is at
+        // most `horizon` ahead of a clock reading made before its store,
+        // so before this one (the store happens before this load).
+        let tat = self.tat.load(Ordering::Acquire);
+        let now = self.now();
+        if (tat.wrapping_sub(now) as i64) <= self.horizon() as i64 {
+            // A clock read before another caller's reservation: not stale.
+            return false;
+        }
+        let empty = now.wrapping_sub(FAR_PAST);
+        if self
+            .tat
+            .compare_exchange(tat, empty, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::debug!(name = %self.name, "resilience: rate limiter restarted on a new clock");
+        }
+        true
+    }
+
+    /// Gives back the turn of a call dropped while waiting, if no call has
+    /// reserved one since: then the TAT is still the one its reservation
+    /// stored, and one interval less is where it would be had the call
+    /// never come (for every `now` from the reservation on). Otherwise
+    /// later turns were computed after this one, and giving it back would
+    /// let two calls share a cell: the turn stays taken until it passes.
+    /// Refunds in the reverse order of their reservations each succeed.
+    fn refund(&self, reserved: u64) {
+        let _ = self.tat.compare_exchange(
+            reserved,
+            reserved.wrapping_sub(self.interval),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
     }
 
     #[cold]
@@ -411,6 +559,30 @@ impl RateLimiter {
         tracing::debug!(name = %self.name, ?retry_after, "resilience: rate limited, call rejected");
         Rejection::rate_limited(self.name.clone(), retry_after)
     }
+}
+
+/// A call's reserved turn: nanoseconds until it comes, and the TAT its
+/// reservation stored (what a refund must find to give it back).
+#[derive(Debug, Clone, Copy)]
+struct Turn {
+    wait: u64,
+    tat: u64,
+}
+
+/// How far `tat` lies ahead of `now` on the wrapping timeline; a TAT in
+/// the past counts as now. Below 2⁶³.
+#[inline]
+fn ahead_of(tat: u64, now: u64) -> u64 {
+    let ahead = tat.wrapping_sub(now);
+    if (ahead as i64) < 0 { 0 } else { ahead }
+}
+
+/// `d` in nanoseconds, wrapping (u64, not `as_nanos`' u128).
+#[inline]
+fn wrapping_nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(u64::from(d.subsec_nanos()))
 }
 
 impl Registrable for RateLimiter {
@@ -460,6 +632,8 @@ pin_project! {
     struct Waiting<'a> {
         // `None` once the turn has come.
         limiter: Option<&'a RateLimiter>,
+        // The TAT its reservation stored.
+        reserved: u64,
         #[pin]
         timer: Sleep,
     }
@@ -467,7 +641,7 @@ pin_project! {
     impl PinnedDrop for Waiting<'_> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(limiter) = this.limiter {
-                limiter.refund();
+                limiter.refund(this.reserved);
             }
         }
     }
@@ -510,9 +684,10 @@ where
         let this = self.project();
         if let State::Start = this.state {
             match this.limiter.admit(this.limiter.max_wait_nanos) {
-                Ok(0) => *this.state = State::Admitted,
-                Ok(wait) => {
+                Ok(Turn { wait: 0, .. }) => *this.state = State::Admitted,
+                Ok(Turn { wait, tat }) => {
                     *this.state = State::Waiting(Box::pin(Waiting {
+                        reserved: tat,
                         limiter: Some(this.limiter),
                         timer: crate::time::sleep(
                             Duration::from_nanos(wait),
@@ -570,5 +745,143 @@ mod tests {
     fn interval_is_per_over_rate() {
         let r = RateLimiter::new("r", 3, Duration::from_secs(1));
         assert_eq!(r.interval(), Duration::from_nanos(333_333_333));
+    }
+
+    /// A caller whose clock reading is older than another caller's
+    /// reservation (it read the clock, then lost the CPU) sees the TAT
+    /// further ahead than this limiter puts it, as if from an earlier
+    /// clock: the limiter looks again with a fresh reading and keeps the
+    /// reservation rather than starting afresh.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_clock_reading_never_restarts_the_limiter() {
+        let r = RateLimiter::new("r", 10, Duration::from_secs(1)).burst(1);
+        r.check().unwrap();
+        let stale = r.now();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        r.check().unwrap();
+        // From `stale`, the TAT is 200 ms ahead, beyond burst × interval;
+        // the next turn, at 200 ms, is refused as 200 ms away.
+        assert_eq!(r.admit_at(stale, 0).unwrap_err(), 200_000_000);
+        assert!(r.check().is_err(), "the reservation at 100 ms still holds");
+    }
+}
+
+/// The GCRA bound under random checks, waiting calls, cancellations and
+/// time: in every stretch `[t0, t1]`, at most `burst + (t1 - t0) / interval`
+/// calls start.
+#[cfg(all(test, not(resilience_loom)))]
+mod model_tests {
+    use std::sync::{Arc, Mutex};
+
+    use proptest::prelude::*;
+    use tokio::task::{JoinHandle, yield_now};
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// `check()` now.
+        Check,
+        /// A call that may wait for its turn (`acquire()`), in its own task.
+        Reserve,
+        /// Cancels the n-th live waiting call (modulo their number).
+        Drop(usize),
+        /// Lets this many milliseconds pass; waiting calls start on their turn.
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Check),
+            3 => Just(Op::Reserve),
+            2 => any::<usize>().prop_map(Op::Drop),
+            3 => (0u64..250).prop_map(Op::Advance),
+        ]
+    }
+
+    /// Start times (since the test's start) of the calls admitted by `ops`.
+    /// Whole milliseconds throughout, so tokio's millisecond timer wakes
+    /// each waiting call exactly on its turn.
+    fn run(interval_ms: u64, burst: u32, max_wait_ms: u64, ops: &[Op]) -> Vec<Duration> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let start = Instant::now();
+            let limiter = Arc::new(
+                RateLimiter::new("model", 1, Duration::from_millis(interval_ms))
+                    .burst(burst)
+                    .max_wait(Duration::from_millis(max_wait_ms)),
+            );
+            let started = Arc::new(Mutex::new(Vec::new()));
+            let mut waiting: Vec<JoinHandle<()>> = Vec::new();
+            for op in ops {
+                match *op {
+                    Op::Check => {
+                        if limiter.check().is_ok() {
+                            started.lock().unwrap().push(start.elapsed());
+                        }
+                    }
+                    Op::Reserve => {
+                        let (limiter, started) = (limiter.clone(), started.clone());
+                        waiting.push(tokio::spawn(async move {
+                            if limiter.acquire().await.is_ok() {
+                                started.lock().unwrap().push(start.elapsed());
+                            }
+                        }));
+                        // Its first poll, now: it takes a turn or is refused.
+                        yield_now().await;
+                    }
+                    Op::Drop(n) => {
+                        waiting.retain(|call| !call.is_finished());
+                        if !waiting.is_empty() {
+                            waiting.swap_remove(n % waiting.len()).abort();
+                            yield_now().await;
+                        }
+                    }
+                    Op::Advance(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                }
+            }
+            // Every waiting call's turn comes, then the limiter is idle.
+            let idle = (interval_ms * u64::from(burst) + max_wait_ms) * 2;
+            tokio::time::sleep(Duration::from_millis(idle)).await;
+            for call in waiting {
+                let _ = call.await;
+            }
+            assert!(
+                limiter.check().is_ok(),
+                "an idle limiter admits a call: no turn stays taken for ever"
+            );
+            started.lock().unwrap().push(start.elapsed());
+            started.lock().unwrap().clone()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        #[test]
+        fn never_admits_more_than_gcra_allows(
+            interval_ms in 1u64..50,
+            burst in 1u32..5,
+            max_wait_ms in 0u64..300,
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            let started = run(interval_ms, burst, max_wait_ms, &ops);
+            let interval = Duration::from_millis(interval_ms).as_nanos();
+            for (i, t0) in started.iter().enumerate() {
+                for (j, t1) in started.iter().enumerate().skip(i) {
+                    prop_assert!(t0 <= t1, "calls are recorded as they start");
+                    let calls = (j - i + 1) as u128;
+                    let allowed = u128::from(burst) + (*t1 - *t0).as_nanos() / interval;
+                    prop_assert!(
+                        calls <= allowed,
+                        "{calls} calls started between {t0:?} and {t1:?}, at most {allowed} allowed: {started:?}"
+                    );
+                }
+            }
+        }
     }
 }

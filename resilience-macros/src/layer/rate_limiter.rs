@@ -17,6 +17,12 @@ use crate::value;
 
 const DEFAULT_PER: Duration = Duration::from_secs(1);
 
+/// The longest stretch a `RateLimiter` measures (`MAX_SPAN` in
+/// resilience-runtime's `rate_limiter.rs`, which asserts the same bounds):
+/// a full burst must earn back within it.
+const MAX_SPAN: Duration = Duration::from_secs(100 * 31_557_600);
+const YEAR_NANOS: u128 = 31_557_600 * 1_000_000_000;
+
 #[derive(Debug, FromMeta)]
 struct RateLimiterOptions {
     #[darling(default, with = value::count)]
@@ -124,9 +130,24 @@ impl RateLimiterLayer {
                 );
                 DEFAULT_PER
             }
+            // `RateLimiter::new` measures the default burst, `rate` calls,
+            // which earn back within `per`.
+            Some(per)
+                if per.value.as_nanos() / u128::from(rate) * u128::from(rate)
+                    > MAX_SPAN.as_nanos() =>
+            {
+                errors.push(
+                    darling::Error::custom(
+                        "`per` is longer than the 100 years a rate limiter can measure: use a shorter period, e.g. `rate = 1, per = \"24h\"` for one call a day",
+                    )
+                    .with_span(&per.span),
+                );
+                DEFAULT_PER
+            }
             Some(per) => per.value,
             None => DEFAULT_PER,
         };
+        let interval = per.as_nanos() / u128::from(rate);
         if let Some(burst) = &options.burst
             && **burst == 0
         {
@@ -134,6 +155,18 @@ impl RateLimiterLayer {
                 darling::Error::custom(
                     "`burst = 0` would refuse every call: `burst` is how many calls may come at once, at least 1 (it defaults to `rate`)",
                 )
+                .with_span(&burst.span()),
+            );
+        }
+        if let Some(burst) = &options.burst
+            && interval * u128::from(**burst) > MAX_SPAN.as_nanos()
+        {
+            let years = interval * u128::from(**burst) / YEAR_NANOS;
+            errors.push(
+                darling::Error::custom(format!(
+                    "a full burst of {} calls takes {years} years to earn back (`burst` × `per / rate`), more than the 100 years a rate limiter can measure: lower `burst`, or shorten `per`",
+                    **burst
+                ))
                 .with_span(&burst.span()),
             );
         }
