@@ -150,3 +150,27 @@ async fn an_adaptive_delay_follows_the_observed_p95() {
         "the hedge started at ~11 ms and answered at ~511 ms"
     );
 }
+
+// Issue 12, item 6 (the hedge's share): the runtime constructor checks
+// what `#[hedge]` checks, at construction, with the same sentence.
+#[test]
+#[should_panic(expected = "`max_hedges` of 0 would never hedge")]
+fn hedge_refuses_zero_hedges_at_construction() {
+    let _ = Hedge::new(
+        "zero-hedges",
+        Duration::from_millis(5),
+        std::hint::black_box(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "`max_hedges` of 0 would never hedge")]
+fn adaptive_hedge_refuses_zero_hedges_at_construction() {
+    let _ = Hedge::adaptive("zero-adaptive-hedges", std::hint::black_box(0));
+}
+
+#[test]
+#[should_panic(expected = "a `delay` of zero would send every hedge at once")]
+fn hedge_refuses_a_zero_delay_at_construction() {
+    let _ = Hedge::new("zero-delay", std::hint::black_box(Duration::ZERO), 1);
+}

@@ -45,19 +45,6 @@ impl Common {
     }
 }
 
-/// With `with = …` the caller's instance carries its own settings, so each
-/// setting also written on the attribute (`given`: key and span, if written)
-/// is an error at that key, worded by `explain(key)`.
-pub(crate) fn reject_settings_with_own_instance(
-    given: &[Option<(&str, proc_macro2::Span)>],
-    explain: impl Fn(&str) -> String,
-    errors: &mut darling::error::Accumulator,
-) {
-    for (key, span) in given.iter().flatten() {
-        errors.push(darling::Error::custom(explain(key)).with_span(span));
-    }
-}
-
 /// How a layer's instance is built, given the expression of its name.
 pub(crate) struct InstanceSpec {
     /// The runtime type, e.g. `#private::Retry`.

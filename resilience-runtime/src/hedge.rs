@@ -68,12 +68,22 @@ pub struct Hedge {
 impl Hedge {
     /// Hedges after a fixed `delay`.
     ///
+    /// # Panics
+    ///
+    /// If `delay` is zero or `max_hedges` is 0, as `#[hedge]` refuses
+    /// them; in a `static`, at compile time.
+    ///
     /// ```
     /// # use resilience_runtime::Hedge;
     /// # use std::time::Duration;
     /// static H: Hedge = Hedge::new("h", Duration::from_millis(50), 1);
     /// ```
     pub const fn new(name: &'static str, delay: Duration, max_hedges: u32) -> Hedge {
+        assert!(
+            !delay.is_zero(),
+            "a `delay` of zero would send every hedge at once and multiply load: use a delay near the P95 latency, or `adaptive`"
+        );
+        assert_hedges(max_hedges);
         Hedge {
             name: Cow::Borrowed(name),
             delay: Delay::Fixed(delay),
@@ -85,12 +95,17 @@ impl Hedge {
     /// Hedges after the observed P95 latency of successful attempts (no
     /// hedge until 20 have been seen).
     ///
+    /// # Panics
+    ///
+    /// If `max_hedges` is 0; in a `static`, at compile time.
+    ///
     /// ```
     /// # use resilience_runtime::Hedge;
     /// static H: Hedge = Hedge::adaptive("h", 1);
     /// assert_eq!(H.current_delay(), None);
     /// ```
     pub const fn adaptive(name: &'static str, max_hedges: u32) -> Hedge {
+        assert_hedges(max_hedges);
         Hedge {
             name: Cow::Borrowed(name),
             delay: Delay::Adaptive { quantile: 0.95 },
@@ -122,10 +137,12 @@ impl Hedge {
     pub fn current_delay(&self) -> Option<Duration> {
         match self.delay {
             Delay::Fixed(delay) => Some(delay),
-            Delay::Adaptive { quantile } if self.latencies.samples() >= MIN_SAMPLES => {
-                self.latencies.quantile(quantile)
+            Delay::Adaptive { quantile } => {
+                let now = Instant::now();
+                (self.latencies.samples_at(now) >= MIN_SAMPLES)
+                    .then(|| self.latencies.quantile_at(quantile, now))
+                    .flatten()
             }
-            Delay::Adaptive { .. } => None,
         }
     }
 
@@ -161,7 +178,10 @@ impl Hedge {
         let mut timer: Pin<&mut Option<Sleep>> = pin!(None);
         let mut last_error: Option<E> = None;
         let mut launched = 0u32;
-        let delay = self.current_delay();
+        // Read once the first attempt is pending: an attempt that answers
+        // on its first poll never needs it (for an adaptive delay, a clock
+        // read and a scan of the latency window).
+        let mut delay: Option<Option<Duration>> = None;
         poll_fn(|cx| {
             loop {
                 if let Some(attempt) = primary.as_mut().as_pin_mut()
@@ -201,6 +221,7 @@ impl Hedge {
                 {
                     return Poll::Ready(Err(error));
                 }
+                let delay = *delay.get_or_insert_with(|| self.current_delay());
                 let Some(delay) = delay.filter(|_| launched < self.max_hedges) else {
                     return Poll::Pending;
                 };
@@ -221,6 +242,14 @@ impl Hedge {
         })
         .await
     }
+}
+
+/// The check `#[hedge]` makes of `max_hedges`, with its sentence.
+const fn assert_hedges(max_hedges: u32) {
+    assert!(
+        max_hedges > 0,
+        "`max_hedges` of 0 would never hedge: use at least 1, or remove `#[hedge]`"
+    );
 }
 
 impl crate::registry::Registrable for Hedge {

@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Expr, Lit, Meta, Path};
 
-use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
+use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
@@ -344,35 +344,6 @@ impl CircuitBreakerLayer {
             }
         };
 
-        if o.common.with.is_some() {
-            let settings = [
-                o.failure_threshold
-                    .as_ref()
-                    .map(|v| ("failure_threshold", v.span())),
-                o.failure_rate.map(|r| ("failure_rate", r.span)),
-                o.window.map(|w| ("window", w.span())),
-                o.min_calls.as_ref().map(|v| ("min_calls", v.span())),
-                o.slow_call.map(|d| ("slow_call", d.span)),
-                o.slow_call_rate.map(|r| ("slow_call_rate", r.span)),
-                o.open_for.map(|d| ("open_for", d.span)),
-                o.success_threshold
-                    .as_ref()
-                    .map(|v| ("success_threshold", v.span())),
-                o.half_open_max_calls
-                    .as_ref()
-                    .map(|v| ("half_open_max_calls", v.span())),
-                o.half_open_max_wait.map(|d| ("half_open_max_wait", d.span)),
-            ];
-            reject_settings_with_own_instance(
-                &settings,
-                |key| {
-                    format!(
-                        "`{key}` has no effect with `with`: the breaker you pass keeps its own `BreakerPolicy`; set `{key}` on that policy and remove it here"
-                    )
-                },
-                &mut errors,
-            );
-        }
         o.common.validate("circuit_breaker", &mut errors);
         errors.finish()?;
         Ok(CircuitBreakerLayer {

@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Lit;
 
-use crate::args::{Common, InstanceSpec, instance, reject_settings_with_own_instance};
+use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
@@ -66,21 +66,8 @@ impl RateLimiterLayer {
         options.common.validate("rate_limiter", &mut errors);
 
         if options.common.with.is_some() {
-            let given = [
-                options.rate.as_ref().map(|v| ("rate", v.span())),
-                options.per.as_ref().map(|v| ("per", v.span)),
-                options.burst.as_ref().map(|v| ("burst", v.span())),
-                options.max_wait.as_ref().map(|v| ("max_wait", v.span)),
-            ];
-            reject_settings_with_own_instance(
-                &given,
-                |key| {
-                    format!(
-                        "`{key}` configures a rate limiter the macro creates, but `with` passes your own: set it where that `RateLimiter` is built (`RateLimiter::new(…)`) and remove it here"
-                    )
-                },
-                &mut errors,
-            );
+            // The caller's instance carries its own settings (the driver
+            // refuses any written beside `with`).
             errors.finish()?;
             return Ok(RateLimiterLayer {
                 settings: None,
