@@ -520,12 +520,12 @@ impl Engine {
         }
     }
 
-    /// After a transition from `from` to `to`: forget the closed window
-    /// when leaving service, and tell the logs.
+    /// After a transition from `from` to `to`: forget the window, and
+    /// tell the logs. Every transition but Open → HalfOpen (whose window
+    /// was cleared on opening and has recorded nothing since) starts the
+    /// count over, a `reset()` of a closed breaker included.
     fn entered(&self, from: Word, to: Word) {
-        if matches!(to.state(), OPEN | FORCED_OPEN | DISABLED)
-            || from.state() != CLOSED && to.state() == CLOSED
-        {
+        if to.state() != HALF_OPEN {
             self.window.clear();
         }
         let (from, to) = (from.public_state(), to.public_state());

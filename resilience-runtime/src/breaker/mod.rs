@@ -780,7 +780,11 @@ impl Registrable for CircuitBreaker {
 ///
 /// Dropping a permit without reporting (the call was cancelled) counts as
 /// neither success nor failure and gives a half-open trial permit back;
-/// dropping it while the thread panics counts as a failure.
+/// dropping it while the thread panics counts as a failure. A permit
+/// cannot tell whose panic that is: keep it in the code that makes the
+/// call, or use [`CircuitBreaker::call`], whose future counts only the
+/// call's own panic (a call dropped while another future panics, e.g. a
+/// sibling in a `join!`, is a cancellation).
 ///
 /// ```
 /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
@@ -972,7 +976,22 @@ impl Drop for Permit<'_> {
 fn abandon(breaker: &CircuitBreaker, token: Token) {
     if std::thread::panicking() {
         settle(breaker, token, Verdict::Failure);
-    } else if token.is_trial() {
+    } else {
+        cancelled(breaker, token);
+    }
+}
+
+/// A call dropped before it finished: not counted; a trial gives its
+/// place back. This is how a [`BreakerFuture`] holding a pending call's
+/// permit ends, whatever the thread is doing: the call's own panic can
+/// only come from its `poll`, during which the permit is not held by the
+/// future but by a local of `poll` (dropped by that unwinding, a failure).
+/// A drop of the future while the thread panics is someone else's panic
+/// (a sibling in a `join!`, a task torn down), so a cancellation.
+#[cold]
+#[inline(never)]
+fn cancelled(breaker: &CircuitBreaker, token: Token) {
+    if token.is_trial() {
         settle(breaker, token, Verdict::Ignored);
     }
 }
@@ -986,7 +1005,10 @@ pin_project! {
     /// # Cancel safety
     ///
     /// Dropping it drops the call; a half-open trial permit it held is
-    /// given back, and the call counts as neither success nor failure.
+    /// given back, and the call counts as neither success nor failure,
+    /// also when the drop comes from another panic unwinding (a sibling
+    /// in a `join!`). Only a panic of the call itself, while it is polled,
+    /// counts as a failure.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -1017,7 +1039,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(token) = this.held.take() {
-                abandon(this.breaker, token);
+                cancelled(this.breaker, token);
             }
         }
     }
@@ -1046,7 +1068,9 @@ where
         // back into the future only if the call is pending: a call ready
         // on its first poll (the common case) never stores, takes and
         // re-checks it through the future's memory. A panic in the call
-        // drops the local while unwinding, which counts as a failure.
+        // drops the local while unwinding, which counts as a failure: the
+        // one place where the call's own panic can be seen (see
+        // `cancelled`). This costs the success path nothing.
         let permit = match this.held.take() {
             Some(token) => Permit {
                 breaker: this.breaker,
