@@ -4,23 +4,39 @@
 //! The word packs the state, a generation and a payload:
 //!
 //! ```text
-//!  63                                    16 15        3 2     0
-//! [ payload (48 bits)                      | gen (13)  | state ]
+//!  63                 35 34                          3 2     0
+//! [ payload (29 bits)   | generation (32 bits)        | state ]
 //! ```
 //!
-//! - `Closed`: payload = consecutive failures (consecutive mode).
-//! - `Open`: payload = when it opened, µs on the breaker clock, mod 2^48.
+//! - `Closed`: payload = consecutive failures (consecutive mode), below
+//!   the threshold, so at most [`MAX_FAILURE_THRESHOLD`].
 //! - `HalfOpen`: payload = trials in flight (8 bits), trial successes
-//!   (8 bits), and the last half-open progress in ms, mod 2^32.
+//!   (8 bits).
 //!
 //! Every transition bumps the generation. A call remembers the generation
 //! it was admitted in and its verdict only counts if that generation is
 //! still current: a slow call admitted before the circuit opened cannot
 //! count against the next closed period, and a half-open trial abandoned
 //! by `half_open_max_wait` cannot free a permit of a later half-open state.
-//! Times are compared with wrapping arithmetic, so they stay right as long
-//! as the interval measured is shorter than the wrap (8.9 years open, 49
-//! days half-open).
+//!
+//! The generation is 32 bits: a stale verdict could only count again if
+//! its one call stayed in flight while exactly a multiple of 2^32
+//! transitions happened. Every transition is a successful CAS on this one
+//! word followed by a clear of the window and a log event; automatic ones
+//! also wait `open_for` once per cycle of three. Even a loop doing nothing
+//! but `force_open` / `reset` (tens of nanoseconds each) needs minutes of
+//! it, during one call, to come back to that call's generation; no service
+//! does that, and the previous 13 bits (8,192 transitions) are what a busy
+//! flapping breaker could reach.
+//!
+//! The times of the Open and HalfOpen states (when it opened, when the
+//! half-open state last made progress) live in a second word, `since`,
+//! tagged with the low 16 bits of the generation they belong to and
+//! written right after the transition's CAS. A reader that finds another
+//! generation's tag knows the transition has only just happened. Times
+//! are µs on the breaker clock, 48 bits (8.9 years); a time later than
+//! the clock (the clock moved back: a new paused test runtime) ends the
+//! wait, so an open breaker stays open at most `open_for` on any clock.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -31,13 +47,20 @@ use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 
 const STATE_MASK: u64 = 0b111;
 const GEN_SHIFT: u32 = 3;
-const GEN_MASK: u64 = (1 << 13) - 1;
-const PAYLOAD_SHIFT: u32 = 16;
-const PAYLOAD_MASK: u64 = (1 << 48) - 1;
-const HALF_OPEN_SINCE_MASK: u64 = (1 << 32) - 1;
+pub(crate) const GEN_MASK: u64 = (1 << 32) - 1;
+const PAYLOAD_SHIFT: u32 = 35;
+const PAYLOAD_MASK: u64 = (1 << (64 - PAYLOAD_SHIFT)) - 1;
 /// The state and generation bits: a closed word with no failures is
 /// exactly its ticket.
 pub(crate) const CLOSED_TICKET_MASK: u64 = (1 << PAYLOAD_SHIFT) - 1;
+/// The largest consecutive-failure threshold: the count below it fits
+/// the closed payload.
+pub(crate) const MAX_FAILURE_THRESHOLD: u32 = PAYLOAD_MASK as u32;
+
+// The `since` word: [ generation tag (16) | µs (48) ].
+const SINCE_TAG_SHIFT: u32 = 48;
+const SINCE_TAG_MASK: u64 = (1 << 16) - 1;
+const SINCE_TIME_MASK: u64 = (1 << SINCE_TAG_SHIFT) - 1;
 
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -58,9 +81,8 @@ impl Word {
         )
     }
 
-    fn half_open(generation: u64, in_flight: u64, successes: u64, since_ms: u64) -> Word {
-        let payload = in_flight | (successes << 8) | ((since_ms & HALF_OPEN_SINCE_MASK) << 16);
-        Word::new(HALF_OPEN, generation, payload)
+    fn half_open(generation: u64, in_flight: u64, successes: u64) -> Word {
+        Word::new(HALF_OPEN, generation, in_flight | (successes << 8))
     }
 
     #[inline]
@@ -88,10 +110,6 @@ impl Word {
 
     fn successes(self) -> u64 {
         (self.payload() >> 8) & 0xFF
-    }
-
-    fn since_ms(self) -> u64 {
-        self.payload() >> 16
     }
 
     #[inline]
@@ -148,6 +166,9 @@ pub(crate) struct Engine {
     pub(crate) name: Cow<'static, str>,
     pub(crate) policy: BreakerPolicy,
     word: AtomicU64,
+    /// When the current Open or HalfOpen period opened or last made
+    /// progress (see the module docs).
+    since: AtomicU64,
     window: Window,
     rejections: AtomicU64,
 }
@@ -171,6 +192,7 @@ impl Engine {
                 name,
                 policy,
                 word: AtomicU64::new(Word::new(CLOSED, 0, 0).0),
+                since: AtomicU64::new(0),
                 window,
                 rejections: AtomicU64::new(0),
             }
@@ -187,6 +209,53 @@ impl Engine {
             .compare_exchange(current.0, new.0, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
             .map_err(Word)
+    }
+
+    /// The time of the Open or HalfOpen period `word`, or `None` while
+    /// the transition into it has not yet published it.
+    fn since(&self, word: Word) -> Option<u64> {
+        let since = self.since.load(Ordering::Acquire);
+        (since >> SINCE_TAG_SHIFT == word.generation() & SINCE_TAG_MASK)
+            .then_some(since & SINCE_TIME_MASK)
+    }
+
+    /// Records `now_us` as the time of `generation`, unless a later
+    /// generation has already recorded its own (a thread delayed between
+    /// its CAS and this write must not overwrite a newer period's time).
+    fn publish_since(&self, generation: u64, now_us: u64) {
+        let tag = generation & SINCE_TAG_MASK;
+        let new = (tag << SINCE_TAG_SHIFT) | (now_us & SINCE_TIME_MASK);
+        let mut current = self.since.load(Ordering::Relaxed);
+        loop {
+            let ahead = (current >> SINCE_TAG_SHIFT).wrapping_sub(tag) & SINCE_TAG_MASK;
+            if ahead != 0 && ahead < 1 << 15 {
+                return;
+            }
+            match self.since.compare_exchange_weak(
+                current,
+                new,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// How long ago the period `word` began (or last made progress), on
+    /// the clock `now` (48 bits): 0 while the transition into it has not
+    /// published its time (it has only just happened), and forever when
+    /// that time is later than the clock. Such a clock has moved back (a
+    /// new paused test runtime; tokio's clock is otherwise monotonic): how
+    /// long the wait has lasted on it is unknown, so it counts as over
+    /// rather than as a wait of up to the clock difference on top of
+    /// `open_for`; the trials of that other clock are gone with it.
+    fn elapsed(&self, word: Word, now: u64) -> u64 {
+        match self.since(word) {
+            None => 0,
+            Some(since) => now.checked_sub(since).unwrap_or(u64::MAX),
+        }
     }
 
     #[inline]
@@ -263,35 +332,37 @@ impl Engine {
                 DISABLED => return Admission::Admitted(Ticket::Pass),
                 FORCED_OPEN => return self.reject(self.policy.open_for),
                 OPEN => {
-                    let now = now_us();
-                    let elapsed = now.wrapping_sub(word.payload()) & PAYLOAD_MASK;
+                    let now = now_us() & SINCE_TIME_MASK;
+                    let elapsed = self.elapsed(word, now);
                     if elapsed < open_for {
                         return self.reject(Duration::from_micros(open_for - elapsed));
                     }
-                    Word::half_open(word.next_generation(), 1, 0, now / 1000)
+                    (Word::half_open(word.next_generation(), 1, 0), now)
                 }
                 _ => {
                     if word.in_flight() < u64::from(self.policy.half_open_max_calls) {
-                        Word(word.0 + (1 << PAYLOAD_SHIFT))
+                        (Word(word.0 + (1 << PAYLOAD_SHIFT)), 0)
                     } else {
                         let Some(max_wait) = self.policy.half_open_max_wait else {
                             return self.reject(self.policy.open_for);
                         };
-                        let now = now_us();
-                        let waited = Duration::from_millis(
-                            (now / 1000).wrapping_sub(word.since_ms()) & HALF_OPEN_SINCE_MASK,
-                        );
+                        let now = now_us() & SINCE_TIME_MASK;
+                        let waited = Duration::from_micros(self.elapsed(word, now));
                         if waited < max_wait {
                             return self.reject(max_wait - waited);
                         }
                         // No trial has reported for `half_open_max_wait`:
                         // stop waiting for it and open again.
-                        Word::new(OPEN, word.next_generation(), now)
+                        (Word::new(OPEN, word.next_generation(), 0), now)
                     }
                 }
             };
+            let (next, now) = next;
             match self.swap_word(word, next) {
                 Ok(()) => {
+                    if next.generation() != word.generation() {
+                        self.publish_since(next.generation(), now);
+                    }
                     if next.state() == OPEN {
                         self.entered(word, next);
                         return self.reject(self.policy.open_for);
@@ -364,14 +435,14 @@ impl Engine {
                 }
                 Word::new(CLOSED, generation, 0)
             } else if word.payload() + 1 >= u64::from(threshold) {
-                Word::new(OPEN, word.next_generation(), now_us())
+                Word::new(OPEN, word.next_generation(), 0)
             } else {
                 Word::new(CLOSED, generation, word.payload() + 1)
             };
             match self.swap_word(word, next) {
                 Ok(()) => {
                     if next.state() == OPEN {
-                        self.entered(word, next);
+                        self.opened(word, next, now_us());
                     }
                     return;
                 }
@@ -426,9 +497,9 @@ impl Engine {
             return;
         };
         if self.trips(counts) {
-            let open = Word::new(OPEN, closed.next_generation(), now_us());
+            let open = Word::new(OPEN, closed.next_generation(), 0);
             if self.swap_word(closed, open).is_ok() {
-                self.entered(closed, open);
+                self.opened(closed, open, now_us());
             }
         }
     }
@@ -474,23 +545,25 @@ impl Engine {
             }
             let in_flight = word.in_flight().saturating_sub(1);
             let next = match verdict {
-                Verdict::Ignored => {
-                    Word::half_open(generation, in_flight, word.successes(), word.since_ms())
-                }
+                Verdict::Ignored => Word::half_open(generation, in_flight, word.successes()),
                 Verdict::Success
                     if word.successes() + 1 >= u64::from(self.policy.success_threshold) =>
                 {
                     Word::new(CLOSED, word.next_generation(), 0)
                 }
-                Verdict::Success => {
-                    Word::half_open(generation, in_flight, word.successes() + 1, now_us() / 1000)
-                }
-                Verdict::Failure => Word::new(OPEN, word.next_generation(), now_us()),
+                Verdict::Success => Word::half_open(generation, in_flight, word.successes() + 1),
+                Verdict::Failure => Word::new(OPEN, word.next_generation(), 0),
             };
             match self.swap_word(word, next) {
                 Ok(()) => {
-                    if next.state() != HALF_OPEN {
-                        self.entered(word, next);
+                    match next.state() {
+                        OPEN => self.opened(word, next, now_us()),
+                        // A trial reported: the half-open state made progress.
+                        HALF_OPEN if verdict == Verdict::Success => {
+                            self.publish_since(generation, now_us());
+                        }
+                        HALF_OPEN => {}
+                        _ => self.entered(word, next),
                     }
                     return;
                 }
@@ -518,6 +591,12 @@ impl Engine {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// After a transition from `from` into the Open state `to` at `now_us`.
+    fn opened(&self, from: Word, to: Word, now_us: u64) {
+        self.publish_since(to.generation(), now_us);
+        self.entered(from, to);
     }
 
     /// After a transition from `from` to `to`: forget the window, and
@@ -569,16 +648,32 @@ mod tests {
             (OPEN, GEN_MASK, PAYLOAD_MASK)
         );
         assert_eq!(w.next_generation(), 0);
-        let h = Word::half_open(7, 255, 254, u64::MAX);
+        let h = Word::half_open(7, 255, 254);
         assert_eq!(
-            (
-                h.state(),
-                h.generation(),
-                h.in_flight(),
-                h.successes(),
-                h.since_ms()
-            ),
-            (HALF_OPEN, 7, 255, 254, HALF_OPEN_SINCE_MASK)
+            (h.state(), h.generation(), h.in_flight(), h.successes()),
+            (HALF_OPEN, 7, 255, 254)
         );
+        let c = Word::new(CLOSED, GEN_MASK, u64::from(MAX_FAILURE_THRESHOLD));
+        assert_eq!(c.payload(), u64::from(MAX_FAILURE_THRESHOLD));
+        assert_eq!(c.0 & CLOSED_TICKET_MASK, Word::new(CLOSED, GEN_MASK, 0).0);
+    }
+
+    #[test]
+    fn a_stale_time_never_overwrites_a_newer_generations() {
+        let e = Engine::new("since".into(), BreakerPolicy::new());
+        e.publish_since(5, 100);
+        e.publish_since(4, 50);
+        assert_eq!(e.since(Word::new(OPEN, 5, 0)), Some(100));
+        assert_eq!(e.since(Word::new(OPEN, 6, 0)), None);
+        e.publish_since(5, 120);
+        assert_eq!(e.since(Word::new(OPEN, 5, 0)), Some(120));
+        assert_eq!(e.elapsed(Word::new(OPEN, 5, 0), 130), 10);
+        assert_eq!(
+            e.elapsed(Word::new(OPEN, 6, 0), 130),
+            0,
+            "not published yet"
+        );
+        // A clock behind the recorded time has moved back: the wait is over.
+        assert_eq!(e.elapsed(Word::new(OPEN, 5, 0), 30), u64::MAX);
     }
 }
