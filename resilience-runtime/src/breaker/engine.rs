@@ -33,7 +33,8 @@
 //! half-open state last made progress) live in a second word, `since`,
 //! tagged with the low 16 bits of the generation they belong to and
 //! written right after the transition's CAS. A reader that finds another
-//! generation's tag knows the transition has only just happened. Times
+//! generation's tag knows the transition has only just happened (see
+//! `Engine::elapsed`). Times
 //! are µs on the breaker clock, 48 bits (8.9 years); a time later than
 //! the clock (the clock moved back: a new paused test runtime) ends the
 //! wait, so an open breaker stays open at most `open_for` on any clock.
@@ -173,6 +174,10 @@ pub(crate) struct Engine {
     rejections: AtomicU64,
 }
 
+fn since_word(generation: u64, now_us: u64) -> u64 {
+    ((generation & SINCE_TAG_MASK) << SINCE_TAG_SHIFT) | (now_us & SINCE_TIME_MASK)
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -199,6 +204,15 @@ impl Engine {
         }
     }
 
+    /// The engine as if `generation` transitions had already happened, so
+    /// that a test can cross the generation's (and the time tag's) wrap.
+    #[cfg(test)]
+    pub(crate) fn at_generation(self, generation: u64) -> Self {
+        self.word
+            .store(Word::new(CLOSED, generation, 0).0, Ordering::Relaxed);
+        self
+    }
+
     #[inline]
     fn load(&self) -> Word {
         Word(self.word.load(Ordering::Acquire))
@@ -211,51 +225,40 @@ impl Engine {
             .map_err(Word)
     }
 
-    /// The time of the Open or HalfOpen period `word`, or `None` while
-    /// the transition into it has not yet published it.
-    fn since(&self, word: Word) -> Option<u64> {
-        let since = self.since.load(Ordering::Acquire);
-        (since >> SINCE_TAG_SHIFT == word.generation() & SINCE_TAG_MASK)
-            .then_some(since & SINCE_TIME_MASK)
-    }
-
-    /// Records `now_us` as the time of `generation`, unless a later
-    /// generation has already recorded its own (a thread delayed between
-    /// its CAS and this write must not overwrite a newer period's time).
+    /// Records `now_us` as the time of the Open or HalfOpen period
+    /// `generation`: when it began, or last made progress.
     fn publish_since(&self, generation: u64, now_us: u64) {
-        let tag = generation & SINCE_TAG_MASK;
-        let new = (tag << SINCE_TAG_SHIFT) | (now_us & SINCE_TIME_MASK);
-        let mut current = self.since.load(Ordering::Relaxed);
-        loop {
-            let ahead = (current >> SINCE_TAG_SHIFT).wrapping_sub(tag) & SINCE_TAG_MASK;
-            if ahead != 0 && ahead < 1 << 15 {
-                return;
-            }
-            match self.since.compare_exchange_weak(
-                current,
-                new,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
-        }
+        self.since
+            .store(since_word(generation, now_us), Ordering::Release);
     }
 
     /// How long ago the period `word` began (or last made progress), on
-    /// the clock `now` (48 bits): 0 while the transition into it has not
-    /// published its time (it has only just happened), and forever when
-    /// that time is later than the clock. Such a clock has moved back (a
-    /// new paused test runtime; tokio's clock is otherwise monotonic): how
-    /// long the wait has lasted on it is unknown, so it counts as over
-    /// rather than as a wait of up to the clock difference on top of
-    /// `open_for`; the trials of that other clock are gone with it.
+    /// the clock `now` (48 bits).
+    ///
+    /// A `since` of another generation means the transition into `word`
+    /// has not published its time yet (it has only just happened), or, in
+    /// a pathological race, that a writer delayed since an older period
+    /// overwrote it: either way the period is taken to start now, and this
+    /// reader records so (the transition's own, earlier, time still lands
+    /// after it), so that no breaker waits for a time that never comes.
+    ///
+    /// A time later than the clock means the clock moved back (a new
+    /// paused test runtime; tokio's clock is otherwise monotonic): how long
+    /// the wait has lasted on it is unknown, so it counts as over rather
+    /// than as a wait of up to the clock difference on top of `open_for`;
+    /// the trials of that other clock are gone with it.
     fn elapsed(&self, word: Word, now: u64) -> u64 {
-        match self.since(word) {
-            None => 0,
-            Some(since) => now.checked_sub(since).unwrap_or(u64::MAX),
+        let since = self.since.load(Ordering::Acquire);
+        if since >> SINCE_TAG_SHIFT != word.generation() & SINCE_TAG_MASK {
+            let _ = self.since.compare_exchange(
+                since,
+                since_word(word.generation(), now),
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
+            return 0;
         }
+        now.checked_sub(since & SINCE_TIME_MASK).unwrap_or(u64::MAX)
     }
 
     #[inline]
@@ -659,21 +662,17 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_time_never_overwrites_a_newer_generations() {
+    fn a_period_without_its_time_starts_when_first_seen() {
         let e = Engine::new("since".into(), BreakerPolicy::new());
         e.publish_since(5, 100);
-        e.publish_since(4, 50);
-        assert_eq!(e.since(Word::new(OPEN, 5, 0)), Some(100));
-        assert_eq!(e.since(Word::new(OPEN, 6, 0)), None);
-        e.publish_since(5, 120);
-        assert_eq!(e.since(Word::new(OPEN, 5, 0)), Some(120));
-        assert_eq!(e.elapsed(Word::new(OPEN, 5, 0), 130), 10);
-        assert_eq!(
-            e.elapsed(Word::new(OPEN, 6, 0), 130),
-            0,
-            "not published yet"
-        );
+        assert_eq!(e.elapsed(Word::new(OPEN, 5, 0), 130), 30);
+        // Generation 6 has not published: it starts now, for every reader,
+        // until its transition's own time lands.
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 140), 0);
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 150), 10);
+        e.publish_since(6, 135);
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 150), 15);
         // A clock behind the recorded time has moved back: the wait is over.
-        assert_eq!(e.elapsed(Word::new(OPEN, 5, 0), 30), u64::MAX);
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 30), u64::MAX);
     }
 }
