@@ -45,7 +45,8 @@ pub enum WindowSize {
     /// The last N calls.
     Calls(u32),
     /// The calls that ended within the last duration, forgotten a tenth of
-    /// the window at a time.
+    /// the window at a time. Every call is counted, however many (the
+    /// snapshot's totals stop at `u32::MAX`).
     Time(Duration),
 }
 
@@ -471,14 +472,29 @@ fn now_us() -> u64 {
 /// one atomic increment (its slot in the window) and one load; only a
 /// success that replaces a failure leaving the window writes and re-judges
 /// the rate. Without `slow_call`, neither mode reads the clock while
-/// closed (a time window does).
+/// closed. A time window does: each call reads the clock, adds to its
+/// bucket with one compare-and-swap (two for a failure) and sums the ten
+/// buckets to judge the rate.
 ///
 /// # Cancel safety
 ///
 /// A half-open trial holds a permit ([`Permit`]); dropping the call's
-/// future gives the permit back and counts as neither success nor failure.
-/// A trial that panics counts as a failure. Neither can leave the breaker
-/// stuck half-open.
+/// future gives the permit back and counts as neither success nor failure,
+/// also when another panic (a sibling in a `join!`) drops it. A trial that
+/// panics itself counts as a failure. Neither can leave the breaker stuck
+/// half-open.
+///
+/// # Tests on paused clocks
+///
+/// A breaker in a `static` (the macro's default) outlives a test's
+/// runtime, and each `#[tokio::test(start_paused = true)]` has a clock of
+/// its own that may read earlier than the last one did. The breaker
+/// handles a clock that moved back: a wait (`open_for`,
+/// `half_open_max_wait`) that began after the clock's present is over, and
+/// window entries stamped after it do not count. What the earlier test
+/// left (an open circuit, counts) is still there: call
+/// [`reset`](Self::reset) at the start of a test that needs a fresh
+/// breaker.
 ///
 /// # Memory ordering
 ///
@@ -896,11 +912,9 @@ impl Permit<'_> {
     /// ```
     #[inline(always)]
     pub fn success(self) {
+        // A closed token is its ticket as it is (nothing else in the word).
         if self.token.0 & 0b11 == TOKEN_CLOSED
-            && self
-                .breaker
-                .engine
-                .closed_success(self.token.0 & engine::CLOSED_TICKET_MASK, now_us)
+            && self.breaker.engine.closed_success(self.token.0, now_us)
         {
             // Recorded, and nothing to release.
             std::mem::forget(self);
