@@ -30,6 +30,13 @@ pub(crate) struct Sample {
     pub(crate) slow: bool,
 }
 
+// Inline, not boxed: a breaker is `const`-constructible so that it can live
+// in a `static`, and allocates nothing. A time window is 328 bytes; every
+// breaker pays for it, once, in its own memory.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a boxed window would allocate and stop a breaker from being `const`"
+)]
 pub(crate) enum Window {
     /// Consecutive mode keeps no window.
     None,
