@@ -193,3 +193,44 @@ async fn invariants_hold_under_many_concurrent_callers() {
         tokio::task::yield_now().await;
     }
 }
+
+/// A time window counts every call exactly once while threads race to
+/// record into the same buckets (it used to halve them past 4,095 per
+/// bucket, and may now never lose or double one).
+#[test]
+fn a_time_window_counts_every_concurrent_call_exactly_once() {
+    const THREADS: u32 = 4;
+    const CALLS: u32 = 50_000;
+    let b = CircuitBreaker::new(
+        "stress-window",
+        BreakerPolicy::new()
+            .failure_rate(
+                1.0,
+                resilience::breaker::WindowSize::Time(Duration::from_secs(3600)),
+            )
+            .min_calls(u32::MAX),
+    );
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let b = &b;
+            s.spawn(move || {
+                for i in 0..CALLS {
+                    let permit = b.try_acquire().expect("never trips");
+                    if (i + t) % 3 == 0 {
+                        permit.failure();
+                    } else {
+                        permit.success();
+                    }
+                }
+            });
+        }
+    });
+    let snapshot = b.snapshot();
+    let failures = (0..THREADS)
+        .map(|t| (0..CALLS).filter(|i| (i + t) % 3 == 0).count() as u32)
+        .sum::<u32>();
+    assert_eq!(
+        (snapshot.calls_in_window, snapshot.failures_in_window),
+        (THREADS * CALLS, failures)
+    );
+}

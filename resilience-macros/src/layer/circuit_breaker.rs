@@ -131,6 +131,9 @@ const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(60);
 const MAX_WINDOW_CALLS: u32 = 1_000_000;
 /// Half-open counters are 8 bits wide in the runtime.
 const MAX_HALF_OPEN: u32 = 255;
+/// The runtime's `breaker::MAX_FAILURE_THRESHOLD`: the count of failures
+/// in a row shares the breaker's state word with its generation.
+const MAX_FAILURE_THRESHOLD: u32 = (1 << 29) - 1;
 
 fn error(message: impl std::fmt::Display, span: Span) -> darling::Error {
     darling::Error::custom(message).with_span(&span)
@@ -234,6 +237,16 @@ impl CircuitBreakerLayer {
             "would judge a rate on no calls at all",
             &mut errors,
         );
+        if let Some(threshold) = &o.failure_threshold
+            && **threshold > MAX_FAILURE_THRESHOLD
+        {
+            errors.push(error(
+                format!(
+                    "`failure_threshold` is at most {MAX_FAILURE_THRESHOLD} failures in a row; for a busy service use a rate, e.g. `failure_rate = 0.5, window = \"10s\"`"
+                ),
+                threshold.span(),
+            ));
+        }
         check_small("success_threshold", &o.success_threshold, &mut errors);
         check_small("half_open_max_calls", &o.half_open_max_calls, &mut errors);
         if let Some(rate) = o.failure_rate {

@@ -4,23 +4,40 @@
 //! The word packs the state, a generation and a payload:
 //!
 //! ```text
-//!  63                                    16 15        3 2     0
-//! [ payload (48 bits)                      | gen (13)  | state ]
+//!  63                 35 34                          3 2     0
+//! [ payload (29 bits)   | generation (32 bits)        | state ]
 //! ```
 //!
-//! - `Closed`: payload = consecutive failures (consecutive mode).
-//! - `Open`: payload = when it opened, µs on the breaker clock, mod 2^48.
+//! - `Closed`: payload = consecutive failures (consecutive mode), below
+//!   the threshold, so at most [`MAX_FAILURE_THRESHOLD`].
 //! - `HalfOpen`: payload = trials in flight (8 bits), trial successes
-//!   (8 bits), and the last half-open progress in ms, mod 2^32.
+//!   (8 bits).
 //!
 //! Every transition bumps the generation. A call remembers the generation
 //! it was admitted in and its verdict only counts if that generation is
 //! still current: a slow call admitted before the circuit opened cannot
 //! count against the next closed period, and a half-open trial abandoned
 //! by `half_open_max_wait` cannot free a permit of a later half-open state.
-//! Times are compared with wrapping arithmetic, so they stay right as long
-//! as the interval measured is shorter than the wrap (8.9 years open, 49
-//! days half-open).
+//!
+//! The generation is 32 bits: a stale verdict could only count again if
+//! its one call stayed in flight while exactly a multiple of 2^32
+//! transitions happened. Every transition is a successful CAS on this one
+//! word followed by a clear of the window and a log event; automatic ones
+//! also wait `open_for` once per cycle of three. Even a loop doing nothing
+//! but `force_open` / `reset` (tens of nanoseconds each) needs minutes of
+//! it, during one call, to come back to that call's generation; no service
+//! does that, and the previous 13 bits (8,192 transitions) are what a busy
+//! flapping breaker could reach.
+//!
+//! The times of the Open and HalfOpen states (when it opened, when the
+//! half-open state last made progress) live in a second word, `since`,
+//! tagged with the low 16 bits of the generation they belong to and
+//! written right after the transition's CAS. A reader that finds another
+//! generation's tag knows the transition has only just happened (see
+//! `Engine::elapsed`). Times
+//! are µs on the breaker clock, 48 bits (8.9 years); a time later than
+//! the clock (the clock moved back: a new paused test runtime) ends the
+//! wait, so an open breaker stays open at most `open_for` on any clock.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -31,13 +48,20 @@ use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 
 const STATE_MASK: u64 = 0b111;
 const GEN_SHIFT: u32 = 3;
-const GEN_MASK: u64 = (1 << 13) - 1;
-const PAYLOAD_SHIFT: u32 = 16;
-const PAYLOAD_MASK: u64 = (1 << 48) - 1;
-const HALF_OPEN_SINCE_MASK: u64 = (1 << 32) - 1;
+pub(crate) const GEN_MASK: u64 = (1 << 32) - 1;
+const PAYLOAD_SHIFT: u32 = 35;
+const PAYLOAD_MASK: u64 = (1 << (64 - PAYLOAD_SHIFT)) - 1;
 /// The state and generation bits: a closed word with no failures is
 /// exactly its ticket.
 pub(crate) const CLOSED_TICKET_MASK: u64 = (1 << PAYLOAD_SHIFT) - 1;
+/// The largest consecutive-failure threshold: the count below it fits
+/// the closed payload.
+pub(crate) const MAX_FAILURE_THRESHOLD: u32 = PAYLOAD_MASK as u32;
+
+// The `since` word: [ generation tag (16) | µs (48) ].
+const SINCE_TAG_SHIFT: u32 = 48;
+const SINCE_TAG_MASK: u64 = (1 << 16) - 1;
+const SINCE_TIME_MASK: u64 = (1 << SINCE_TAG_SHIFT) - 1;
 
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -58,9 +82,8 @@ impl Word {
         )
     }
 
-    fn half_open(generation: u64, in_flight: u64, successes: u64, since_ms: u64) -> Word {
-        let payload = in_flight | (successes << 8) | ((since_ms & HALF_OPEN_SINCE_MASK) << 16);
-        Word::new(HALF_OPEN, generation, payload)
+    fn half_open(generation: u64, in_flight: u64, successes: u64) -> Word {
+        Word::new(HALF_OPEN, generation, in_flight | (successes << 8))
     }
 
     #[inline]
@@ -88,10 +111,6 @@ impl Word {
 
     fn successes(self) -> u64 {
         (self.payload() >> 8) & 0xFF
-    }
-
-    fn since_ms(self) -> u64 {
-        self.payload() >> 16
     }
 
     #[inline]
@@ -148,8 +167,15 @@ pub(crate) struct Engine {
     pub(crate) name: Cow<'static, str>,
     pub(crate) policy: BreakerPolicy,
     word: AtomicU64,
+    /// When the current Open or HalfOpen period opened or last made
+    /// progress (see the module docs).
+    since: AtomicU64,
     window: Window,
     rejections: AtomicU64,
+}
+
+fn since_word(generation: u64, now_us: u64) -> u64 {
+    ((generation & SINCE_TAG_MASK) << SINCE_TAG_SHIFT) | (now_us & SINCE_TIME_MASK)
 }
 
 fn micros(d: Duration) -> u64 {
@@ -171,10 +197,20 @@ impl Engine {
                 name,
                 policy,
                 word: AtomicU64::new(Word::new(CLOSED, 0, 0).0),
+                since: AtomicU64::new(0),
                 window,
                 rejections: AtomicU64::new(0),
             }
         }
+    }
+
+    /// The engine as if `generation` transitions had already happened, so
+    /// that a test can cross the generation's (and the time tag's) wrap.
+    #[cfg(all(test, not(resilience_loom)))]
+    pub(crate) fn at_generation(self, generation: u64) -> Self {
+        self.word
+            .store(Word::new(CLOSED, generation, 0).0, Ordering::Relaxed);
+        self
     }
 
     #[inline]
@@ -187,6 +223,42 @@ impl Engine {
             .compare_exchange(current.0, new.0, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
             .map_err(Word)
+    }
+
+    /// Records `now_us` as the time of the Open or HalfOpen period
+    /// `generation`: when it began, or last made progress.
+    fn publish_since(&self, generation: u64, now_us: u64) {
+        self.since
+            .store(since_word(generation, now_us), Ordering::Release);
+    }
+
+    /// How long ago the period `word` began (or last made progress), on
+    /// the clock `now` (48 bits).
+    ///
+    /// A `since` of another generation means the transition into `word`
+    /// has not published its time yet (it has only just happened), or, in
+    /// a pathological race, that a writer delayed since an older period
+    /// overwrote it: either way the period is taken to start now, and this
+    /// reader records so (the transition's own, earlier, time still lands
+    /// after it), so that no breaker waits for a time that never comes.
+    ///
+    /// A time later than the clock means the clock moved back (a new
+    /// paused test runtime; tokio's clock is otherwise monotonic): how long
+    /// the wait has lasted on it is unknown, so it counts as over rather
+    /// than as a wait of up to the clock difference on top of `open_for`;
+    /// the trials of that other clock are gone with it.
+    fn elapsed(&self, word: Word, now: u64) -> u64 {
+        let since = self.since.load(Ordering::Acquire);
+        if since >> SINCE_TAG_SHIFT != word.generation() & SINCE_TAG_MASK {
+            let _ = self.since.compare_exchange(
+                since,
+                since_word(word.generation(), now),
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
+            return 0;
+        }
+        now.checked_sub(since & SINCE_TIME_MASK).unwrap_or(u64::MAX)
     }
 
     #[inline]
@@ -263,35 +335,37 @@ impl Engine {
                 DISABLED => return Admission::Admitted(Ticket::Pass),
                 FORCED_OPEN => return self.reject(self.policy.open_for),
                 OPEN => {
-                    let now = now_us();
-                    let elapsed = now.wrapping_sub(word.payload()) & PAYLOAD_MASK;
+                    let now = now_us() & SINCE_TIME_MASK;
+                    let elapsed = self.elapsed(word, now);
                     if elapsed < open_for {
                         return self.reject(Duration::from_micros(open_for - elapsed));
                     }
-                    Word::half_open(word.next_generation(), 1, 0, now / 1000)
+                    (Word::half_open(word.next_generation(), 1, 0), now)
                 }
                 _ => {
                     if word.in_flight() < u64::from(self.policy.half_open_max_calls) {
-                        Word(word.0 + (1 << PAYLOAD_SHIFT))
+                        (Word(word.0 + (1 << PAYLOAD_SHIFT)), 0)
                     } else {
                         let Some(max_wait) = self.policy.half_open_max_wait else {
                             return self.reject(self.policy.open_for);
                         };
-                        let now = now_us();
-                        let waited = Duration::from_millis(
-                            (now / 1000).wrapping_sub(word.since_ms()) & HALF_OPEN_SINCE_MASK,
-                        );
+                        let now = now_us() & SINCE_TIME_MASK;
+                        let waited = Duration::from_micros(self.elapsed(word, now));
                         if waited < max_wait {
                             return self.reject(max_wait - waited);
                         }
                         // No trial has reported for `half_open_max_wait`:
                         // stop waiting for it and open again.
-                        Word::new(OPEN, word.next_generation(), now)
+                        (Word::new(OPEN, word.next_generation(), 0), now)
                     }
                 }
             };
+            let (next, now) = next;
             match self.swap_word(word, next) {
                 Ok(()) => {
+                    if next.generation() != word.generation() {
+                        self.publish_since(next.generation(), now);
+                    }
                     if next.state() == OPEN {
                         self.entered(word, next);
                         return self.reject(self.policy.open_for);
@@ -364,14 +438,14 @@ impl Engine {
                 }
                 Word::new(CLOSED, generation, 0)
             } else if word.payload() + 1 >= u64::from(threshold) {
-                Word::new(OPEN, word.next_generation(), now_us())
+                Word::new(OPEN, word.next_generation(), 0)
             } else {
                 Word::new(CLOSED, generation, word.payload() + 1)
             };
             match self.swap_word(word, next) {
                 Ok(()) => {
                     if next.state() == OPEN {
-                        self.entered(word, next);
+                        self.opened(word, next, now_us());
                     }
                     return;
                 }
@@ -426,9 +500,9 @@ impl Engine {
             return;
         };
         if self.trips(counts) {
-            let open = Word::new(OPEN, closed.next_generation(), now_us());
+            let open = Word::new(OPEN, closed.next_generation(), 0);
             if self.swap_word(closed, open).is_ok() {
-                self.entered(closed, open);
+                self.opened(closed, open, now_us());
             }
         }
     }
@@ -474,23 +548,25 @@ impl Engine {
             }
             let in_flight = word.in_flight().saturating_sub(1);
             let next = match verdict {
-                Verdict::Ignored => {
-                    Word::half_open(generation, in_flight, word.successes(), word.since_ms())
-                }
+                Verdict::Ignored => Word::half_open(generation, in_flight, word.successes()),
                 Verdict::Success
                     if word.successes() + 1 >= u64::from(self.policy.success_threshold) =>
                 {
                     Word::new(CLOSED, word.next_generation(), 0)
                 }
-                Verdict::Success => {
-                    Word::half_open(generation, in_flight, word.successes() + 1, now_us() / 1000)
-                }
-                Verdict::Failure => Word::new(OPEN, word.next_generation(), now_us()),
+                Verdict::Success => Word::half_open(generation, in_flight, word.successes() + 1),
+                Verdict::Failure => Word::new(OPEN, word.next_generation(), 0),
             };
             match self.swap_word(word, next) {
                 Ok(()) => {
-                    if next.state() != HALF_OPEN {
-                        self.entered(word, next);
+                    match next.state() {
+                        OPEN => self.opened(word, next, now_us()),
+                        // A trial reported: the half-open state made progress.
+                        HALF_OPEN if verdict == Verdict::Success => {
+                            self.publish_since(generation, now_us());
+                        }
+                        HALF_OPEN => {}
+                        _ => self.entered(word, next),
                     }
                     return;
                 }
@@ -520,12 +596,18 @@ impl Engine {
         }
     }
 
-    /// After a transition from `from` to `to`: forget the closed window
-    /// when leaving service, and tell the logs.
+    /// After a transition from `from` into the Open state `to` at `now_us`.
+    fn opened(&self, from: Word, to: Word, now_us: u64) {
+        self.publish_since(to.generation(), now_us);
+        self.entered(from, to);
+    }
+
+    /// After a transition from `from` to `to`: forget the window, and
+    /// tell the logs. Every transition but Open → HalfOpen (whose window
+    /// was cleared on opening and has recorded nothing since) starts the
+    /// count over, a `reset()` of a closed breaker included.
     fn entered(&self, from: Word, to: Word) {
-        if matches!(to.state(), OPEN | FORCED_OPEN | DISABLED)
-            || from.state() != CLOSED && to.state() == CLOSED
-        {
+        if to.state() != HALF_OPEN {
             self.window.clear();
         }
         let (from, to) = (from.public_state(), to.public_state());
@@ -569,16 +651,28 @@ mod tests {
             (OPEN, GEN_MASK, PAYLOAD_MASK)
         );
         assert_eq!(w.next_generation(), 0);
-        let h = Word::half_open(7, 255, 254, u64::MAX);
+        let h = Word::half_open(7, 255, 254);
         assert_eq!(
-            (
-                h.state(),
-                h.generation(),
-                h.in_flight(),
-                h.successes(),
-                h.since_ms()
-            ),
-            (HALF_OPEN, 7, 255, 254, HALF_OPEN_SINCE_MASK)
+            (h.state(), h.generation(), h.in_flight(), h.successes()),
+            (HALF_OPEN, 7, 255, 254)
         );
+        let c = Word::new(CLOSED, GEN_MASK, u64::from(MAX_FAILURE_THRESHOLD));
+        assert_eq!(c.payload(), u64::from(MAX_FAILURE_THRESHOLD));
+        assert_eq!(c.0 & CLOSED_TICKET_MASK, Word::new(CLOSED, GEN_MASK, 0).0);
+    }
+
+    #[test]
+    fn a_period_without_its_time_starts_when_first_seen() {
+        let e = Engine::new("since".into(), BreakerPolicy::new());
+        e.publish_since(5, 100);
+        assert_eq!(e.elapsed(Word::new(OPEN, 5, 0), 130), 30);
+        // Generation 6 has not published: it starts now, for every reader,
+        // until its transition's own time lands.
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 140), 0);
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 150), 10);
+        e.publish_since(6, 135);
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 150), 15);
+        // A clock behind the recorded time has moved back: the wait is over.
+        assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 30), u64::MAX);
     }
 }

@@ -257,3 +257,56 @@ fn loom_three_callers_share_two_trial_permits_and_give_them_back() {
         assert_eq!(e.read(|| LATER).trials_in_flight, 0, "a permit leaked");
     });
 }
+
+#[test]
+fn loom_a_late_call_never_brings_an_old_period_back_into_a_time_window() {
+    // Ten buckets of 1 µs. One caller's failure ended at T0 but is recorded
+    // late, when the clock has reached T0 + 10 (its bucket's next lap); the
+    // other records a success at T0 + 10 in that same bucket. However the
+    // two interleave, the window at T0 + 10 holds the success only.
+    const LATE: u64 = T0 + 10;
+    loom::model(|| {
+        let e = engine(
+            BreakerPolicy::new()
+                .failure_rate(1.0, super::WindowSize::Time(Duration::from_micros(10)))
+                .min_calls(5),
+        );
+        let late = {
+            let e = e.clone();
+            thread::spawn(move || {
+                let ticket = admitted(e.acquire(|| T0)).expect("closed admits");
+                let clock = std::cell::Cell::new(T0);
+                e.finish(ticket, Verdict::Failure, false, || clock.replace(LATE));
+            })
+        };
+        let ticket = admitted(e.acquire(|| LATE)).expect("closed admits");
+        e.finish(ticket, Verdict::Success, false, || LATE);
+        late.join().unwrap();
+        let w = e.read(|| LATE).window;
+        assert_eq!((w.calls, w.failures), (1, 0), "{w:?}");
+    });
+}
+
+#[test]
+fn loom_an_open_breaker_always_learns_when_it_opened() {
+    // The time of an Open state is written after the CAS that opened it; a
+    // caller between the two must not leave the breaker waiting for a time
+    // that never comes: once `open_for` has passed on every reading, a
+    // trial is admitted.
+    loom::model(|| {
+        let e = engine(BreakerPolicy::new().failure_threshold(1));
+        let failing = {
+            let e = e.clone();
+            thread::spawn(move || {
+                let ticket = admitted(e.acquire(|| T0)).expect("closed admits");
+                e.finish(ticket, Verdict::Failure, false, || T0);
+            })
+        };
+        if let Some(ticket) = admitted(e.acquire(|| LATER)) {
+            e.finish(ticket, Verdict::Ignored, false, || LATER);
+        }
+        failing.join().unwrap();
+        let after = LATER + OPEN_FOR.as_micros() as u64;
+        assert!(admitted(e.acquire(|| after)).is_some(), "stuck open");
+    });
+}

@@ -45,7 +45,8 @@ pub enum WindowSize {
     /// The last N calls.
     Calls(u32),
     /// The calls that ended within the last duration, forgotten a tenth of
-    /// the window at a time.
+    /// the window at a time. Every call is counted, however many (the
+    /// snapshot's totals stop at `u32::MAX`).
     Time(Duration),
 }
 
@@ -71,7 +72,8 @@ enum TripRule {
 /// rule, no `half_open_max_wait`.
 ///
 /// Out-of-range values are clamped (the macro rejects them at compile
-/// time): thresholds and counts to at least 1, `half_open_max_calls` and
+/// time): thresholds and counts to at least 1, `failure_threshold` to at
+/// most [`MAX_FAILURE_THRESHOLD`], `half_open_max_calls` and
 /// `success_threshold` to at most 255, a count window to at most 1,000,000
 /// calls, rates into (0, 1].
 ///
@@ -120,6 +122,17 @@ const fn clamp_rate(rate: f64) -> f64 {
 
 const DEFAULT_MIN_CALLS: u32 = 20;
 
+/// The largest `failure_threshold`, 536,870,911 (the count of failures
+/// in a row shares the breaker's state word with a 32-bit generation).
+///
+/// ```
+/// use resilience_runtime::breaker::{BreakerPolicy, MAX_FAILURE_THRESHOLD};
+///
+/// let p = BreakerPolicy::new().failure_threshold(u32::MAX);
+/// assert_eq!(p.get_failure_threshold(), Some(MAX_FAILURE_THRESHOLD));
+/// ```
+pub const MAX_FAILURE_THRESHOLD: u32 = engine::MAX_FAILURE_THRESHOLD;
+
 impl BreakerPolicy {
     /// The default policy (see the type's docs).
     ///
@@ -142,15 +155,20 @@ impl BreakerPolicy {
     }
 
     /// Consecutive mode: open after `n` failures in a row (a success resets
-    /// the count). Replaces a rate rule.
+    /// the count), 1 to [`MAX_FAILURE_THRESHOLD`]. Replaces a rate rule.
     ///
     /// ```
     /// # use resilience_runtime::breaker::BreakerPolicy;
     /// assert_eq!(BreakerPolicy::new().failure_threshold(3).get_failure_threshold(), Some(3));
     /// ```
     pub const fn failure_threshold(mut self, n: u32) -> Self {
+        let n = if n > MAX_FAILURE_THRESHOLD {
+            MAX_FAILURE_THRESHOLD
+        } else {
+            at_least_one(n)
+        };
         self.trip = TripRule::Consecutive {
-            failure_threshold: at_least_one(n),
+            failure_threshold: n,
         };
         self
     }
@@ -454,14 +472,29 @@ fn now_us() -> u64 {
 /// one atomic increment (its slot in the window) and one load; only a
 /// success that replaces a failure leaving the window writes and re-judges
 /// the rate. Without `slow_call`, neither mode reads the clock while
-/// closed (a time window does).
+/// closed. A time window does: each call reads the clock, adds to its
+/// bucket with one compare-and-swap (two for a failure) and sums the ten
+/// buckets to judge the rate.
 ///
 /// # Cancel safety
 ///
 /// A half-open trial holds a permit ([`Permit`]); dropping the call's
-/// future gives the permit back and counts as neither success nor failure.
-/// A trial that panics counts as a failure. Neither can leave the breaker
-/// stuck half-open.
+/// future gives the permit back and counts as neither success nor failure,
+/// also when another panic (a sibling in a `join!`) drops it. A trial that
+/// panics itself counts as a failure. Neither can leave the breaker stuck
+/// half-open.
+///
+/// # Tests on paused clocks
+///
+/// A breaker in a `static` (the macro's default) outlives a test's
+/// runtime, and each `#[tokio::test(start_paused = true)]` has a clock of
+/// its own that may read earlier than the last one did. The breaker
+/// handles a clock that moved back: a wait (`open_for`,
+/// `half_open_max_wait`) that began after the clock's present is over, and
+/// window entries stamped after it do not count. What the earlier test
+/// left (an open circuit, counts) is still there: call
+/// [`reset`](Self::reset) at the start of a test that needs a fresh
+/// breaker.
 ///
 /// # Memory ordering
 ///
@@ -678,7 +711,8 @@ impl CircuitBreaker {
             };
             return Ok(Permit {
                 breaker: self,
-                token: Token(ticket | (started << TOKEN_STARTED_SHIFT)),
+                token: Token(ticket),
+                started,
             });
         }
         self.try_acquire_slow()
@@ -695,7 +729,8 @@ impl CircuitBreaker {
                 };
                 Ok(Permit {
                     breaker: self,
-                    token: Token::new(ticket, started),
+                    token: Token::new(ticket),
+                    started,
                 })
             }
             Admission::Rejected { retry_after } => Err(retry_after),
@@ -780,7 +815,11 @@ impl Registrable for CircuitBreaker {
 ///
 /// Dropping a permit without reporting (the call was cancelled) counts as
 /// neither success nor failure and gives a half-open trial permit back;
-/// dropping it while the thread panics counts as a failure.
+/// dropping it while the thread panics counts as a failure. A permit
+/// cannot tell whose panic that is: keep it in the code that makes the
+/// call, or use [`CircuitBreaker::call`], whose future counts only the
+/// call's own panic (a call dropped while another future panics, e.g. a
+/// sibling in a `join!`, is a cancellation).
 ///
 /// ```
 /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
@@ -795,37 +834,40 @@ impl Registrable for CircuitBreaker {
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     token: Token,
+    /// When the call started, on the breaker clock (0 without a slow-call
+    /// rule, which is the only reader).
+    started: u64,
 }
 
-/// A permit's state in one word, so that a permit is two words and moves
-/// in registers (a larger one was copied through the stack on every call):
+/// What a permit was admitted as, in one word:
 ///
 /// ```text
-/// [ started, µs mod 2^48 | generation (13) | unused | kind (2) ]
+/// [ unused (29) | generation (32) | unused | kind (2) ]
 /// ```
+///
+/// A closed ticket (the state and generation bits of a closed word) has
+/// this layout as it is, kind 0.
 #[derive(Debug, Clone, Copy)]
 struct Token(u64);
 
 const TOKEN_CLOSED: u64 = 0;
 const TOKEN_TRIAL: u64 = 1;
 const TOKEN_PASS: u64 = 2;
-const TOKEN_STARTED_SHIFT: u32 = 16;
-const TOKEN_STARTED_MASK: u64 = (1 << 48) - 1;
 
 impl Token {
     #[inline]
-    fn new(ticket: Ticket, started_us: u64) -> Token {
+    fn new(ticket: Ticket) -> Token {
         let (kind, generation) = match ticket {
             Ticket::Closed { generation } => (TOKEN_CLOSED, generation),
             Ticket::Trial { generation } => (TOKEN_TRIAL, generation),
             Ticket::Pass => (TOKEN_PASS, 0),
         };
-        Token(kind | ((generation & 0x1FFF) << 3) | (started_us << TOKEN_STARTED_SHIFT))
+        Token(kind | ((generation & engine::GEN_MASK) << 3))
     }
 
     #[inline]
     fn ticket(self) -> Ticket {
-        let generation = (self.0 >> 3) & 0x1FFF;
+        let generation = (self.0 >> 3) & engine::GEN_MASK;
         match self.0 & 0b11 {
             TOKEN_CLOSED => Ticket::Closed { generation },
             TOKEN_TRIAL => Ticket::Trial { generation },
@@ -836,11 +878,6 @@ impl Token {
     #[inline]
     fn is_trial(self) -> bool {
         self.0 & 0b11 == TOKEN_TRIAL
-    }
-
-    #[inline]
-    fn started_us(self) -> u64 {
-        self.0 >> TOKEN_STARTED_SHIFT
     }
 }
 
@@ -875,11 +912,9 @@ impl Permit<'_> {
     /// ```
     #[inline(always)]
     pub fn success(self) {
+        // A closed token is its ticket as it is (nothing else in the word).
         if self.token.0 & 0b11 == TOKEN_CLOSED
-            && self
-                .breaker
-                .engine
-                .closed_success(self.token.0 & engine::CLOSED_TICKET_MASK, now_us)
+            && self.breaker.engine.closed_success(self.token.0, now_us)
         {
             // Recorded, and nothing to release.
             std::mem::forget(self);
@@ -935,22 +970,22 @@ impl Permit<'_> {
     #[inline(always)]
     fn settle(self, verdict: Verdict) {
         let permit = std::mem::ManuallyDrop::new(self);
-        settle(permit.breaker, permit.token, verdict);
+        settle(permit.breaker, permit.token, permit.started, verdict);
     }
 }
 
-/// Reports a permit's verdict. Takes the permit's two words by value, so
+/// Reports a permit's verdict. Takes the permit's words by value, so
 /// they stay in registers: a `&mut Permit` here made the caller spill the
 /// permit to the stack on every call, fast path included, and the slot was
 /// then read back as part of the call's result, a store-forwarding stall
 /// that cost more than the breaker itself.
 #[inline(never)]
-fn settle(breaker: &CircuitBreaker, token: Token, verdict: Verdict) {
+fn settle(breaker: &CircuitBreaker, token: Token, started: u64, verdict: Verdict) {
     let engine = &breaker.engine;
     let slow = match engine.policy.slow_call {
         Some(slow_call) => {
-            let ran_us = now_us().wrapping_sub(token.started_us()) & TOKEN_STARTED_MASK;
-            Duration::from_micros(ran_us) >= slow_call
+            // A clock that moved back since the start reads as no time.
+            Duration::from_micros(now_us().saturating_sub(started)) >= slow_call
         }
         None => false,
     };
@@ -960,7 +995,7 @@ fn settle(breaker: &CircuitBreaker, token: Token, verdict: Verdict) {
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        abandon(self.breaker, self.token);
+        abandon(self.breaker, self.token, self.started);
     }
 }
 
@@ -969,11 +1004,26 @@ impl Drop for Permit<'_> {
 /// place back).
 #[cold]
 #[inline(never)]
-fn abandon(breaker: &CircuitBreaker, token: Token) {
+fn abandon(breaker: &CircuitBreaker, token: Token, started: u64) {
     if std::thread::panicking() {
-        settle(breaker, token, Verdict::Failure);
-    } else if token.is_trial() {
-        settle(breaker, token, Verdict::Ignored);
+        settle(breaker, token, started, Verdict::Failure);
+    } else {
+        cancelled(breaker, token);
+    }
+}
+
+/// A call dropped before it finished: not counted; a trial gives its
+/// place back. This is how a [`BreakerFuture`] holding a pending call's
+/// permit ends, whatever the thread is doing: the call's own panic can
+/// only come from its `poll`, during which the permit is not held by the
+/// future but by a local of `poll` (dropped by that unwinding, a failure).
+/// A drop of the future while the thread panics is someone else's panic
+/// (a sibling in a `join!`, a task torn down), so a cancellation.
+#[cold]
+#[inline(never)]
+fn cancelled(breaker: &CircuitBreaker, token: Token) {
+    if token.is_trial() {
+        settle(breaker, token, 0, Verdict::Ignored);
     }
 }
 
@@ -986,7 +1036,10 @@ pin_project! {
     /// # Cancel safety
     ///
     /// Dropping it drops the call; a half-open trial permit it held is
-    /// given back, and the call counts as neither success nor failure.
+    /// given back, and the call counts as neither success nor failure,
+    /// also when the drop comes from another panic unwinding (a sibling
+    /// in a `join!`). Only a panic of the call itself, while it is polled,
+    /// counts as a failure.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -1009,15 +1062,15 @@ pin_project! {
         // above). A plain value with no drop glue, so that completing and
         // dropping the future costs one check, inline, and the code of a
         // permit's `Drop` stays out of every caller's `poll`.
-        held: Option<Token>,
+        held: Option<(Token, u64)>,
     }
 
     impl<F, C, E> PinnedDrop for BreakerFuture<'_, F, C, E> {
         #[inline]
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(token) = this.held.take() {
-                abandon(this.breaker, token);
+            if let Some((token, _)) = this.held.take() {
+                cancelled(this.breaker, token);
             }
         }
     }
@@ -1046,11 +1099,14 @@ where
         // back into the future only if the call is pending: a call ready
         // on its first poll (the common case) never stores, takes and
         // re-checks it through the future's memory. A panic in the call
-        // drops the local while unwinding, which counts as a failure.
+        // drops the local while unwinding, which counts as a failure: the
+        // one place where the call's own panic can be seen (see
+        // `cancelled`). This costs the success path nothing.
         let permit = match this.held.take() {
-            Some(token) => Permit {
+            Some((token, started)) => Permit {
                 breaker: this.breaker,
                 token,
+                started,
             },
             None => match this.breaker.admit() {
                 Ok(permit) => permit,
@@ -1071,7 +1127,8 @@ where
                 Poll::Ready(Err(error))
             }
             Poll::Pending => {
-                *this.held = Some(std::mem::ManuallyDrop::new(permit).token);
+                let permit = std::mem::ManuallyDrop::new(permit);
+                *this.held = Some((permit.token, permit.started));
                 Poll::Pending
             }
         }

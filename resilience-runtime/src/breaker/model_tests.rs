@@ -18,17 +18,28 @@ struct Model {
     state: Option<State>,
     generation: u64,
     failures: u32,
-    window: VecDeque<bool>,
+    /// Each call's end (µs) and whether it failed.
+    window: VecDeque<(u64, bool)>,
     opened_us: u64,
     in_flight: u32,
     successes: u32,
     since_us: u64,
 }
 
+/// A rate rule's window: the last N calls, or the calls of the last ten
+/// buckets of `width` µs (the bucket a call falls in is all that counts).
+#[derive(Debug, Clone, Copy)]
+enum ModelWindow {
+    Calls(u32),
+    Buckets { width_us: u64 },
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Config {
     threshold: u32,
-    rate: Option<(f64, u32, u32)>,
+    rate: Option<(f64, ModelWindow, u32)>,
+    /// The engine's generation at the start (near a wrap, or 0).
+    generation: u64,
     open_for_us: u64,
     success_threshold: u32,
     max_calls: u32,
@@ -38,6 +49,17 @@ struct Config {
 impl Model {
     fn state(&self) -> State {
         self.state.unwrap_or(State::Closed)
+    }
+
+    /// The calls in the window at `now`: `(calls, failures)`.
+    fn in_window(&self, window: ModelWindow, now: u64) -> (u32, u32) {
+        let counted = self.window.iter().filter(|(at, _)| match window {
+            ModelWindow::Calls(_) => true,
+            ModelWindow::Buckets { width_us } => at / width_us + 10 > now / width_us,
+        });
+        counted.fold((0, 0), |(calls, failures), (_, failed)| {
+            (calls + 1, failures + u32::from(*failed))
+        })
     }
 
     fn move_to(&mut self, state: State, now: u64) {
@@ -89,14 +111,15 @@ impl Model {
                     self.move_to(State::Open, now);
                 }
             }
-            (false, Some((rate, size, min_calls))) => {
-                self.window.push_back(failed);
-                if self.window.len() > size as usize {
+            (false, Some((rate, window, min_calls))) => {
+                self.window.push_back((now, failed));
+                if let ModelWindow::Calls(size) = window
+                    && self.window.len() > size as usize
+                {
                     self.window.pop_front();
                 }
-                let fails = self.window.iter().filter(|f| **f).count() as f64;
-                let calls = self.window.len() as u32;
-                if calls >= min_calls && fails >= rate * f64::from(calls) - 1e-9 {
+                let (calls, fails) = self.in_window(window, now);
+                if calls >= min_calls && f64::from(fails) >= rate * f64::from(calls) - 1e-9 {
                     self.move_to(State::Open, now);
                 }
             }
@@ -143,11 +166,30 @@ fn op() -> impl Strategy<Value = Op> {
 fn config() -> impl Strategy<Value = Config> {
     let rate = prop_oneof![
         Just(None),
-        (prop_oneof![Just(0.25), Just(0.5), Just(1.0)], 1u32..7)
-            .prop_flat_map(|(rate, size)| (1..=size).prop_map(move |min| Some((rate, size, min)))),
+        (prop_oneof![Just(0.25), Just(0.5), Just(1.0)], 1u32..7).prop_flat_map(|(rate, size)| {
+            (1..=size).prop_map(move |min| Some((rate, ModelWindow::Calls(size), min)))
+        }),
+        (
+            prop_oneof![Just(0.25), Just(0.5), Just(1.0)],
+            1u64..6,
+            1u32..6
+        )
+            .prop_map(|(rate, width_ms, min)| Some((
+                rate,
+                ModelWindow::Buckets {
+                    width_us: width_ms * 1000
+                },
+                min
+            ))),
+    ];
+    let generation = prop_oneof![
+        Just(0),
+        // Across the 32-bit generation's wrap, and the 16-bit tag's.
+        Just(super::engine::GEN_MASK - 3),
+        Just((1 << 16) - 3),
     ];
     (
-        1u32..5,
+        (1u32..5, generation),
         rate,
         1u64..40,
         1u32..4,
@@ -155,9 +197,17 @@ fn config() -> impl Strategy<Value = Config> {
         prop_oneof![Just(None), (1u64..40).prop_map(Some)],
     )
         .prop_map(
-            |(threshold, rate, open_for_ms, success_threshold, max_calls, max_wait_ms)| Config {
+            |(
+                (threshold, generation),
+                rate,
+                open_for_ms,
+                success_threshold,
+                max_calls,
+                max_wait_ms,
+            )| Config {
                 threshold,
                 rate,
+                generation,
                 open_for_us: open_for_ms * 1000,
                 success_threshold,
                 max_calls,
@@ -172,8 +222,14 @@ fn policy(c: &Config) -> BreakerPolicy {
         .open_for(Duration::from_micros(c.open_for_us))
         .success_threshold(c.success_threshold)
         .half_open_max_calls(c.max_calls);
-    if let Some((rate, size, min)) = c.rate {
-        p = p.failure_rate(rate, WindowSize::Calls(size)).min_calls(min);
+    if let Some((rate, window, min)) = c.rate {
+        let window = match window {
+            ModelWindow::Calls(size) => WindowSize::Calls(size),
+            ModelWindow::Buckets { width_us } => {
+                WindowSize::Time(Duration::from_micros(width_us * 10))
+            }
+        };
+        p = p.failure_rate(rate, window).min_calls(min);
     }
     if let Some(wait) = c.max_wait_us {
         p = p.half_open_max_wait(Duration::from_micros(wait));
@@ -196,7 +252,7 @@ proptest! {
 
     #[test]
     fn engine_agrees_with_the_reference_model(c in config(), ops in proptest::collection::vec(op(), 1..120)) {
-        let engine = Engine::new("model".into(), policy(&c));
+        let engine = Engine::new("model".into(), policy(&c)).at_generation(c.generation);
         let mut model = Model::default();
         // Starts far from zero, as the real clock does.
         let clock = Cell::new(1_000_000_000u64);
@@ -240,8 +296,9 @@ proptest! {
             if model.state() == State::HalfOpen {
                 prop_assert_eq!(reading.trials_in_flight, model.in_flight, "step {}", step);
             }
-            if c.rate.is_some() && model.state() == State::Closed {
-                prop_assert_eq!(reading.window.calls as usize, model.window.len(), "step {}", step);
+            if let Some((_, window, _)) = c.rate && model.state() == State::Closed {
+                let (calls, failures) = model.in_window(window, now());
+                prop_assert_eq!((reading.window.calls, reading.window.failures), (calls, failures), "step {}", step);
             }
         }
     }

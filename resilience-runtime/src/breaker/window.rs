@@ -9,7 +9,11 @@
 #[cfg(not(resilience_loom))]
 use std::sync::OnceLock;
 
-use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed, const_unless_loom};
+use crate::sync::{
+    AtomicU8, AtomicU32, AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed},
+    const_unless_loom,
+};
 
 /// Totals of the calls currently in the window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,6 +30,13 @@ pub(crate) struct Sample {
     pub(crate) slow: bool,
 }
 
+// Inline, not boxed: a breaker is `const`-constructible so that it can live
+// in a `static`, and allocates nothing. A time window is 328 bytes; every
+// breaker pays for it, once, in its own memory.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a boxed window would allocate and stop a breaker from being `const`"
+)]
 pub(crate) enum Window {
     /// Consecutive mode keeps no window.
     None,
@@ -38,11 +49,11 @@ impl Window {
     /// (including every record ordered before it), or `None` when there is
     /// nothing new to judge: the totals did not change, or a concurrent
     /// write left them inconsistent for a moment.
-    pub(crate) fn record(&self, sample: Sample, now_us: impl FnOnce() -> u64) -> Option<Counts> {
+    pub(crate) fn record(&self, sample: Sample, now_us: impl Fn() -> u64) -> Option<Counts> {
         match self {
             Window::None => Some(Counts::default()),
             Window::Calls(ring) => ring.record(sample),
-            Window::Time(buckets) => Some(buckets.record(sample, now_us())),
+            Window::Time(buckets) => buckets.record(sample, &now_us),
         }
     }
 
@@ -52,7 +63,7 @@ impl Window {
         match self {
             Window::None => Some(Counts::default()),
             Window::Calls(ring) => ring.counts(),
-            Window::Time(buckets) => Some(buckets.counts(now_us(), None)),
+            Window::Time(buckets) => Some(buckets.counts_at(now_us())),
         }
     }
 
@@ -238,38 +249,133 @@ impl CallRing {
 /// window one tenth of it at a time.
 pub(crate) const BUCKETS: usize = 10;
 
-// A bucket is one word: which bucket of time it holds (its stamp), and its
-// three counters. A writer that finds an old stamp starts the bucket over.
-const COUNT_BITS: u32 = 12;
-const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
-const STAMP_SHIFT: u32 = 3 * COUNT_BITS;
-const STAMP_MASK: u64 = (1 << (64 - STAMP_SHIFT)) - 1;
+// A bucket is four words. Its stamp word says which tenth of time it holds
+// (the stamp: µs / width, 56 bits, so 2^56 widths of at least 1 µs: 2,284
+// years of a process's clock, which never wraps in practice) and an 8-bit
+// epoch, bumped each time the bucket starts over. Its three counters
+// (calls, failures, slow calls) carry the epoch they count for in their top
+// byte and a 56-bit count: a counter whose epoch is not the bucket's is
+// from an earlier period and reads as zero, so every call is counted, with
+// no halving and no bound a service can reach (2^56 per tenth of a window).
+//
+// A writer that finds an older stamp starts the bucket over: it first
+// retires every counter to the next epoch (zero), then publishes the new
+// stamp and epoch with a release CAS. A reader that acquires that stamp
+// therefore sees counters at the new epoch or later: a counter cannot
+// carry an epoch 256 periods old into the present. Epochs are compared
+// with wrapping arithmetic over 128 periods, which a thread would have to
+// sleep through between two of its own instructions to get wrong (and
+// then it loses its one call rather than counting an old one).
+const STAMP_SHIFT: u32 = 8;
+const EPOCH_MASK: u64 = 0xFF;
+const STAMP_MAX: u64 = (1 << (64 - STAMP_SHIFT)) - 1;
+/// The stamp of a cleared bucket: later than any clock, so it reads as
+/// empty and the next writer starts it over.
+const STAMP_NEVER: u64 = STAMP_MAX;
+const COUNT_SHIFT: u32 = 56;
+const COUNT_MASK: u64 = (1 << COUNT_SHIFT) - 1;
 
-fn field(word: u64, index: u32) -> u64 {
-    (word >> (index * COUNT_BITS)) & COUNT_MAX
+// The counters of a bucket.
+const CALLS: usize = 0;
+const FAILURES: usize = 1;
+const SLOW_CALLS: usize = 2;
+
+fn stamp_word(stamp: u64, epoch: u64) -> u64 {
+    (stamp.min(STAMP_MAX) << STAMP_SHIFT) | (epoch & EPOCH_MASK)
 }
 
-fn bucket_word(stamp: u64, calls: u64, failures: u64, slow: u64) -> u64 {
-    ((stamp & STAMP_MASK) << STAMP_SHIFT)
-        | (calls << (2 * COUNT_BITS))
-        | (failures << COUNT_BITS)
-        | slow
+fn unpack_stamp(word: u64) -> (u64, u64) {
+    (word >> STAMP_SHIFT, word & EPOCH_MASK)
+}
+
+fn counter(epoch: u64, count: u64) -> u64 {
+    ((epoch & EPOCH_MASK) << COUNT_SHIFT) | (count & COUNT_MASK)
+}
+
+fn counter_epoch(word: u64) -> u64 {
+    word >> COUNT_SHIFT
+}
+
+/// Whether epoch `a` is `b` or comes after it.
+fn at_or_after(a: u64, b: u64) -> bool {
+    a.wrapping_sub(b) & EPOCH_MASK < 128
+}
+
+struct Bucket {
+    stamp: AtomicU64,
+    counters: [AtomicU64; 3],
+}
+
+impl Bucket {
+    const_unless_loom! {
+        fn new() -> Self {
+            Bucket {
+                stamp: AtomicU64::new(0),
+                counters: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            }
+        }
+    }
+
+    /// Zeroes every counter for `epoch`, unless a writer of that epoch (or
+    /// a later one) got there first.
+    fn retire(&self, epoch: u64) {
+        for c in &self.counters {
+            let mut current = c.load(Relaxed);
+            while !at_or_after(counter_epoch(current), epoch) {
+                match c.compare_exchange_weak(current, counter(epoch, 0), Relaxed, Relaxed) {
+                    Ok(_) => break,
+                    Err(actual) => current = actual,
+                }
+            }
+        }
+    }
+
+    /// Moves the bucket from `current` (its stamp word) to `stamp`; `false`
+    /// if someone else changed it first.
+    fn start_over(&self, current: u64, stamp: u64) -> bool {
+        let epoch = (unpack_stamp(current).1 + 1) & EPOCH_MASK;
+        self.retire(epoch);
+        self.stamp
+            .compare_exchange(current, stamp_word(stamp, epoch), AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// Adds one to counter `which` for `epoch`; nothing if the bucket has
+    /// already moved past it.
+    fn add(&self, which: usize, epoch: u64) {
+        let c = &self.counters[which];
+        let mut current = c.load(Relaxed);
+        loop {
+            let e = counter_epoch(current);
+            let new = if e == epoch {
+                current + 1
+            } else if at_or_after(e, epoch) {
+                return;
+            } else {
+                counter(epoch, 1)
+            };
+            match c.compare_exchange_weak(current, new, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
 }
 
 /// The calls of the last `BUCKETS` × `width`.
 pub(crate) struct TimeBuckets {
     width_us: u64,
-    buckets: [AtomicU64; BUCKETS],
+    buckets: [Bucket; BUCKETS],
 }
 
 #[cfg(not(resilience_loom))]
-const fn zeroed() -> [AtomicU64; BUCKETS] {
-    [const { AtomicU64::new(0) }; BUCKETS]
+const fn buckets() -> [Bucket; BUCKETS] {
+    [const { Bucket::new() }; BUCKETS]
 }
 
 #[cfg(resilience_loom)]
-fn zeroed() -> [AtomicU64; BUCKETS] {
-    std::array::from_fn(|_| AtomicU64::new(0))
+fn buckets() -> [Bucket; BUCKETS] {
+    std::array::from_fn(|_| Bucket::new())
 }
 
 impl TimeBuckets {
@@ -278,76 +384,92 @@ impl TimeBuckets {
             let width_us = window_us / BUCKETS as u64;
             TimeBuckets {
                 width_us: if width_us == 0 { 1 } else { width_us },
-                buckets: zeroed(),
+                buckets: buckets(),
             }
         }
     }
 
     fn stamp(&self, now_us: u64) -> u64 {
-        now_us / self.width_us
+        (now_us / self.width_us).min(STAMP_MAX - 1)
     }
 
-    fn record(&self, sample: Sample, now_us: u64) -> Counts {
-        let stamp = self.stamp(now_us);
-        let index = (stamp % BUCKETS as u64) as usize;
-        let bucket = &self.buckets[index];
-        let (failure, slow) = (u64::from(sample.failure), u64::from(sample.slow));
-        let mut current = bucket.load(Relaxed);
-        loop {
-            let new = if current >> STAMP_SHIFT != stamp & STAMP_MASK {
-                bucket_word(stamp, 1, failure, slow)
-            } else if field(current, 2) == COUNT_MAX {
-                // Full: halve every counter, which keeps the rates.
-                bucket_word(
-                    stamp,
-                    COUNT_MAX / 2 + 1,
-                    field(current, 1) / 2 + failure,
-                    field(current, 0) / 2 + slow,
-                )
-            } else {
-                bucket_word(
-                    stamp,
-                    field(current, 2) + 1,
-                    field(current, 1) + failure,
-                    field(current, 0) + slow,
-                )
-            };
-            match bucket.compare_exchange_weak(current, new, Relaxed, Relaxed) {
-                Ok(_) => return self.counts(now_us, Some((index, new))),
-                Err(actual) => current = actual,
+    fn record(&self, sample: Sample, now_us: &dyn Fn() -> u64) -> Option<Counts> {
+        let stamp = self.stamp(now_us());
+        let bucket = &self.buckets[(stamp % BUCKETS as u64) as usize];
+        let epoch = loop {
+            let current = bucket.stamp.load(Acquire);
+            let (held, epoch) = unpack_stamp(current);
+            if held == stamp {
+                break Some(epoch);
             }
+            if held > stamp {
+                // Either this call is late (another caller's clock already
+                // reached a later lap of this bucket, so the call has left
+                // the window) or the bucket is stamped after this clock:
+                // cleared, or written by a clock that ran ahead (an earlier
+                // paused test runtime). Only the first keeps the bucket.
+                if held <= self.stamp(now_us()) {
+                    break None;
+                }
+            }
+            if bucket.start_over(current, stamp) {
+                break Some((epoch + 1) & EPOCH_MASK);
+            }
+        };
+        let epoch = epoch?;
+        bucket.add(CALLS, epoch);
+        if sample.failure {
+            bucket.add(FAILURES, epoch);
+        }
+        if sample.slow {
+            bucket.add(SLOW_CALLS, epoch);
+        }
+        Some(self.counts(stamp))
+    }
+
+    /// The totals of the buckets in the window that ends at `stamp`: a
+    /// bucket stamped before it, at any age, or after it (by a clock that
+    /// ran ahead) reads as empty.
+    fn counts(&self, stamp: u64) -> Counts {
+        let mut sums = [0u64; 3];
+        for bucket in &self.buckets {
+            let (held, epoch) = unpack_stamp(bucket.stamp.load(Acquire));
+            if held > stamp || stamp - held >= BUCKETS as u64 {
+                continue;
+            }
+            for (sum, c) in sums.iter_mut().zip(&bucket.counters) {
+                let word = c.load(Relaxed);
+                if counter_epoch(word) == epoch {
+                    *sum += word & COUNT_MASK;
+                }
+            }
+        }
+        let total = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        Counts {
+            calls: total(sums[CALLS]),
+            failures: total(sums[FAILURES]),
+            slow: total(sums[SLOW_CALLS]),
         }
     }
 
-    /// The totals at `now_us`; `known` is a bucket's value just written.
-    fn counts(&self, now_us: u64, known: Option<(usize, u64)>) -> Counts {
-        let now = self.stamp(now_us) & STAMP_MASK;
-        let mut counts = Counts::default();
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            let word = match known {
-                Some((known, word)) if known == index => word,
-                _ => bucket.load(Relaxed),
-            };
-            let age = now.wrapping_sub(word >> STAMP_SHIFT) & STAMP_MASK;
-            if age < BUCKETS as u64 {
-                // Each field is at most 12 bits, so the sums fit easily.
-                counts.calls += field(word, 2) as u32;
-                counts.failures += field(word, 1) as u32;
-                counts.slow += field(word, 0) as u32;
-            }
-        }
-        counts
+    fn counts_at(&self, now_us: u64) -> Counts {
+        self.counts(self.stamp(now_us))
     }
 
     fn clear(&self) {
         for bucket in &self.buckets {
-            bucket.store(0, Relaxed);
+            let mut current = bucket.stamp.load(Acquire);
+            while !bucket.start_over(current, STAMP_NEVER) {
+                current = bucket.stamp.load(Acquire);
+            }
         }
     }
 }
 
 #[cfg(all(test, not(resilience_loom)))]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
 
     const FAIL: Sample = Sample {
@@ -398,50 +520,112 @@ mod tests {
         );
     }
 
-    #[test]
-    fn buckets_forget_calls_older_than_the_window() {
-        let window = TimeBuckets::new(10_000_000); // 10 s in 1 s buckets
-        window.record(FAIL, 500_000);
-        window.record(OK, 5_500_000);
-        assert_eq!(
-            window.counts(9_999_999, None),
-            Counts {
-                calls: 2,
-                failures: 1,
-                slow: 0
-            }
-        );
-        // The first bucket [0 s, 1 s) leaves the window at 10 s.
-        assert_eq!(
-            window.counts(10_000_000, None),
-            Counts {
-                calls: 1,
-                failures: 0,
-                slow: 0
-            }
-        );
-        assert_eq!(window.counts(20_000_000, None), Counts::default());
-        // A write to a recycled bucket starts it over.
-        window.record(SLOW_OK, 10_200_000);
-        assert_eq!(
-            window.counts(10_300_000, None),
-            Counts {
-                calls: 2,
-                failures: 0,
-                slow: 1
-            }
-        );
+    fn at(us: u64) -> impl Fn() -> u64 {
+        move || us
+    }
+
+    fn calls(calls: u32, failures: u32, slow: u32) -> Counts {
+        Counts {
+            calls,
+            failures,
+            slow,
+        }
     }
 
     #[test]
-    fn full_bucket_halves_and_keeps_the_rate() {
+    fn buckets_forget_calls_older_than_the_window() {
+        let window = TimeBuckets::new(10_000_000); // 10 s in 1 s buckets
+        window.record(FAIL, &at(500_000));
+        window.record(OK, &at(5_500_000));
+        assert_eq!(window.counts_at(9_999_999), calls(2, 1, 0));
+        // The first bucket [0 s, 1 s) leaves the window at 10 s.
+        assert_eq!(window.counts_at(10_000_000), calls(1, 0, 0));
+        assert_eq!(window.counts_at(20_000_000), Counts::default());
+        // A write to a recycled bucket starts it over.
+        window.record(SLOW_OK, &at(10_200_000));
+        assert_eq!(window.counts_at(10_300_000), calls(2, 0, 1));
+    }
+
+    #[test]
+    fn a_bucket_counts_every_call_without_halving() {
         let window = TimeBuckets::new(10_000_000);
-        for i in 0..10_000u32 {
-            window.record(if i % 4 == 0 { FAIL } else { OK }, 0);
+        for i in 0..100_000u32 {
+            window.record(if i % 4 == 0 { FAIL } else { OK }, &at(0));
         }
-        let c = window.counts(0, None);
-        let rate = f64::from(c.failures) / f64::from(c.calls);
-        assert!(c.calls > 2_000 && c.calls <= COUNT_MAX as u32, "{c:?}");
-        assert!((rate - 0.25).abs() < 0.01, "{rate}");
+        assert_eq!(window.counts_at(0), calls(100_000, 25_000, 0));
+    }
+
+    #[test]
+    fn a_counter_holds_more_than_any_window_can_see() {
+        // Ten million calls in one tenth of a window, and far more: the
+        // 56-bit counters take them (set directly: recording 10^7 calls
+        // one by one is slow in a debug build).
+        let window = TimeBuckets::new(10_000_000);
+        window.record(FAIL, &at(0));
+        let bucket = &window.buckets[0];
+        let (_, epoch) = unpack_stamp(bucket.stamp.load(Relaxed));
+        bucket.counters[CALLS].store(counter(epoch, 10_000_000), Relaxed);
+        bucket.counters[FAILURES].store(counter(epoch, 9_999_999), Relaxed);
+        window.record(FAIL, &at(1));
+        assert_eq!(window.counts_at(2), calls(10_000_001, 10_000_000, 0));
+        bucket.counters[CALLS].store(counter(epoch, COUNT_MASK - 1), Relaxed);
+        window.record(OK, &at(3));
+        assert_eq!(window.counts_at(3).calls, u32::MAX, "totals saturate");
+    }
+
+    #[test]
+    fn stale_buckets_read_as_empty_at_any_age() {
+        let window = TimeBuckets::new(1_000); // 1 ms in 100 µs buckets
+        window.record(FAIL, &at(50));
+        // The old 28-bit stamps wrapped here, and the failure came back.
+        for age in [1u64 << 28, 1 << 32, 1 << 40, 1 << 50] {
+            let now = 50 + age * 100;
+            assert_eq!(window.counts_at(now), Counts::default(), "{age}");
+            // Its bucket's next writer starts it over.
+            let w = TimeBuckets::new(1_000);
+            w.record(FAIL, &at(50));
+            assert_eq!(w.record(OK, &at(now)), Some(calls(1, 0, 0)), "{age}");
+        }
+    }
+
+    #[test]
+    fn calls_stamped_after_the_clock_never_count() {
+        let window = TimeBuckets::new(10_000_000);
+        // A clock an hour ahead (an earlier paused runtime)...
+        for _ in 0..3 {
+            window.record(FAIL, &at(3_600_000_000));
+        }
+        // ...then one back near zero: the hour-ahead calls are not in its
+        // window, and its own calls take their buckets back.
+        assert_eq!(window.counts_at(1_000_000), Counts::default());
+        assert_eq!(window.record(OK, &at(0)), Some(calls(1, 0, 0)));
+        assert_eq!(window.record(FAIL, &at(1_000_000)), Some(calls(2, 1, 0)));
+    }
+
+    #[test]
+    fn a_late_call_does_not_reclaim_a_newer_bucket() {
+        let window = TimeBuckets::new(10_000_000);
+        window.record(FAIL, &at(10_500_000));
+        // A call that ended at 0.5 s is recorded after the clock passed
+        // 10.5 s: it has left the window and must not wipe bucket 0.
+        let late = Cell::new(500_000);
+        let clock = || {
+            let t = late.get();
+            late.set(10_600_000);
+            t
+        };
+        assert_eq!(window.record(OK, &clock), None);
+        assert_eq!(window.counts_at(10_600_000), calls(1, 1, 0));
+    }
+
+    #[test]
+    fn clear_forgets_every_bucket() {
+        let window = TimeBuckets::new(10_000_000);
+        for t in 0..10 {
+            window.record(FAIL, &at(t * 1_000_000));
+        }
+        window.clear();
+        assert_eq!(window.counts_at(9_000_000), Counts::default());
+        assert_eq!(window.record(FAIL, &at(9_000_000)), Some(calls(1, 1, 0)));
     }
 }
