@@ -1,0 +1,369 @@
+//! The options of every layer of [`resilience`](https://docs.rs/resilience),
+//! defined once: each option's key, kind, default and description (a table
+//! per layer, for the macros' parsers and the docs), and the rules on its
+//! value (`const fn`s, so the runtime's `const` builders run them too, and
+//! a `static` with a bad setting fails to compile).
+//!
+//! The attribute macros, the runtime builders and the configuration loader
+//! all read these defaults and run these rules; nothing else defines one.
+//! A rule returns a [`Problem`]: the key to point at and one static
+//! sentence that says the fix, the same words wherever it is reported.
+//!
+//! One module per layer: [`retry`], [`timeout`], [`circuit_breaker`],
+//! [`bulkhead`], [`rate_limiter`], [`hedge`], [`chaos`], [`stale_cache`];
+//! [`common`] holds the options every layer takes.
+
+#![warn(missing_docs)]
+
+pub mod bulkhead;
+pub mod chaos;
+pub mod circuit_breaker;
+pub mod common;
+pub mod hedge;
+pub mod rate_limiter;
+pub mod retry;
+pub mod stale_cache;
+pub mod timeout;
+
+use std::fmt;
+use std::time::Duration;
+
+/// A setting a rule refuses: the option to point at and the sentence that
+/// says the fix.
+///
+/// ```
+/// use resilience_schema::retry;
+///
+/// let problem = retry::check_max_attempts(0).unwrap_err();
+/// assert_eq!(problem.key, Some("max_attempts"));
+/// assert!(problem.message.contains("at least 1"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Problem {
+    /// The option at fault (`None`: the attribute as a whole, e.g. a
+    /// required option is missing).
+    pub key: Option<&'static str>,
+    /// What is wrong and how to fix it, one sentence.
+    pub message: &'static str,
+}
+
+impl Problem {
+    /// A problem with the option `key`.
+    pub const fn at(key: &'static str, message: &'static str) -> Problem {
+        Problem {
+            key: Some(key),
+            message,
+        }
+    }
+
+    /// A problem with the attribute (or builder) as a whole.
+    pub const fn whole(message: &'static str) -> Problem {
+        Problem { key: None, message }
+    }
+
+    /// Panics with the sentence: what a `const` builder does with a
+    /// setting its rule refuses (at compile time in a `static`).
+    #[track_caller]
+    pub const fn fail(self) -> ! {
+        panic!("{}", self.message)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// The result of one rule.
+pub type Check = Result<(), Problem>;
+
+/// Panics with the problem's sentence if `check` failed: what a `const`
+/// builder does, so that a bad setting in a `static` fails to compile.
+///
+/// ```compile_fail
+/// use resilience_schema::{expect, retry};
+///
+/// const fn attempts(n: u32) -> u32 {
+///     expect(retry::check_max_attempts(n));
+///     n
+/// }
+/// static ATTEMPTS: u32 = attempts(0); // error: `max_attempts` counts every call…
+/// ```
+#[track_caller]
+pub const fn expect(check: Check) {
+    if let Err(problem) = check {
+        problem.fail()
+    }
+}
+
+/// What an option takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A whole number within `min..=max`: `max_attempts = 3`.
+    Count {
+        /// The smallest value allowed.
+        min: u64,
+        /// The largest value allowed.
+        max: u64,
+    },
+    /// A number, whole or not: `budget = 0.2`.
+    Number,
+    /// A duration in a string: `base = "100ms"`.
+    Duration,
+    /// A number of calls or a duration: `window = 100` or `window = "10s"`.
+    CountOrDuration,
+    /// A duration, or the word `adaptive`: `delay = adaptive`.
+    DurationOrAdaptive,
+    /// One of a few words, in quotes: `backoff = "exp"`.
+    Choice(&'static [&'static str]),
+    /// `true` or `false`; the bare key means `true`: `idempotent`.
+    Switch,
+    /// The bare key only: `adaptive`.
+    Flag,
+    /// The path of a predicate `fn(&E) -> bool`: `retry_if = is_retryable`.
+    Path,
+    /// A string literal: `name = "payments"`.
+    Text,
+    /// An expression: `with = &BREAKER`.
+    Expr,
+}
+
+/// An option's default, for the docs table (`Unset`: what happens without it is in the description).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fallback {
+    /// A whole number.
+    Count(u64),
+    /// A number.
+    Number(f64),
+    /// A duration.
+    Duration(Duration),
+    /// One of the option's words.
+    Word(&'static str),
+    /// `true` or `false`.
+    Switch(bool),
+    /// No default: unset unless written (what that means is in the
+    /// option's description).
+    Unset,
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Fallback::Count(n) => write!(f, "{n}"),
+            Fallback::Number(n) => write!(f, "{n}"),
+            Fallback::Duration(d) => write!(f, "\"{}\"", duration_text(d)),
+            Fallback::Word(w) => write!(f, "\"{w}\""),
+            Fallback::Switch(b) => write!(f, "{b}"),
+            Fallback::Unset => f.write_str("unset"),
+        }
+    }
+}
+
+/// `"100ms"`, `"30s"`, `"10m"`: a duration as an option is written.
+pub fn duration_text(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    for (unit, per) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if nanos >= per && nanos.is_multiple_of(per) {
+            return format!("{}{unit}", nanos / per);
+        }
+    }
+    format!("{nanos}ns")
+}
+
+/// One option of a layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spec {
+    /// The key, as written: `max_attempts`.
+    pub key: &'static str,
+    /// What it takes.
+    pub kind: Kind,
+    /// Its default.
+    pub default: Fallback,
+    /// Whether it acts where the layer is called, not on the instance, and
+    /// so still applies beside `with = …` (`retry_if`).
+    pub at_call_site: bool,
+    /// One line for the docs table.
+    pub doc: &'static str,
+}
+
+impl Spec {
+    /// An option of the instance.
+    pub const fn new(key: &'static str, kind: Kind, default: Fallback, doc: &'static str) -> Spec {
+        Spec {
+            key,
+            kind,
+            default,
+            at_call_site: false,
+            doc,
+        }
+    }
+
+    /// An option that acts at the call site (kept beside `with`).
+    pub const fn at_call_site(mut self) -> Spec {
+        self.at_call_site = true;
+        self
+    }
+}
+
+/// The option `key` of `options`.
+pub fn find(options: &'static [Spec], key: &str) -> Option<&'static Spec> {
+    options.iter().find(|spec| spec.key == key)
+}
+
+/// A count of zero is refused with `message`.
+pub(crate) const fn nonzero(key: &'static str, n: u64, message: &'static str) -> Check {
+    if n == 0 {
+        Err(Problem::at(key, message))
+    } else {
+        Ok(())
+    }
+}
+
+/// A zero duration is refused with `message`.
+pub(crate) const fn positive(key: &'static str, d: Duration, message: &'static str) -> Check {
+    if d.is_zero() {
+        Err(Problem::at(key, message))
+    } else {
+        Ok(())
+    }
+}
+
+/// Pushes the problem of every failed check.
+pub(crate) fn collect(checks: impl IntoIterator<Item = Check>) -> Vec<Problem> {
+    checks.into_iter().filter_map(Result::err).collect()
+}
+
+/// Runs `check` on a written value.
+pub(crate) fn written<T: Copy>(value: Option<T>, check: impl Fn(T) -> Check) -> Check {
+    match value {
+        Some(v) => check(v),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [(&str, &[Spec]); 9] = [
+        ("common", common::OPTIONS),
+        ("retry", retry::OPTIONS),
+        ("timeout", timeout::OPTIONS),
+        ("circuit_breaker", circuit_breaker::OPTIONS),
+        ("bulkhead", bulkhead::OPTIONS),
+        ("rate_limiter", rate_limiter::OPTIONS),
+        ("hedge", hedge::OPTIONS),
+        ("chaos", chaos::OPTIONS),
+        ("stale_cache", stale_cache::OPTIONS),
+    ];
+
+    #[test]
+    fn every_key_is_listed_once_per_layer() {
+        for (layer, options) in ALL {
+            for (i, spec) in options.iter().enumerate() {
+                assert!(
+                    options[..i].iter().all(|other| other.key != spec.key),
+                    "{layer}: `{}` twice",
+                    spec.key
+                );
+                assert!(
+                    !spec.doc.is_empty(),
+                    "{layer}: `{}` has no description",
+                    spec.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_names_a_key_of_its_layer() {
+        let cases: [(&[Spec], Vec<Problem>); 5] = [
+            (
+                retry::OPTIONS,
+                retry::Settings {
+                    max_attempts: Some(0),
+                    max_delay: Some(Duration::ZERO),
+                    budget: Some(2.0),
+                    min_retries_per_sec: Some(1),
+                    ..Default::default()
+                }
+                .problems(),
+            ),
+            (
+                timeout::OPTIONS,
+                timeout::Settings {
+                    quantile: Some(0.5),
+                    ..Default::default()
+                }
+                .problems(),
+            ),
+            (
+                circuit_breaker::OPTIONS,
+                circuit_breaker::Settings {
+                    failure_threshold: Some(0),
+                    window: Some(circuit_breaker::Window::Calls(0)),
+                    ..Default::default()
+                }
+                .problems(),
+            ),
+            (
+                bulkhead::OPTIONS,
+                bulkhead::Settings {
+                    max_concurrent: Some(0),
+                    max_queue: Some(1),
+                    ..Default::default()
+                }
+                .problems(),
+            ),
+            (
+                chaos::OPTIONS,
+                chaos::Settings {
+                    latency_rate: Some(2.0),
+                    ..Default::default()
+                }
+                .problems(),
+            ),
+        ];
+        for (options, problems) in cases {
+            assert!(!problems.is_empty());
+            for problem in problems {
+                let Some(key) = problem.key else { continue };
+                assert!(find(options, key).is_some(), "{key}");
+                assert!(problem.message.contains(&format!("`{key}")), "{problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_pass_their_rules() {
+        assert!(retry::Settings::default().problems().is_empty());
+        assert!(circuit_breaker::Settings::default().problems().is_empty());
+        assert!(chaos::Settings::default().problems().is_empty());
+        assert!(circuit_breaker::check_window(circuit_breaker::WINDOW).is_ok());
+        assert!(timeout::check_min_below_max(None, None).is_ok());
+    }
+
+    #[test]
+    fn a_long_base_alone_is_not_capped() {
+        let long = Duration::from_secs(60);
+        assert_eq!(retry::max_delay(None, long), long);
+        assert_eq!(retry::max_delay(None, retry::BASE), retry::MAX_DELAY);
+        assert_eq!(retry::max_delay(Some(long), retry::BASE), long);
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(duration_text(Duration::from_millis(100)), "100ms");
+        assert_eq!(duration_text(Duration::from_secs(600)), "10m");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1500ms");
+    }
+}
