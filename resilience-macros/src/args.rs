@@ -23,28 +23,6 @@ pub(crate) struct Common {
     pub(crate) krate: Option<LitStr>,
 }
 
-impl Common {
-    /// Checks the combination; called by each layer's validation.
-    pub(crate) fn validate(&self, layer: &str, errors: &mut darling::error::Accumulator) {
-        if let (Some(_), Some(with)) = (&self.name, &self.with) {
-            errors.push(
-                darling::Error::custom(format!(
-                    "`#[{layer}]` takes either `name` (a shared instance from the registry) or `with` (an instance you own), not both: remove one"
-                ))
-                .with_span(with),
-            );
-        }
-        if let Some(name) = &self.name
-            && name.value().trim().is_empty()
-        {
-            errors.push(
-                darling::Error::custom("`name` must not be empty: it identifies the instance in logs and in the registry")
-                    .with_span(name),
-            );
-        }
-    }
-}
-
 /// How a layer's instance is built, given the expression of its name.
 pub(crate) struct InstanceSpec {
     /// The runtime type, e.g. `#private::Retry`.

@@ -19,13 +19,6 @@ pub(crate) struct DurationLit {
     pub(crate) span: Span,
 }
 
-impl DurationLit {
-    /// `::core::time::Duration::from_nanos(n)`, usable in a `const`.
-    pub(crate) fn to_tokens(self) -> TokenStream {
-        tokens(self.value)
-    }
-}
-
 impl FromMeta for DurationLit {
     /// `key = "2s"`; any other kind of value is an error naming `key`.
     fn from_meta(meta: &Meta) -> darling::Result<Self> {

@@ -353,7 +353,7 @@ pub const fn check_min_calls_within_window(min_calls: u32, window: Window) -> Ch
     match window {
         Window::Calls(size) if min_calls > size && size > 0 => Err(Problem::at(
             "min_calls",
-            "`min_calls` is more than the window holds (100 calls by default), so the rate would never be checked: lower `min_calls` or widen `window`",
+            "`min_calls` is more than the calls the window holds, so the rate would never be checked: lower `min_calls` or widen `window` (without `window`, it holds the last 100 calls)",
         )),
         _ => Ok(()),
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, written};
+use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, positive, written};
 
 /// The period of `rate`.
 pub const PER: Duration = Duration::from_secs(1);
@@ -72,10 +72,10 @@ impl Settings {
         };
         let per = self.per.unwrap_or(PER);
         let rate_ok = check_rate(rate);
-        let per_ok = if rate_ok.is_ok() {
-            check_per(rate, per)
-        } else {
-            Ok(())
+        // The period's own rule, then those that divide it by the rate.
+        let per_ok = match (check_period(per), rate_ok) {
+            (Ok(()), Ok(())) => check_per(rate, per),
+            (period, _) => period,
         };
         let burst = if rate_ok.is_ok() && per_ok.is_ok() {
             written(self.burst, |burst| check_burst(rate, per, burst))
@@ -97,16 +97,22 @@ pub const fn check_rate(rate: u32) -> Check {
     )
 }
 
+/// A period is positive.
+pub const fn check_period(per: Duration) -> Check {
+    positive(
+        "per",
+        per,
+        "`per` of zero is not a period: use a positive duration such as \"1s\"",
+    )
+}
+
 /// A positive period, at least a nanosecond a call, and a default burst
-/// (`rate` calls) that earns back within [`MAX_SPAN`].
+/// (`rate` calls) that earns back within [`MAX_SPAN`] (`rate` checked).
 pub const fn check_per(rate: u32, per: Duration) -> Check {
-    let nanos = per.as_nanos();
-    if nanos == 0 {
-        return Err(Problem::at(
-            "per",
-            "`per` of zero is not a period: use a positive duration such as \"1s\"",
-        ));
+    if let Err(problem) = check_period(per) {
+        return Err(problem);
     }
+    let nanos = per.as_nanos();
     if nanos < rate as u128 {
         return Err(Problem::at(
             "per",

@@ -6,12 +6,12 @@ use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::Lit;
+use resilience_schema::{self as schema, chaos::Settings};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::Layer;
+use crate::layer::{Layer, Spans};
 use crate::value;
 
 #[derive(Debug, FromMeta)]
@@ -26,64 +26,30 @@ struct ChaosOptions {
 }
 
 pub(crate) struct ChaosLayer {
-    error_rate: f64,
-    latency: Option<DurationLit>,
-    latency_rate: f64,
+    settings: Settings,
     common: Common,
     span: Span,
 }
 
-fn check_rate(
-    rate: &Option<SpannedValue<f64>>,
-    key: &str,
-    errors: &mut darling::error::Accumulator,
-) {
-    if let Some(rate) = rate
-        && !(0.0..=1.0).contains(&**rate)
-    {
-        errors.push(
-            darling::Error::custom(format!(
-                "`{key}` is the fraction of calls affected, between 0 and 1 (e.g. 0.1 for one call in ten), not {}",
-                **rate
-            ))
-            .with_span(&rate.span()),
-        );
-    }
-}
-
 impl ChaosLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        if let Some(NestedMeta::Lit(lit)) = args.first() {
-            let hint = match lit {
-                Lit::Float(_) | Lit::Int(_) => format!("write `error_rate = {}`", quote!(#lit)),
-                Lit::Str(s) => format!("write `latency = \"{}\"`", s.value()),
-                _ => "write options as `key = value`, e.g. `#[chaos(error_rate = 0.1)]`".to_owned(),
-            };
-            return Err(
-                darling::Error::custom(format!("`#[chaos]` takes named options: {hint}"))
-                    .with_span(lit),
-            );
-        }
-        let options = ChaosOptions::from_list(args)?;
+        let o = ChaosOptions::from_list(args)?;
+        let settings = Settings {
+            error_rate: o.error_rate.as_deref().copied(),
+            latency: o.latency.map(|d| d.value),
+            latency_rate: o.latency_rate.as_deref().copied(),
+        };
+        let mut spans = Spans::default();
+        spans.set("error_rate", o.error_rate.as_ref().map(|v| v.span()));
+        spans.set("latency_rate", o.latency_rate.as_ref().map(|v| v.span()));
         let mut errors = darling::Error::accumulator();
-        check_rate(&options.error_rate, "error_rate", &mut errors);
-        check_rate(&options.latency_rate, "latency_rate", &mut errors);
-        if let (Some(rate), None) = (&options.latency_rate, &options.latency) {
-            errors.push(
-                darling::Error::custom("`latency_rate` says how often to add latency, but no `latency` is set: add e.g. `latency = \"200ms\"`")
-                    .with_span(&rate.span()),
-            );
+        if o.common.with.is_none() {
+            spans.report(settings.problems(), span, &mut errors);
         }
-        options.common.validate("chaos", &mut errors);
         errors.finish()?;
         Ok(ChaosLayer {
-            error_rate: options.error_rate.map_or(0.0, |r| *r),
-            // `latency` alone delays every call.
-            latency_rate: options
-                .latency_rate
-                .map_or(if options.latency.is_some() { 1.0 } else { 0.0 }, |r| *r),
-            latency: options.latency,
-            common: options.common,
+            settings,
+            common: o.common,
             span,
         })
     }
@@ -91,17 +57,21 @@ impl ChaosLayer {
     /// The expansion when the `chaos` feature is on.
     fn wrap_enabled(&self, cx: &Context, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let error_rate = self.error_rate;
-        let latency_rate = self.latency_rate;
-        let latency = self.latency.map_or_else(
-            || quote!(::core::time::Duration::ZERO),
-            DurationLit::to_tokens,
-        );
+        let error_rate = self.settings.error_rate.map(|r| quote!(.error_rate(#r)));
+        // `latency` alone delays every call (the schema's `LATENCY_RATE`).
+        let latency = self.settings.latency.map(|d| {
+            let d = crate::duration::tokens(d);
+            let rate = self
+                .settings
+                .latency_rate
+                .unwrap_or(schema::chaos::LATENCY_RATE);
+            quote!(.latency(#d, #rate))
+        });
         let spec = InstanceSpec {
             ty: quote!(#private::Chaos),
             make: Box::new({
                 let private = private.clone();
-                move |name| quote!(#private::Chaos::new(#name).error_rate(#error_rate).latency(#latency, #latency_rate))
+                move |name| quote!(#private::Chaos::new(#name) #error_rate #latency)
             }),
         };
         let instance = instance(cx, &self.common, &spec);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
+use resilience_schema::stale_cache;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -15,9 +16,6 @@ use crate::args::Common;
 use crate::duration;
 use crate::expand::{Context, respan};
 use crate::layer::Layer;
-
-const DEFAULT_TTL: Duration = Duration::from_secs(600);
-const DEFAULT_CAPACITY: u64 = 10_000;
 
 enum Level {
     /// An expression of the function's return type.
@@ -123,8 +121,8 @@ fn path_name(expr: &Expr) -> Option<String> {
 fn parse_stale_cache(call: &syn::ExprCall) -> darling::Result<StaleCache> {
     let mut errors = darling::Error::accumulator();
     let mut cache = StaleCache {
-        ttl: DEFAULT_TTL,
-        capacity: DEFAULT_CAPACITY,
+        ttl: stale_cache::TTL,
+        capacity: stale_cache::CAPACITY,
         with: None,
         key: None,
         span: call.span(),
@@ -148,31 +146,46 @@ fn parse_stale_cache(call: &syn::ExprCall) -> darling::Result<StaleCache> {
             continue;
         }
         match (key.as_str(), &*assign.right) {
-            ("ttl", Expr::Lit(syn::ExprLit { lit: Lit::Str(text), .. })) => match duration::parse(&text.value()) {
-                Ok(ttl) if ttl.is_zero() => errors.push(
-                    darling::Error::custom("a `ttl` of zero would never serve anything: use a positive duration such as \"10m\"")
-                        .with_span(text),
-                ),
-                Ok(ttl) => cache.ttl = ttl,
+            (
+                "ttl",
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Str(text),
+                    ..
+                }),
+            ) => match duration::parse(&text.value()) {
+                Ok(ttl) => match stale_cache::check_ttl(ttl) {
+                    Ok(()) => cache.ttl = ttl,
+                    Err(problem) => errors.push(darling::Error::custom(problem).with_span(text)),
+                },
                 Err(message) => errors.push(darling::Error::custom(message).with_span(text)),
             },
-            ("capacity", Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. })) => match n.base10_parse::<u64>() {
-                Ok(0) | Err(_) => errors.push(
-                    darling::Error::custom("`capacity` is the number of argument tuples remembered: use a positive number such as 10_000")
-                        .with_span(n),
-                ),
-                Ok(capacity) => cache.capacity = capacity,
+            (
+                "capacity",
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Int(n), ..
+                }),
+            ) => match stale_cache::check_capacity(n.base10_parse::<u64>().unwrap_or(0)) {
+                Ok(()) => cache.capacity = n.base10_parse::<u64>().unwrap_or(0),
+                Err(problem) => errors.push(darling::Error::custom(problem).with_span(n)),
             },
             ("with", expr) => cache.with = Some(expr.clone()),
             ("key", expr) => cache.key = Some(expr.clone()),
             ("ttl", other) => errors.push(
-                darling::Error::custom("`ttl` is a duration string such as \"10m\"").with_span(other),
+                darling::Error::custom("`ttl` is a duration string such as \"10m\"")
+                    .with_span(other),
             ),
             ("capacity", other) => errors.push(
                 darling::Error::custom("`capacity` is a number such as 10_000").with_span(other),
             ),
             (other, _) => errors.push(
-                darling::Error::unknown_field_with_alts(other, &["ttl", "capacity", "with", "key"]).with_span(&assign.left),
+                darling::Error::unknown_field_with_alts(
+                    other,
+                    &stale_cache::OPTIONS
+                        .iter()
+                        .map(|spec| spec.key)
+                        .collect::<Vec<_>>(),
+                )
+                .with_span(&assign.left),
             ),
         }
     }

@@ -6,12 +6,16 @@ use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use resilience_schema::{
+    self as schema,
+    hedge::{Delay, Settings},
+};
 use syn::{Expr, ExprLit, Lit, Meta};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::Context;
-use crate::layer::Layer;
+use crate::layer::{Layer, Spans};
 use crate::value::{self, Expected};
 
 /// `delay = "50ms"` or `delay = adaptive`.
@@ -63,60 +67,38 @@ struct HedgeOptions {
 }
 
 pub(crate) struct HedgeLayer {
-    delay: DelayArg,
-    max_hedges: u32,
+    settings: Settings,
     common: Common,
 }
 
 impl HedgeLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        if let Some(NestedMeta::Lit(lit)) = args.first() {
-            let hint = match lit {
-                Lit::Str(s) => format!("write `delay = \"{}\"`", s.value()),
-                _ => "write options as `key = value`, e.g. `#[hedge(delay = \"50ms\")]`".to_owned(),
-            };
-            return Err(
-                darling::Error::custom(format!("`#[hedge]` takes named options: {hint}"))
-                    .with_span(lit),
-            );
-        }
-        let options = HedgeOptions::from_list(args)?;
-        let mut errors = darling::Error::accumulator();
-        let max_hedges = options.max_hedges.as_ref().map_or(1, |m| **m);
-        if let Some(m) = &options.max_hedges
-            && **m == 0
-        {
-            errors.push(
-                darling::Error::custom(
-                    "`max_hedges` of 0 would never hedge: use at least 1, or remove `#[hedge]`",
-                )
-                .with_span(&m.span()),
-            );
-        }
-        let delay = match options.delay {
-            Some(DelayArg::Fixed(d)) if d.value.is_zero() => {
-                errors.push(
-                    darling::Error::custom("a `delay` of zero would send every hedge at once and multiply load: use a delay near the P95 latency, or `adaptive`")
-                        .with_span(&d.span),
-                );
-                DelayArg::Fixed(d)
-            }
-            Some(delay) => delay,
-            None if options.common.with.is_some() => DelayArg::Adaptive,
-            None => {
-                errors.push(
-                    darling::Error::custom("`#[hedge]` needs `delay = \"50ms\"` (how long to wait before a second attempt) or `delay = adaptive`")
-                        .with_span(&span),
-                );
-                DelayArg::Adaptive
-            }
+        let o = HedgeOptions::from_list(args)?;
+        let settings = Settings {
+            delay: o.delay.map(|d| match d {
+                DelayArg::Fixed(d) => Delay::Fixed(d.value),
+                DelayArg::Adaptive => Delay::Adaptive,
+            }),
+            max_hedges: o.max_hedges.as_deref().copied(),
         };
-        options.common.validate("hedge", &mut errors);
+        let mut spans = Spans::default();
+        spans.set(
+            "delay",
+            o.delay.and_then(|d| match d {
+                DelayArg::Fixed(d) => Some(d.span),
+                DelayArg::Adaptive => None,
+            }),
+        );
+        spans.set("max_hedges", o.max_hedges.as_ref().map(|v| v.span()));
+        let mut errors = darling::Error::accumulator();
+        // Beside `with` the driver has refused every setting.
+        if o.common.with.is_none() {
+            spans.report(settings.problems(), span, &mut errors);
+        }
         errors.finish()?;
         Ok(HedgeLayer {
-            delay,
-            max_hedges,
-            common: options.common,
+            settings,
+            common: o.common,
         })
     }
 }
@@ -128,18 +110,23 @@ impl Layer for HedgeLayer {
 
     fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let max_hedges = self.max_hedges;
-        let delay = self.delay;
+        // Both are arguments of `Hedge::new`: the schema's default fills
+        // `max_hedges` when it is not written.
+        let max_hedges = self
+            .settings
+            .max_hedges
+            .unwrap_or(schema::hedge::MAX_HEDGES);
+        let delay = self.settings.delay.unwrap_or(Delay::Adaptive);
         let spec = InstanceSpec {
             ty: quote!(#private::Hedge),
             make: Box::new({
                 let private = private.clone();
                 move |name| match delay {
-                    DelayArg::Fixed(d) => {
-                        let d = crate::duration::tokens(d.value);
+                    Delay::Fixed(d) => {
+                        let d = crate::duration::tokens(d);
                         quote!(#private::Hedge::new(#name, #d, #max_hedges))
                     }
-                    DelayArg::Adaptive => quote!(#private::Hedge::adaptive(#name, #max_hedges)),
+                    Delay::Adaptive => quote!(#private::Hedge::adaptive(#name, #max_hedges)),
                 }
             }),
         };

@@ -1,8 +1,12 @@
-//! One module per layer: its options, their validation, and its expansion.
+//! One module per layer: its options parsed into the schema's settings
+//! (`resilience-schema`), their spans, and its expansion. The checks every
+//! layer shares are here, in the driver: named options only, `name` vs
+//! `with`, settings beside `with`.
 //!
-//! A new layer is a new module here (options struct + [`Layer`] impl), a
-//! variant of [`LayerKind`], an entry point in `lib.rs`, and its runtime type
-//! in `resilience-runtime`.
+//! A new layer is a module in `resilience-schema` (its options and rules),
+//! a module here (options struct + [`Layer`] impl), a variant of
+//! [`LayerKind`], an entry point in `lib.rs`, and its runtime type in
+//! `resilience-runtime`.
 
 mod bulkhead;
 mod chaos;
@@ -15,6 +19,8 @@ mod timeout;
 
 use darling::ast::NestedMeta;
 use proc_macro2::{Span, TokenStream};
+use resilience_schema::{self as schema, Kind, Spec};
+use syn::Lit;
 
 use crate::args::Common;
 use crate::expand::Context;
@@ -70,7 +76,38 @@ impl LayerKind {
         LayerKind::ALL.into_iter().find(|kind| kind.name() == last)
     }
 
-    /// Parses and validates the attribute's arguments.
+    /// The layer's options in the schema (`None` for `#[fallback]`, whose
+    /// arguments are levels, not options).
+    pub(crate) fn options(self) -> Option<&'static [Spec]> {
+        Some(match self {
+            LayerKind::Fallback => return None,
+            LayerKind::Retry => schema::retry::OPTIONS,
+            LayerKind::Timeout => schema::timeout::OPTIONS,
+            LayerKind::Bulkhead => schema::bulkhead::OPTIONS,
+            LayerKind::RateLimiter => schema::rate_limiter::OPTIONS,
+            LayerKind::CircuitBreaker => schema::circuit_breaker::OPTIONS,
+            LayerKind::Chaos => schema::chaos::OPTIONS,
+            LayerKind::Hedge => schema::hedge::OPTIONS,
+        })
+    }
+
+    /// An attribute with its usual options, for messages.
+    fn example(self) -> &'static str {
+        match self {
+            LayerKind::Fallback => "#[fallback(Ok(Vec::new()))]",
+            LayerKind::Retry => "#[retry(max_attempts = 3)]",
+            LayerKind::Timeout => "#[timeout(\"2s\")]",
+            LayerKind::Bulkhead => "#[bulkhead(max_concurrent = 10)]",
+            LayerKind::RateLimiter => "#[rate_limiter(rate = 100, per = \"1s\")]",
+            LayerKind::CircuitBreaker => "#[circuit_breaker(failure_threshold = 5)]",
+            LayerKind::Chaos => "#[chaos(error_rate = 0.1)]",
+            LayerKind::Hedge => "#[hedge(delay = \"50ms\")]",
+        }
+    }
+
+    /// Parses the attribute's arguments, after the checks every layer
+    /// shares (named options only, settings beside `with`), then checks
+    /// `name` against `with`.
     pub(crate) fn parse(self, args: &TokenStream, span: Span) -> darling::Result<Box<dyn Layer>> {
         // Fallback levels are expressions, not `key = value` options.
         if self == LayerKind::Fallback {
@@ -78,8 +115,10 @@ impl LayerKind {
         }
         let args = NestedMeta::parse_meta_list(args.clone()).map_err(darling::Error::from)?;
         let mut errors = darling::Error::accumulator();
+        self.named_options_only(&args, &mut errors);
+        let mut errors = errors.checkpoint()?;
         let args = &self.without_settings_beside_own_instance(args, &mut errors);
-        let layer = errors.handle(match self {
+        let layer: Option<Box<dyn Layer>> = errors.handle(match self {
             LayerKind::Fallback => unreachable!("handled above"),
             LayerKind::Chaos => chaos::ChaosLayer::parse(args, span).map(|l| Box::new(l) as _),
             LayerKind::Hedge => hedge::HedgeLayer::parse(args, span).map(|l| Box::new(l) as _),
@@ -97,14 +136,76 @@ impl LayerKind {
                 circuit_breaker::CircuitBreakerLayer::parse(args, span).map(|l| Box::new(l) as _)
             }
         });
+        if let Some(layer) = &layer {
+            self.check_placement(layer.common(), &mut errors);
+        }
         errors.finish()?;
         Ok(layer.expect("a layer that failed to parse recorded its error"))
+    }
+
+    /// Options are `key = value` (or a bare key); a literal alone is an
+    /// error that names the option it most likely means, from the kinds
+    /// in the schema. `#[timeout]`'s duration may come first, alone.
+    fn named_options_only(self, args: &[NestedMeta], errors: &mut darling::error::Accumulator) {
+        let Some(options) = self.options() else {
+            return;
+        };
+        let skip = usize::from(self == LayerKind::Timeout);
+        let first_of = |kinds: &[fn(&Kind) -> bool]| {
+            kinds
+                .iter()
+                .find_map(|kind| options.iter().find(|spec| kind(&spec.kind)))
+                .map(|spec| spec.key)
+        };
+        let count = |k: &Kind| matches!(k, Kind::Count { .. });
+        let number = |k: &Kind| matches!(k, Kind::Number);
+        let duration = |k: &Kind| matches!(k, Kind::Duration | Kind::DurationOrAdaptive);
+        for arg in args.iter().skip(skip) {
+            let NestedMeta::Lit(lit) = arg else { continue };
+            let written = match lit {
+                Lit::Int(n) => first_of(&[count, number]).map(|key| format!("`{key} = {n}`")),
+                Lit::Float(f) => first_of(&[number]).map(|key| format!("`{key} = {f}`")),
+                Lit::Str(s) => {
+                    first_of(&[duration]).map(|key| format!("`{key} = \"{}\"`", s.value()))
+                }
+                _ => None,
+            };
+            let hint = match written {
+                Some(option) => format!("write {option}"),
+                None => format!("write options as `key = value`, e.g. `{}`", self.example()),
+            };
+            errors.push(
+                darling::Error::custom(format!("`#[{}]` takes named options: {hint}", self.name()))
+                    .with_span(lit),
+            );
+        }
+    }
+
+    /// `name` (a shared instance) and `with` (the caller's) are two
+    /// placements: one at most; and a name must say something.
+    fn check_placement(self, common: &Common, errors: &mut darling::error::Accumulator) {
+        if let (Some(_), Some(with)) = (&common.name, &common.with) {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`#[{}]` takes either `name` (a shared instance from the registry) or `with` (an instance you own), not both: remove one",
+                    self.name()
+                ))
+                .with_span(with),
+            );
+        }
+        if let Some(name) = &common.name
+            && let Err(problem) = schema::common::check_name(&name.value())
+        {
+            errors.push(darling::Error::custom(problem).with_span(name));
+        }
     }
 
     /// With `with = …` the caller's instance carries its own settings, so a
     /// setting written beside it would be silently ignored: each one is an
     /// error at its key, and is left out of the arguments the layer parses
-    /// (its value need not be valid when it is to be removed anyway).
+    /// (its value need not be valid when it is to be removed anyway). What
+    /// stays is in the schema: the common options, and those that act at
+    /// the call site.
     fn without_settings_beside_own_instance(
         self,
         args: Vec<NestedMeta>,
@@ -121,21 +222,22 @@ impl LayerKind {
         {
             return args;
         }
-        let Some((ty, built)) = self.runtime_type() else {
+        let (Some((ty, built)), Some(options)) = (self.runtime_type(), self.options()) else {
             return args;
+        };
+        let kept = |path: &syn::Path| {
+            schema::common::OPTIONS
+                .iter()
+                .chain(options.iter().filter(|spec| spec.at_call_site))
+                .any(|spec| path.is_ident(spec.key))
         };
         args.into_iter()
             .filter(|arg| {
                 let written = match key(arg) {
-                    Some(path) if KEPT_BESIDE_OWN_INSTANCE.iter().any(|k| path.is_ident(k)) => {
-                        return true;
-                    }
-                    Some(path) if self.kept_beside_own_instance(&path) => return true,
+                    Some(path) if kept(&path) => return true,
                     Some(path) => format!("`{}`", path_text(&path)),
                     // `#[timeout("2s", with = …)]`.
-                    None if self == LayerKind::Timeout => "the duration".to_owned(),
-                    // Positional options: the layer says how to name them.
-                    None => return true,
+                    None => "the duration".to_owned(),
                 };
                 errors.push(
                     darling::Error::custom(format!(
@@ -171,24 +273,7 @@ impl LayerKind {
             ),
         })
     }
-
-    /// Options of this layer that act at the call site, not on the
-    /// instance, and so still apply beside `with`.
-    fn kept_beside_own_instance(self, key: &syn::Path) -> bool {
-        let kept: &[&str] = match self {
-            // Which runtime type `with` passes: `AdaptiveTimeout`.
-            LayerKind::Timeout => &["adaptive"],
-            // The predicates classify each error where the layer is called.
-            LayerKind::Retry => &["retry_if"],
-            LayerKind::CircuitBreaker => &["failure_if"],
-            _ => &[],
-        };
-        kept.iter().any(|k| key.is_ident(k))
-    }
 }
-
-/// Options that say where the instance lives, on every layer.
-const KEPT_BESIDE_OWN_INSTANCE: [&str; 3] = ["with", "name", "crate"];
 
 fn path_text(path: &syn::Path) -> String {
     path.segments
@@ -196,6 +281,38 @@ fn path_text(path: &syn::Path) -> String {
         .map(|s| s.ident.to_string())
         .collect::<Vec<_>>()
         .join("::")
+}
+
+/// Where each option was written (its value, or the bare key), for the
+/// schema's problems.
+#[derive(Default)]
+pub(crate) struct Spans(Vec<(&'static str, Span)>);
+
+impl Spans {
+    /// Records where `key` was written, if it was.
+    pub(crate) fn set(&mut self, key: &'static str, span: Option<Span>) {
+        if let Some(span) = span {
+            self.0.push((key, span));
+        }
+    }
+
+    /// Each of the schema's `problems` as an error at the option it names
+    /// (at `whole`, the attribute, for a problem of the whole or with an
+    /// option that was not written).
+    pub(crate) fn report(
+        &self,
+        problems: Vec<schema::Problem>,
+        whole: Span,
+        errors: &mut darling::error::Accumulator,
+    ) {
+        for problem in problems {
+            let span = problem
+                .key
+                .and_then(|key| self.0.iter().find(|(k, _)| *k == key))
+                .map_or(whole, |(_, span)| *span);
+            errors.push(darling::Error::custom(problem).with_span(&span));
+        }
+    }
 }
 
 /// A parsed, validated layer, ready to wrap the layers below it.

@@ -1,27 +1,17 @@
 //! `#[rate_limiter(rate = 100, per = "1s", burst = 20, max_wait = "10ms")]`.
 
-use std::time::Duration;
-
 use darling::FromMeta;
 use darling::ast::NestedMeta;
 use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::Lit;
+use resilience_schema::{self as schema, rate_limiter::Settings};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::Layer;
+use crate::layer::{Layer, Spans};
 use crate::value;
-
-const DEFAULT_PER: Duration = Duration::from_secs(1);
-
-/// The longest stretch a `RateLimiter` measures (`MAX_SPAN` in
-/// resilience-runtime's `rate_limiter.rs`, which asserts the same bounds):
-/// a full burst must earn back within it.
-const MAX_SPAN: Duration = Duration::from_secs(100 * 31_557_600);
-const YEAR_NANOS: u128 = 31_557_600 * 1_000_000_000;
 
 #[derive(Debug, FromMeta)]
 struct RateLimiterOptions {
@@ -35,15 +25,8 @@ struct RateLimiterOptions {
     common: Common,
 }
 
-/// Settings of the instance the macro creates (absent with `with`).
-struct Settings {
-    rate: u32,
-    per: Duration,
-    burst: Option<u32>,
-    max_wait: Option<DurationLit>,
-}
-
 pub(crate) struct RateLimiterLayer {
+    /// Absent with `with`: the caller's instance keeps its own.
     settings: Option<Settings>,
     common: Common,
     span: Span,
@@ -51,121 +34,26 @@ pub(crate) struct RateLimiterLayer {
 
 impl RateLimiterLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        if let Some(NestedMeta::Lit(lit)) = args.first() {
-            let hint = match lit {
-                Lit::Int(n) => format!("write `rate = {n}, per = \"1s\"`"),
-                _ => "write options as `key = value`, e.g. `#[rate_limiter(rate = 100, per = \"1s\")]`".to_owned(),
-            };
-            return Err(darling::Error::custom(format!(
-                "`#[rate_limiter]` takes named options: {hint}"
-            ))
-            .with_span(lit));
-        }
-        let options = RateLimiterOptions::from_list(args)?;
+        let o = RateLimiterOptions::from_list(args)?;
+        let settings = Settings {
+            rate: o.rate.as_deref().copied(),
+            per: o.per.map(|d| d.value),
+            burst: o.burst.as_deref().copied(),
+            max_wait: o.max_wait.map(|d| d.value),
+        };
+        let mut spans = Spans::default();
+        spans.set("rate", o.rate.as_ref().map(|v| v.span()));
+        spans.set("per", o.per.map(|d| d.span));
+        spans.set("burst", o.burst.as_ref().map(|v| v.span()));
         let mut errors = darling::Error::accumulator();
-        options.common.validate("rate_limiter", &mut errors);
-
-        if options.common.with.is_some() {
-            // The caller's instance carries its own settings (the driver
-            // refuses any written beside `with`).
-            errors.finish()?;
-            return Ok(RateLimiterLayer {
-                settings: None,
-                common: options.common,
-                span,
-            });
-        }
-
-        let rate = match &options.rate {
-            None => {
-                errors.push(
-                    darling::Error::custom(
-                        "`#[rate_limiter]` needs `rate`, the calls allowed per period, e.g. `#[rate_limiter(rate = 100, per = \"1s\")]`",
-                    )
-                    .with_span(&span),
-                );
-                1
-            }
-            Some(rate) if **rate == 0 => {
-                errors.push(
-                    darling::Error::custom(
-                        "`rate = 0` would refuse every call: allow at least 1 call per period (stretch `per` for slower rates, e.g. `rate = 1, per = \"1m\"`)",
-                    )
-                    .with_span(&rate.span()),
-                );
-                1
-            }
-            Some(rate) => **rate,
-        };
-        let per = match options.per {
-            Some(per) if per.value.is_zero() => {
-                errors.push(
-                    darling::Error::custom(
-                        "`per` of zero is not a period: use a positive duration such as \"1s\"",
-                    )
-                    .with_span(&per.span),
-                );
-                DEFAULT_PER
-            }
-            Some(per) if per.value.as_nanos() < u128::from(rate) => {
-                errors.push(
-                    darling::Error::custom(format!(
-                        "{rate} calls per {:?} is more than one call per nanosecond: lengthen `per` or lower `rate`",
-                        per.value
-                    ))
-                    .with_span(&per.span),
-                );
-                DEFAULT_PER
-            }
-            // `RateLimiter::new` measures the default burst, `rate` calls,
-            // which earn back within `per`.
-            Some(per)
-                if per.value.as_nanos() / u128::from(rate) * u128::from(rate)
-                    > MAX_SPAN.as_nanos() =>
-            {
-                errors.push(
-                    darling::Error::custom(
-                        "`per` is longer than the 100 years a rate limiter can measure: use a shorter period, e.g. `rate = 1, per = \"24h\"` for one call a day",
-                    )
-                    .with_span(&per.span),
-                );
-                DEFAULT_PER
-            }
-            Some(per) => per.value,
-            None => DEFAULT_PER,
-        };
-        let interval = per.as_nanos() / u128::from(rate);
-        if let Some(burst) = &options.burst
-            && **burst == 0
-        {
-            errors.push(
-                darling::Error::custom(
-                    "`burst = 0` would refuse every call: `burst` is how many calls may come at once, at least 1 (it defaults to `rate`)",
-                )
-                .with_span(&burst.span()),
-            );
-        }
-        if let Some(burst) = &options.burst
-            && interval * u128::from(**burst) > MAX_SPAN.as_nanos()
-        {
-            let years = interval * u128::from(**burst) / YEAR_NANOS;
-            errors.push(
-                darling::Error::custom(format!(
-                    "a full burst of {} calls takes {years} years to earn back (`burst` × `per / rate`), more than the 100 years a rate limiter can measure: lower `burst`, or shorten `per`",
-                    **burst
-                ))
-                .with_span(&burst.span()),
-            );
+        // Beside `with` the driver has refused every setting.
+        if o.common.with.is_none() {
+            spans.report(settings.problems(), span, &mut errors);
         }
         errors.finish()?;
         Ok(RateLimiterLayer {
-            settings: Some(Settings {
-                rate,
-                per,
-                burst: options.burst.map(|b| *b),
-                max_wait: options.max_wait,
-            }),
-            common: options.common,
+            settings: o.common.with.is_none().then_some(settings),
+            common: o.common,
             span,
         })
     }
@@ -182,11 +70,14 @@ impl Layer for RateLimiterLayer {
             // Never called: `with` passes the caller's instance.
             None => Box::new(|_| TokenStream::new()),
             Some(settings) => {
-                let rate = settings.rate;
-                let per = crate::duration::tokens(settings.per);
+                let rate = settings.rate.unwrap_or(1);
+                // `per` is an argument of `RateLimiter::new`: its default
+                // comes from the schema when it is not written.
+                let per =
+                    crate::duration::tokens(settings.per.unwrap_or(schema::rate_limiter::PER));
                 let burst = settings.burst.map(|b| quote!(.burst(#b)));
                 let max_wait = settings.max_wait.map(|w| {
-                    let w = w.to_tokens();
+                    let w = crate::duration::tokens(w);
                     quote!(.max_wait(#w))
                 });
                 let private = private.clone();

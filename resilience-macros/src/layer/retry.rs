@@ -9,64 +9,42 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path};
 
+use resilience_schema::{self as schema, retry::Settings};
+
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::Context;
-use crate::layer::Layer;
+use crate::layer::{Layer, Spans};
 use crate::value::{self, Expected};
 
-const BACKOFFS: [&str; 4] = ["fixed", "linear", "exp", "decorrelated"];
-const JITTERS: [&str; 3] = ["full", "equal", "none"];
+use schema::retry::{BACKOFFS, Backoff, JITTERS, Jitter};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backoff {
-    Fixed,
-    Linear,
-    Exp,
-    Decorrelated,
-}
+/// `backoff = "exp"`.
+#[derive(Debug, Clone, Copy)]
+struct BackoffArg(Backoff);
 
-impl FromMeta for Backoff {
+impl FromMeta for BackoffArg {
     fn from_meta(meta: &Meta) -> darling::Result<Self> {
-        choice(meta, &BACKOFFS, None)
-            .and_then(|s| Self::from_string(&s.value()).map_err(|e| e.with_span(&s)))
-    }
-
-    fn from_string(value: &str) -> darling::Result<Self> {
-        Ok(match value {
-            "fixed" => Backoff::Fixed,
-            "linear" => Backoff::Linear,
-            "exp" | "exponential" => Backoff::Exp,
-            "decorrelated" => Backoff::Decorrelated,
-            other => return Err(unknown_value("backoff", other, &BACKOFFS)),
-        })
+        let s = choice(meta, BACKOFFS, None)?;
+        Backoff::from_word(&s.value())
+            .map(BackoffArg)
+            .ok_or_else(|| unknown_value("backoff", &s.value(), BACKOFFS).with_span(&s))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Jitter {
-    None,
-    Full,
-    Equal,
-}
+/// `jitter = "full"`, or the bare key (the schema's `Jitter::BARE`).
+#[derive(Debug, Clone, Copy)]
+struct JitterArg(Jitter);
 
-impl FromMeta for Jitter {
-    /// Bare `jitter` means full jitter.
+impl FromMeta for JitterArg {
     fn from_meta(meta: &Meta) -> darling::Result<Self> {
         if let Meta::Path(_) = meta {
-            return Ok(Jitter::Full);
+            return Ok(JitterArg(Jitter::BARE));
         }
-        choice(meta, &JITTERS, Some("full"))
-            .and_then(|s| Self::from_string(&s.value()).map_err(|e| e.with_span(&s)))
-    }
-
-    fn from_string(value: &str) -> darling::Result<Self> {
-        Ok(match value {
-            "full" => Jitter::Full,
-            "equal" => Jitter::Equal,
-            "none" => Jitter::None,
-            other => return Err(unknown_value("jitter", other, &JITTERS)),
-        })
+        let s = choice(meta, JITTERS, Some("full"))?;
+        Jitter::from_word(&s.value())
+            .map(JitterArg)
+            .ok_or_else(|| unknown_value("jitter", &s.value(), JITTERS).with_span(&s))
     }
 }
 
@@ -108,10 +86,10 @@ fn unknown_value(key: &str, value: &str, allowed: &[&str]) -> darling::Error {
 struct RetryOptions {
     #[darling(default, with = value::count)]
     max_attempts: Option<SpannedValue<u32>>,
-    backoff: Option<SpannedValue<Backoff>>,
+    backoff: Option<SpannedValue<BackoffArg>>,
     base: Option<DurationLit>,
     max_delay: Option<DurationLit>,
-    jitter: Option<SpannedValue<Jitter>>,
+    jitter: Option<SpannedValue<JitterArg>>,
     max_elapsed: Option<DurationLit>,
     #[darling(default, with = value::predicate)]
     retry_if: Option<Path>,
@@ -126,150 +104,89 @@ struct RetryOptions {
 }
 
 pub(crate) struct RetryLayer {
-    max_attempts: u32,
-    backoff: Backoff,
-    base: Duration,
-    max_delay: Duration,
-    jitter: Jitter,
-    max_elapsed: Option<Duration>,
+    settings: Settings,
     retry_if: Option<Path>,
-    idempotent: bool,
-    /// `(ratio, min_retries_per_sec)`.
-    budget: Option<(f64, u32)>,
     common: Common,
 }
 
-/// Finagle's default floor: a quiet client may still retry this often.
-const DEFAULT_MIN_RETRIES_PER_SEC: u32 = 10;
-
-const DEFAULT_BASE: Duration = Duration::from_millis(100);
-const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
-
 impl RetryLayer {
-    pub(crate) fn parse(args: &[NestedMeta], _span: Span) -> darling::Result<Self> {
-        if let Some(NestedMeta::Lit(lit)) = args.first() {
-            let hint = match lit {
-                Lit::Int(n) => format!("write `max_attempts = {n}`"),
-                _ => "write options as `key = value`, e.g. `#[retry(max_attempts = 3)]`".to_owned(),
-            };
-            return Err(
-                darling::Error::custom(format!("`#[retry]` takes named options: {hint}"))
-                    .with_span(lit),
-            );
-        }
-        let options = RetryOptions::from_list(args)?;
-        let mut errors = darling::Error::accumulator();
-        let max_attempts = options.max_attempts.as_ref().map_or(3, |m| **m);
-        if let Some(m) = &options.max_attempts
-            && **m == 0
-        {
-            errors.push(
-                darling::Error::custom("`max_attempts` counts every call, the first included, so it must be at least 1 (1 means no retry)")
-                    .with_span(&m.span()),
-            );
-        }
-        let backoff = options.backoff.as_ref().map_or(Backoff::Exp, |b| **b);
-        let base = options.base.map_or(DEFAULT_BASE, |b| b.value);
-        let max_delay = match options.max_delay {
-            Some(max) => {
-                if max.value < base {
-                    errors.push(
-                        darling::Error::custom(format!(
-                            "`max_delay` ({:?}) is below `base` ({base:?}): every delay would be capped under the first one; raise `max_delay` or lower `base`",
-                            max.value
-                        ))
-                        .with_span(&max.span),
-                    );
-                }
-                max.value
-            }
-            None => DEFAULT_MAX_DELAY.max(base),
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+        let o = RetryOptions::from_list(args)?;
+        let settings = Settings {
+            max_attempts: o.max_attempts.as_deref().copied(),
+            backoff: o.backoff.as_ref().map(|b| b.0),
+            base: o.base.map(|d| d.value),
+            max_delay: o.max_delay.map(|d| d.value),
+            jitter: o.jitter.as_ref().map(|j| j.0),
+            max_elapsed: o.max_elapsed.map(|d| d.value),
+            idempotent: o.idempotent,
+            budget: o.budget.as_deref().copied(),
+            min_retries_per_sec: o.min_retries_per_sec.as_deref().copied(),
         };
-        if let (Some(jitter), Backoff::Decorrelated) = (&options.jitter, backoff)
-            && **jitter != Jitter::None
-        {
-            errors.push(
-                darling::Error::custom("`backoff = \"decorrelated\"` already draws each delay at random: remove `jitter` (or use another backoff with jitter)")
-                    .with_span(&jitter.span()),
-            );
-        }
-        if let Some(max_elapsed) = options.max_elapsed
-            && max_elapsed.value.is_zero()
-        {
-            errors.push(
-                darling::Error::custom("`max_elapsed` of zero would stop before the first retry: use a positive duration or remove it")
-                    .with_span(&max_elapsed.span),
-            );
-        }
-        if let Some(budget) = &options.budget
-            && !(**budget > 0.0 && **budget <= 1.0)
-        {
-            errors.push(
-                darling::Error::custom(format!(
-                    "`budget` is the fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2), not {}",
-                    **budget
-                ))
-                .with_span(&budget.span()),
-            );
-        }
-        if let (None, Some(floor)) = (&options.budget, &options.min_retries_per_sec) {
-            errors.push(
-                darling::Error::custom("`min_retries_per_sec` is the floor of a retry budget: add `budget = 0.2` (the fraction of calls that may be retried)")
-                    .with_span(&floor.span()),
-            );
-        }
-        options.common.validate("retry", &mut errors);
+        let mut spans = Spans::default();
+        spans.set("max_attempts", o.max_attempts.as_ref().map(|v| v.span()));
+        spans.set("max_delay", o.max_delay.map(|d| d.span));
+        spans.set("jitter", o.jitter.as_ref().map(|v| v.span()));
+        spans.set("max_elapsed", o.max_elapsed.map(|d| d.span));
+        spans.set("budget", o.budget.as_ref().map(|v| v.span()));
+        spans.set(
+            "min_retries_per_sec",
+            o.min_retries_per_sec.as_ref().map(|v| v.span()),
+        );
+        let mut errors = darling::Error::accumulator();
+        spans.report(settings.problems(), span, &mut errors);
         errors.finish()?;
         Ok(RetryLayer {
-            max_attempts,
-            backoff,
-            base,
-            max_delay,
-            jitter: options.jitter.map_or(Jitter::None, |j| *j),
-            max_elapsed: options.max_elapsed.map(|m| m.value),
-            retry_if: options.retry_if,
-            idempotent: options.idempotent.unwrap_or(false),
-            budget: options.budget.map(|ratio| {
-                (
-                    *ratio,
-                    options
-                        .min_retries_per_sec
-                        .map_or(DEFAULT_MIN_RETRIES_PER_SEC, |m| *m),
-                )
-            }),
-            common: options.common,
+            settings,
+            retry_if: o.retry_if,
+            common: o.common,
         })
     }
 
+    /// `RetryPolicy::new()` and the options written, no more.
     fn policy(&self, private: &TokenStream) -> TokenStream {
-        let attempts = self.max_attempts;
-        let backoff = match self.backoff {
-            Backoff::Fixed => quote!(Fixed),
-            Backoff::Linear => quote!(Linear),
-            Backoff::Exp => quote!(Exponential),
-            Backoff::Decorrelated => quote!(Decorrelated),
-        };
-        let jitter = match self.jitter {
-            Jitter::None => quote!(None),
-            Jitter::Full => quote!(Full),
-            Jitter::Equal => quote!(Equal),
-        };
-        let base = crate::duration::tokens(self.base);
-        let max_delay = crate::duration::tokens(self.max_delay);
-        let idempotent = self.idempotent;
-        let max_elapsed = self.max_elapsed.map(|m| {
-            let m = crate::duration::tokens(m);
-            quote!(.max_elapsed(#m))
+        let s = &self.settings;
+        let max_attempts = s.max_attempts.map(|n| quote!(.max_attempts(#n)));
+        let backoff = s.backoff.map(|b| {
+            let b = match b {
+                Backoff::Fixed => quote!(Fixed),
+                Backoff::Linear => quote!(Linear),
+                Backoff::Exponential => quote!(Exponential),
+                Backoff::Decorrelated => quote!(Decorrelated),
+            };
+            quote!(.backoff(#private::Backoff::#b))
         });
+        let jitter = s.jitter.map(|j| {
+            let j = match j {
+                Jitter::None => quote!(None),
+                Jitter::Full => quote!(Full),
+                Jitter::Equal => quote!(Equal),
+            };
+            quote!(.jitter(#private::Jitter::#j))
+        });
+        let duration = |name: &str, d: Option<Duration>| {
+            d.map(|d| {
+                let name = syn::Ident::new(name, Span::call_site());
+                let d = crate::duration::tokens(d);
+                quote!(.#name(#d))
+            })
+        };
+        let base = duration("base", s.base);
+        // The runtime's `RetryPolicy` does not yet resolve the default cap
+        // against `base` (`schema::retry::max_delay`): until it does, a
+        // long `base` alone carries its cap.
+        let max_delay = duration(
+            "max_delay",
+            s.max_delay.or(s
+                .base
+                .map(|base| schema::retry::max_delay(None, base))
+                .filter(|cap| *cap != schema::retry::MAX_DELAY)),
+        );
+        let max_elapsed = duration("max_elapsed", s.max_elapsed);
+        let idempotent = s.idempotent.map(|i| quote!(.idempotent(#i)));
         quote! {
             #private::RetryPolicy::new()
-                .max_attempts(#attempts)
-                .backoff(#private::Backoff::#backoff)
-                .base(#base)
-                .max_delay(#max_delay)
-                .jitter(#private::Jitter::#jitter)
-                .idempotent(#idempotent)
-                #max_elapsed
+                #max_attempts #backoff #base #max_delay #jitter #max_elapsed #idempotent
         }
     }
 }
@@ -282,7 +199,13 @@ impl Layer for RetryLayer {
     fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let policy = self.policy(private);
-        let budget = self.budget;
+        let budget = self.settings.budget.map(|ratio| {
+            let floor = self
+                .settings
+                .min_retries_per_sec
+                .unwrap_or(schema::retry::MIN_RETRIES_PER_SEC);
+            (ratio, floor)
+        });
         let spec = InstanceSpec {
             ty: quote!(#private::Retry),
             make: Box::new({
@@ -340,4 +263,24 @@ impl Layer for RetryLayer {
 
 fn path_span(path: &Path) -> Span {
     syn::spanned::Spanned::span(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(args: TokenStream) -> String {
+        let args = NestedMeta::parse_meta_list(args).unwrap();
+        let layer = RetryLayer::parse(&args, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
+        layer.policy(&quote!(p)).to_string()
+    }
+
+    #[test]
+    fn a_bare_retry_writes_no_default() {
+        assert_eq!(policy(quote!()), quote!(p::RetryPolicy::new()).to_string());
+        assert_eq!(
+            policy(quote!(max_attempts = 5)),
+            quote!(p::RetryPolicy::new().max_attempts(5u32)).to_string()
+        );
+    }
 }

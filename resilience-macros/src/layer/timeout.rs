@@ -7,11 +7,12 @@ use darling::ast::NestedMeta;
 use darling::util::{Flag, SpannedValue};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
+use resilience_schema::{self as schema, timeout::Settings};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::Layer;
+use crate::layer::{Layer, Spans};
 use crate::value;
 
 #[derive(Debug, FromMeta)]
@@ -29,18 +30,11 @@ struct TimeoutOptions {
     common: Common,
 }
 
-/// `quantile × multiplier` of recent latency, within `[min, max]`.
-#[derive(Debug, Clone, Copy)]
-struct Adaptive {
-    quantile: f64,
-    multiplier: f64,
-    min: Duration,
-    max: Duration,
-}
-
 enum Limit {
-    Fixed(DurationLit),
-    Adaptive(Adaptive),
+    Fixed(Duration),
+    /// `quantile × multiplier` of recent latency, within `[min, max]`:
+    /// the settings as written, the schema's defaults for the rest.
+    Adaptive(Settings),
     /// `with = …` without `adaptive`: a `Timeout` the caller owns.
     Supplied,
 }
@@ -50,11 +44,6 @@ pub(crate) struct TimeoutLayer {
     common: Common,
     span: Span,
 }
-
-const DEFAULT_QUANTILE: f64 = 0.99;
-const DEFAULT_MULTIPLIER: f64 = 2.0;
-const DEFAULT_MIN: Duration = Duration::from_millis(50);
-const DEFAULT_MAX: Duration = Duration::from_secs(5);
 
 impl TimeoutLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
@@ -68,14 +57,15 @@ impl TimeoutLayer {
             _ => (None, args),
         };
         let options = errors.handle(TimeoutOptions::from_list(rest));
-        let wrote_duration = positional.is_some();
-        let positional = positional.and_then(|first| errors.handle(positional_duration(first)));
-        let Some(options) = options else {
+        let positional = positional.map(|first| errors.handle(positional_duration(first)));
+        let Some(o) = options else {
             return Err(errors.finish().unwrap_err());
         };
-        let duration = match (positional, options.duration) {
-            (Some(d), None) | (None, Some(d)) => Some(d),
-            (Some(_), Some(named)) => {
+        let duration = match (positional, o.duration) {
+            // A leading duration that did not parse has its error already.
+            (Some(None), _) => None,
+            (Some(Some(d)), None) | (None, Some(d)) => Some(d),
+            (Some(Some(_)), Some(named)) => {
                 errors.push(
                     darling::Error::custom(
                         "the duration is given twice: keep either `\"…\"` or `duration = \"…\"`",
@@ -86,63 +76,35 @@ impl TimeoutLayer {
             }
             (None, None) => None,
         };
-        let adaptive = options.adaptive.is_present();
-        if let Some(d) = duration
-            && d.value.is_zero()
-        {
-            errors.push(
-                darling::Error::custom("a timeout of zero would fail every call: use a positive duration such as \"100ms\"")
-                    .with_span(&d.span),
-            );
-        }
-        if !adaptive {
-            let tuning = [
-                ("quantile", options.quantile.as_ref().map(|q| q.span())),
-                ("multiplier", options.multiplier.as_ref().map(|m| m.span())),
-                ("min", options.min.map(|m| m.span)),
-                ("max", options.max.map(|m| m.span)),
-            ];
-            for (key, span) in tuning {
-                if let Some(span) = span {
-                    errors.push(
-                        darling::Error::custom(format!(
-                            "`{key}` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, {key} = …)]`, or remove it"
-                        ))
-                        .with_span(&span),
-                    );
-                }
-            }
-        }
-        let limit = if adaptive {
-            if let Some(d) = duration {
-                errors.push(
-                    darling::Error::custom("an adaptive timeout sets its own duration from observed latency: remove the fixed duration, or remove `adaptive`")
-                        .with_span(&d.span),
-                );
-            }
-            let tuning = validate_adaptive(&options, &mut errors);
-            Limit::Adaptive(tuning)
-        } else {
-            // Beside `with`, the driver has already refused a duration.
-            match (duration, &options.common.with) {
-                (Some(d), _) => Limit::Fixed(d),
-                (None, Some(_)) => Limit::Supplied,
-                (None, None) => {
-                    if !wrote_duration {
-                        errors.push(
-                            darling::Error::custom("`#[timeout]` needs a duration, e.g. `#[timeout(\"2s\")]`, or `adaptive`")
-                                .with_span(&span),
-                        );
-                    }
-                    Limit::Supplied
-                }
-            }
+        let settings = Settings {
+            duration: duration.map(|d| d.value),
+            adaptive: o.adaptive.is_present(),
+            quantile: o.quantile.as_deref().copied(),
+            multiplier: o.multiplier.as_deref().copied(),
+            min: o.min.map(|d| d.value),
+            max: o.max.map(|d| d.value),
         };
-        options.common.validate("timeout", &mut errors);
+        let mut spans = Spans::default();
+        spans.set("duration", duration.map(|d| d.span));
+        spans.set("quantile", o.quantile.as_ref().map(|v| v.span()));
+        spans.set("multiplier", o.multiplier.as_ref().map(|v| v.span()));
+        spans.set("min", o.min.map(|d| d.span));
+        spans.set("max", o.max.map(|d| d.span));
+        // Beside `with` the driver has refused every setting (a duration
+        // too); a leading duration that did not parse is no missing one.
+        let supplied = o.common.with.is_some() || matches!(positional, Some(None));
+        if !supplied {
+            spans.report(settings.problems(), span, &mut errors);
+        }
         errors.finish()?;
+        let limit = match settings.duration {
+            _ if settings.adaptive => Limit::Adaptive(settings),
+            Some(d) => Limit::Fixed(d),
+            None => Limit::Supplied,
+        };
         Ok(TimeoutLayer {
             limit,
-            common: options.common,
+            common: o.common,
             span,
         })
     }
@@ -192,67 +154,6 @@ fn positional_duration(first: &NestedMeta) -> darling::Result<DurationLit> {
     .with_span(first))
 }
 
-fn validate_adaptive(
-    options: &TimeoutOptions,
-    errors: &mut darling::error::Accumulator,
-) -> Adaptive {
-    let quantile = options.quantile.as_ref().map_or(DEFAULT_QUANTILE, |q| **q);
-    if let Some(q) = &options.quantile
-        && !(**q > 0.0 && **q <= 1.0)
-    {
-        errors.push(
-            darling::Error::custom(format!(
-                "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99), not {}",
-                **q
-            ))
-            .with_span(&q.span()),
-        );
-    }
-    let multiplier = options
-        .multiplier
-        .as_ref()
-        .map_or(DEFAULT_MULTIPLIER, |m| **m);
-    if let Some(m) = &options.multiplier
-        && !(**m >= 1.0 && m.is_finite())
-    {
-        errors.push(
-            darling::Error::custom(format!(
-                "`multiplier` scales the observed quantile and must be at least 1 (below it, calls as slow as the quantile itself would time out), not {}",
-                **m
-            ))
-            .with_span(&m.span()),
-        );
-    }
-    let min = options.min.map_or(DEFAULT_MIN, |m| m.value);
-    let max = options.max.map_or(DEFAULT_MAX, |m| m.value);
-    if let Some(m) = options.min
-        && m.value.is_zero()
-    {
-        errors.push(
-            darling::Error::custom("`min` of zero would let the timeout shrink to nothing: use a positive floor such as \"50ms\"")
-                .with_span(&m.span),
-        );
-    }
-    if min >= max {
-        let span = options
-            .max
-            .or(options.min)
-            .map_or_else(Span::call_site, |d| d.span);
-        errors.push(
-            darling::Error::custom(format!(
-                "`min` ({min:?}) must be below `max` ({max:?}): the timeout moves between them"
-            ))
-            .with_span(&span),
-        );
-    }
-    Adaptive {
-        quantile,
-        multiplier,
-        min,
-        max,
-    }
-}
-
 /// Builds an instance from its name expression.
 type MakeInstance = Box<dyn Fn(&TokenStream) -> TokenStream>;
 
@@ -266,13 +167,12 @@ impl Layer for TimeoutLayer {
         let err = &cx.err;
         let (ty, make, call): (TokenStream, MakeInstance, TokenStream) = match &self.limit {
             Limit::Adaptive(a) => {
-                let Adaptive {
-                    quantile,
-                    multiplier,
-                    ..
-                } = *a;
-                let min = crate::duration::tokens(a.min);
-                let max = crate::duration::tokens(a.max);
+                // `AdaptiveTimeout::new` takes every setting: the schema's
+                // defaults fill those not written.
+                let quantile = a.quantile.unwrap_or(schema::timeout::QUANTILE);
+                let multiplier = a.multiplier.unwrap_or(schema::timeout::MULTIPLIER);
+                let min = crate::duration::tokens(a.min.unwrap_or(schema::timeout::MIN));
+                let max = crate::duration::tokens(a.max.unwrap_or(schema::timeout::MAX));
                 let ty = quote!(#private::AdaptiveTimeout);
                 let call = quote!(#private::call_with_adaptive_timeout::<_, _, #err>);
                 let private = private.clone();
@@ -282,7 +182,7 @@ impl Layer for TimeoutLayer {
                 (ty, make, call)
             }
             Limit::Fixed(d) => {
-                let duration = d.to_tokens();
+                let duration = crate::duration::tokens(*d);
                 let ty = quote!(#private::Timeout);
                 let call = quote!(#private::call_with_timeout::<_, _, #err>);
                 let private = private.clone();
