@@ -11,6 +11,7 @@ mod args;
 mod duration;
 mod expand;
 mod layer;
+mod options;
 mod signature;
 mod stack;
 mod value;

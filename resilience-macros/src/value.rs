@@ -3,8 +3,9 @@
 //! is, `"3"` where a number is, …) gets a sentence naming the key and what
 //! to write, not darling's "Unexpected type `path`".
 //!
-//! Fields use these with `#[darling(default, with = value::…)]`; option
-//! types of their own (durations, choices) call [`wrong_kind`].
+//! The options parser (`crate::options`) calls these by the option's kind
+//! in the schema; kinds of their own (durations, choices) call
+//! [`wrong_kind`].
 
 use std::fmt::Display;
 use std::str::FromStr;
@@ -244,13 +245,8 @@ where
     }
 }
 
-/// A number, whole or not, possibly negative (ranges are the layer's to
+/// A number, whole or not, possibly negative (ranges are the schema's to
 /// check): `budget = 0.2`.
-pub(crate) fn number(meta: &Meta) -> darling::Result<Option<SpannedValue<f64>>> {
-    number_value(meta).map(Some)
-}
-
-/// [`number`], for a type of its own.
 pub(crate) fn number_value(meta: &Meta) -> darling::Result<SpannedValue<f64>> {
     let key = key(meta);
     let value = value_of(meta, Expected::Number)?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, written};
+use crate::{Check, Fallback, Kind, Problem, collect, nonzero, written};
 
 /// The largest `max_concurrent`: the runtime's limit (`usize::MAX / 2`) on
 /// the smallest target, 32 bits.
@@ -10,43 +10,11 @@ pub const MAX_PERMITS: u64 = (u32::MAX >> 1) as u64;
 /// How long a caller waits for a permit: not at all.
 pub const MAX_WAIT: Duration = Duration::ZERO;
 
-/// Every option of `#[bulkhead]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "max_concurrent",
-        Kind::Count {
-            min: 1,
-            max: MAX_PERMITS,
-        },
-        Fallback::Unset,
-        "Calls allowed inside at once (required).",
-    ),
-    Spec::new(
-        "max_wait",
-        Kind::Duration,
-        Fallback::Duration(MAX_WAIT),
-        "How long a caller may wait for a permit; zero: refused at once.",
-    ),
-    Spec::new(
-        "max_queue",
-        Kind::Count {
-            min: 1,
-            max: MAX_PERMITS,
-        },
-        Fallback::Unset,
-        "With `max_wait`: callers allowed to wait at once; unset: no bound.",
-    ),
-];
-
-/// The options as written.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `max_concurrent`.
-    pub max_concurrent: Option<u64>,
-    /// `max_wait`.
-    pub max_wait: Option<Duration>,
-    /// `max_queue`.
-    pub max_queue: Option<u64>,
+crate::options! {
+    /// `#[bulkhead]`'s options as written (`None`: the default).
+    max_concurrent: u64, Kind::Count { min: 1, max: u64::MAX }, Fallback::Unset, "Calls allowed inside at once (required; at most 2147483647).";
+    max_wait: Duration, Kind::Duration, Fallback::Duration(MAX_WAIT), "How long a caller may wait for a permit; zero: refused at once.";
+    max_queue: u64, Kind::Count { min: 1, max: u64::MAX }, Fallback::Unset, "With `max_wait`: callers allowed to wait at once; unset: no bound.";
 }
 
 impl Settings {

@@ -2,44 +2,18 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, written};
+use crate::{Check, Fallback, Kind, Problem, collect, written};
 
 /// The fraction of calls failed: none.
 pub const ERROR_RATE: f64 = 0.0;
 /// The fraction of calls delayed once `latency` is set: all.
 pub const LATENCY_RATE: f64 = 1.0;
 
-/// Every option of `#[chaos]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "error_rate",
-        Kind::Number,
-        Fallback::Number(ERROR_RATE),
-        "The fraction of calls failed with `Rejection::Injected`, 0 to 1.",
-    ),
-    Spec::new(
-        "latency",
-        Kind::Duration,
-        Fallback::Unset,
-        "The latency added to delayed calls; unset: none.",
-    ),
-    Spec::new(
-        "latency_rate",
-        Kind::Number,
-        Fallback::Number(LATENCY_RATE),
-        "With `latency`: the fraction of calls delayed, 0 to 1.",
-    ),
-];
-
-/// The options as written.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `error_rate`.
-    pub error_rate: Option<f64>,
-    /// `latency`.
-    pub latency: Option<Duration>,
-    /// `latency_rate`.
-    pub latency_rate: Option<f64>,
+crate::options! {
+    /// `#[chaos]`'s options as written (`None`: the default).
+    error_rate: f64, Kind::Number, Fallback::Number(ERROR_RATE), "The fraction of calls failed with `Rejection::Injected`, 0 to 1.";
+    latency: Duration, Kind::Duration, Fallback::Unset, "The latency added to delayed calls; unset: none.";
+    latency_rate: f64, Kind::Number, Fallback::Number(LATENCY_RATE), "With `latency`: the fraction of calls delayed, 0 to 1.";
 }
 
 impl Settings {

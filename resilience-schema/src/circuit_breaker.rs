@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, nonzero, positive, written};
 
 /// Failures in a row that open the circuit (consecutive mode).
 pub const FAILURE_THRESHOLD: u32 = 5;
@@ -40,95 +40,29 @@ pub enum Window {
     Time(Duration),
 }
 
-/// Every option of `#[circuit_breaker]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "failure_threshold",
-        Kind::Count { min: 1, max: MAX_FAILURE_THRESHOLD as u64 },
-        Fallback::Count(FAILURE_THRESHOLD as u64),
-        "Consecutive mode: open after this many failures in a row.",
-    ),
-    Spec::new(
-        "failure_rate",
-        Kind::Number,
-        Fallback::Number(FAILURE_RATE),
-        "Rate mode: open when this fraction of the window's calls failed, in (0, 1].",
-    ),
-    Spec::new(
-        "window",
-        Kind::CountOrDuration,
-        Fallback::Count(100),
-        "Rate mode: the last N calls (`window = 100`) or the calls of a duration (`window = \"10s\"`).",
-    ),
-    Spec::new(
-        "min_calls",
-        Kind::Count { min: 1, max: MAX_WINDOW_CALLS as u64 },
-        Fallback::Count(MIN_CALLS as u64),
-        "Rate mode: calls the window must hold before its rates count (at most the window's size).",
-    ),
-    Spec::new("open_for", Kind::Duration, Fallback::Duration(OPEN_FOR), "How long the circuit stays open before a trial call."),
-    Spec::new(
-        "slow_call",
-        Kind::Duration,
-        Fallback::Unset,
-        "A call this long or longer is slow (a failure in consecutive mode and half-open); unset: none is.",
-    ),
-    Spec::new(
-        "slow_call_rate",
-        Kind::Number,
-        Fallback::Number(SLOW_CALL_RATE),
-        "Rate mode, with `slow_call`: open when this fraction of the window's calls were slow.",
-    ),
-    Spec::new(
-        "success_threshold",
-        Kind::Count { min: 1, max: MAX_HALF_OPEN as u64 },
-        Fallback::Count(SUCCESS_THRESHOLD as u64),
-        "Successful trials that close the circuit.",
-    ),
-    Spec::new(
-        "half_open_max_calls",
-        Kind::Count { min: 1, max: MAX_HALF_OPEN as u64 },
-        Fallback::Count(HALF_OPEN_MAX_CALLS as u64),
-        "Trial calls admitted at once in half-open; the others are rejected.",
-    ),
-    Spec::new(
-        "half_open_max_wait",
-        Kind::Duration,
-        Fallback::Unset,
-        "Re-open when no trial has reported for this long; unset: wait for the trials.",
-    ),
-    Spec::new(
-        "failure_if",
-        Kind::Path,
-        Fallback::Unset,
-        "A `fn(&E) -> bool` that says which errors count as failures; unset: the error's `Classify`.",
-    )
-    .at_call_site(),
-];
+crate::options! {
+    /// `#[circuit_breaker]`'s options as written (`None`: the default).
+    failure_threshold: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(FAILURE_THRESHOLD as u64), "Consecutive mode: open after this many failures in a row (at most 536870911).";
+    failure_rate: f64, Kind::Number, Fallback::Number(FAILURE_RATE), "Rate mode: open when this fraction of the window's calls failed, in (0, 1].";
+    window: Window, Kind::CountOrDuration, Fallback::Count(100), "Rate mode: the last N calls (`window = 100`) or the calls of a duration (`window = \"10s\"`).";
+    min_calls: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(MIN_CALLS as u64), "Rate mode: calls the window must hold before its rates count (at most the window's size).";
+    open_for: Duration, Kind::Duration, Fallback::Duration(OPEN_FOR), "How long the circuit stays open before a trial call.";
+    slow_call: Duration, Kind::Duration, Fallback::Unset, "A call this long or longer is slow (a failure in consecutive mode and half-open); unset: none is.";
+    slow_call_rate: f64, Kind::Number, Fallback::Number(SLOW_CALL_RATE), "Rate mode, with `slow_call`: open when this fraction of the window's calls were slow.";
+    success_threshold: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(SUCCESS_THRESHOLD as u64), "Successful trials that close the circuit (at most 255).";
+    half_open_max_calls: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(HALF_OPEN_MAX_CALLS as u64), "Trial calls admitted at once in half-open (at most 255); the others are rejected.";
+    half_open_max_wait: Duration, Kind::Duration, Fallback::Unset, "Re-open when no trial has reported for this long; unset: wait for the trials.";
+    failure_if, Kind::Path, Fallback::Unset, "A `fn(&E) -> bool` that says which errors count as failures; unset: the error's `Classify`.";
+}
 
-/// The options as written.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `failure_threshold`.
-    pub failure_threshold: Option<u32>,
-    /// `failure_rate`.
-    pub failure_rate: Option<f64>,
-    /// `window`.
-    pub window: Option<Window>,
-    /// `min_calls`.
-    pub min_calls: Option<u32>,
-    /// `open_for`.
-    pub open_for: Option<Duration>,
-    /// `slow_call`.
-    pub slow_call: Option<Duration>,
-    /// `slow_call_rate`.
-    pub slow_call_rate: Option<f64>,
-    /// `success_threshold`.
-    pub success_threshold: Option<u32>,
-    /// `half_open_max_calls`.
-    pub half_open_max_calls: Option<u32>,
-    /// `half_open_max_wait`.
-    pub half_open_max_wait: Option<Duration>,
+impl crate::FromValue for Window {
+    fn from_value(value: &crate::Value) -> Option<Self> {
+        match value {
+            crate::Value::Count(n) => u32::try_from(*n).ok().map(Window::Calls),
+            crate::Value::Duration(d) => Some(Window::Time(*d)),
+            _ => None,
+        }
+    }
 }
 
 impl Settings {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, nonzero, positive, written};
 
 /// Extra attempts at most.
 pub const MAX_HEDGES: u32 = 1;
@@ -18,32 +18,20 @@ pub enum Delay {
     Adaptive,
 }
 
-/// Every option of `#[hedge]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "delay",
-        Kind::DurationOrAdaptive,
-        Fallback::Unset,
-        "How long an attempt may run before the next starts: a duration, or `adaptive` (the observed P95 latency); required.",
-    ),
-    Spec::new(
-        "max_hedges",
-        Kind::Count {
-            min: 1,
-            max: u32::MAX as u64,
-        },
-        Fallback::Count(MAX_HEDGES as u64),
-        "Extra attempts at most.",
-    ),
-];
+crate::options! {
+    /// `#[hedge]`'s options as written (`None`: the default).
+    delay: Delay, Kind::DurationOrAdaptive, Fallback::Unset, "How long an attempt may run before the next starts: a duration, or `adaptive` (the observed P95 latency); required.";
+    max_hedges: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(MAX_HEDGES as u64), "Extra attempts at most.";
+}
 
-/// The options as written.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `delay`.
-    pub delay: Option<Delay>,
-    /// `max_hedges`.
-    pub max_hedges: Option<u32>,
+impl crate::FromValue for Delay {
+    fn from_value(value: &crate::Value) -> Option<Self> {
+        match value {
+            crate::Value::Duration(d) => Some(Delay::Fixed(*d)),
+            crate::Value::Word(w) if w == "adaptive" => Some(Delay::Adaptive),
+            _ => None,
+        }
+    }
 }
 
 impl Settings {

@@ -117,8 +117,14 @@ pub enum Kind {
     CountOrDuration,
     /// A duration, or the word `adaptive`: `delay = adaptive`.
     DurationOrAdaptive,
-    /// One of a few words, in quotes: `backoff = "exp"`.
-    Choice(&'static [&'static str]),
+    /// One of a few words, in quotes: `backoff = "exp"`; `bare` is what
+    /// the key alone means, if it may stand alone (`jitter`: `"full"`).
+    Choice {
+        /// The words, in the order of the docs.
+        words: &'static [&'static str],
+        /// The meaning of the bare key.
+        bare: Option<&'static str>,
+    },
     /// `true` or `false`; the bare key means `true`: `idempotent`.
     Switch,
     /// The bare key only: `adaptive`.
@@ -213,6 +219,146 @@ impl Spec {
         self
     }
 }
+
+/// A value as written, before it is given to its option: what the macros
+/// parse from an attribute and the configuration loader from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A whole number.
+    Count(u64),
+    /// A number, whole or not.
+    Number(f64),
+    /// A duration.
+    Duration(Duration),
+    /// A word: a choice, or `adaptive`.
+    Word(String),
+    /// `true` or `false` (a bare key or flag is `true`).
+    Switch(bool),
+}
+
+/// A setting's type, read from a [`Value`] (`None`: not of this type).
+pub trait FromValue: Sized {
+    /// The setting `value` gives, if it is of this type.
+    fn from_value(value: &Value) -> Option<Self>;
+}
+
+impl FromValue for u32 {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Count(n) => u32::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for u64 {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Count(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for f64 {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Number(n) => Some(*n),
+            Value::Count(n) => Some(*n as f64),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for Duration {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Duration(d) => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for bool {
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Switch(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// A layer's settings as written: its table of options, how a value is
+/// given to one, and its rules.
+pub trait Options: core::default::Default {
+    /// Every option, in the order of the docs.
+    const OPTIONS: &'static [Spec];
+
+    /// Gives `value` to the option `key`; `false` if there is no such
+    /// setting (an option that acts at the call site has none) or the
+    /// value is not of its type.
+    fn set(&mut self, key: &str, value: &Value) -> bool;
+
+    /// Every rule the settings break, in the order of the options.
+    fn problems(&self) -> Vec<Problem>;
+}
+
+/// Defines a layer's options once: the `Settings` struct (one `Option`
+/// field per setting, `None` until written), its [`Options`] impl, and the
+/// `OPTIONS` table. A row is `key: Type, kind, default, "description";`;
+/// a row without a type (`key, …`) is an option that acts at the call
+/// site, with no setting of the instance; `key: Type [call_site], …` is a
+/// setting that acts at the call site too (kept beside `with`).
+macro_rules! options {
+    (
+        $(#[$doc:meta])*
+        $( $key:ident $(: $ty:ty)? $([$mark:ident])?, $kind:expr, $default:expr, $text:literal; )*
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Default)]
+        pub struct Settings {
+            $( $(
+                #[doc = $text]
+                pub $key: Option<$ty>,
+            )? )*
+        }
+
+        /// Every option, in the order of the docs.
+        pub const OPTIONS: &[$crate::Spec] = &[ $(
+            $crate::Spec {
+                key: stringify!($key),
+                kind: $kind,
+                default: $default,
+                at_call_site: $crate::options!(@call_site $($ty)?; $($mark)?),
+                doc: $text,
+            },
+        )* ];
+
+        impl $crate::Options for Settings {
+            const OPTIONS: &'static [$crate::Spec] = OPTIONS;
+
+            fn set(&mut self, key: &str, value: &$crate::Value) -> bool {
+                match key {
+                    $( $(
+                        stringify!($key) => {
+                            self.$key = <$ty as $crate::FromValue>::from_value(value);
+                            self.$key.is_some()
+                        }
+                    )? )*
+                    _ => false,
+                }
+            }
+
+            fn problems(&self) -> Vec<$crate::Problem> {
+                Settings::problems(self)
+            }
+        }
+    };
+    (@call_site ;) => { true };
+    (@call_site $ty:ty ;) => { false };
+    (@call_site $ty:ty ; call_site) => { true };
+}
+pub(crate) use options;
 
 /// The option `key` of `options`.
 pub fn find(options: &'static [Spec], key: &str) -> Option<&'static Spec> {

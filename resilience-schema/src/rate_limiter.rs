@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, nonzero, positive, written};
 
 /// The period of `rate`.
 pub const PER: Duration = Duration::from_secs(1);
@@ -12,51 +12,12 @@ pub const MAX_WAIT: Duration = Duration::ZERO;
 /// must earn back within it.
 pub const MAX_SPAN: Duration = Duration::from_secs(100 * 31_557_600);
 
-/// Every option of `#[rate_limiter]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "rate",
-        Kind::Count {
-            min: 1,
-            max: u32::MAX as u64,
-        },
-        Fallback::Unset,
-        "Calls allowed per `per` (required).",
-    ),
-    Spec::new(
-        "per",
-        Kind::Duration,
-        Fallback::Duration(PER),
-        "The period of `rate`.",
-    ),
-    Spec::new(
-        "burst",
-        Kind::Count {
-            min: 1,
-            max: u32::MAX as u64,
-        },
-        Fallback::Unset,
-        "Calls that may come at once after a quiet spell; unset: `rate`.",
-    ),
-    Spec::new(
-        "max_wait",
-        Kind::Duration,
-        Fallback::Duration(MAX_WAIT),
-        "How long a call over the limit may wait for its turn; zero: refused at once.",
-    ),
-];
-
-/// The options as written.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `rate`.
-    pub rate: Option<u32>,
-    /// `per`.
-    pub per: Option<Duration>,
-    /// `burst`.
-    pub burst: Option<u32>,
-    /// `max_wait`.
-    pub max_wait: Option<Duration>,
+crate::options! {
+    /// `#[rate_limiter]`'s options as written (`None`: the default).
+    rate: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Unset, "Calls allowed per `per` (required).";
+    per: Duration, Kind::Duration, Fallback::Duration(PER), "The period of `rate`.";
+    burst: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Unset, "Calls that may come at once after a quiet spell; unset: `rate`.";
+    max_wait: Duration, Kind::Duration, Fallback::Duration(MAX_WAIT), "How long a call over the limit may wait for its turn; zero: refused at once.";
 }
 
 impl Settings {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, nonzero, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, nonzero, positive, written};
 
 /// Calls in all, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -46,6 +46,15 @@ impl Backoff {
     }
 }
 
+impl crate::FromValue for Backoff {
+    fn from_value(value: &crate::Value) -> Option<Self> {
+        match value {
+            crate::Value::Word(w) => Backoff::from_word(w),
+            _ => None,
+        }
+    }
+}
+
 /// The randomisation of each delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Jitter {
@@ -77,98 +86,27 @@ impl Jitter {
     }
 }
 
-/// Every option of `#[retry]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "max_attempts",
-        Kind::Count {
-            min: 1,
-            max: u32::MAX as u64,
-        },
-        Fallback::Count(MAX_ATTEMPTS as u64),
-        "Calls in all, the first included (1: no retry).",
-    ),
-    Spec::new(
-        "backoff",
-        Kind::Choice(BACKOFFS),
-        Fallback::Word("exp"),
-        "The growth of delays: `fixed`, `linear`, `exp` (doubling) or `decorrelated`.",
-    ),
-    Spec::new(
-        "base",
-        Kind::Duration,
-        Fallback::Duration(BASE),
-        "The first delay, and the unit of growth.",
-    ),
-    Spec::new(
-        "max_delay",
-        Kind::Duration,
-        Fallback::Duration(MAX_DELAY),
-        "The longest delay, and the longest `retry_after` hint honoured; by default never below `base`.",
-    ),
-    Spec::new(
-        "jitter",
-        Kind::Choice(JITTERS),
-        Fallback::Word("none"),
-        "The randomisation of each delay: `full`, `equal` or `none`; the bare key means `full`.",
-    ),
-    Spec::new(
-        "max_elapsed",
-        Kind::Duration,
-        Fallback::Unset,
-        "A deadline from the first call: no attempt starts after it; unset: none.",
-    ),
-    Spec::new(
-        "retry_if",
-        Kind::Path,
-        Fallback::Unset,
-        "A `fn(&E) -> bool` that says which errors are retried; unset: the error's `Classify`.",
-    )
-    .at_call_site(),
-    Spec::new(
-        "idempotent",
-        Kind::Switch,
-        Fallback::Switch(false),
-        "Retry faults too (errors that may have had an effect), not only transient errors.",
-    ),
-    Spec::new(
-        "budget",
-        Kind::Number,
-        Fallback::Unset,
-        "The fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2); unset: no budget.",
-    ),
-    Spec::new(
-        "min_retries_per_sec",
-        Kind::Count {
-            min: 0,
-            max: u32::MAX as u64,
-        },
-        Fallback::Count(MIN_RETRIES_PER_SEC as u64),
-        "With `budget`: the retries a second allowed whatever the fraction.",
-    ),
-];
+impl crate::FromValue for Jitter {
+    fn from_value(value: &crate::Value) -> Option<Self> {
+        match value {
+            crate::Value::Word(w) => Jitter::from_word(w),
+            _ => None,
+        }
+    }
+}
 
-/// The options as written; `None` is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `max_attempts`.
-    pub max_attempts: Option<u32>,
-    /// `backoff`.
-    pub backoff: Option<Backoff>,
-    /// `base`.
-    pub base: Option<Duration>,
-    /// `max_delay`.
-    pub max_delay: Option<Duration>,
-    /// `jitter`.
-    pub jitter: Option<Jitter>,
-    /// `max_elapsed`.
-    pub max_elapsed: Option<Duration>,
-    /// `idempotent`.
-    pub idempotent: Option<bool>,
-    /// `budget`.
-    pub budget: Option<f64>,
-    /// `min_retries_per_sec`.
-    pub min_retries_per_sec: Option<u32>,
+crate::options! {
+    /// `#[retry]`'s options as written (`None`: the default).
+    max_attempts: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(MAX_ATTEMPTS as u64), "Calls in all, the first included (1: no retry).";
+    backoff: Backoff, Kind::Choice { words: BACKOFFS, bare: None }, Fallback::Word("exp"), "The growth of delays: `fixed`, `linear`, `exp` (doubling) or `decorrelated`.";
+    base: Duration, Kind::Duration, Fallback::Duration(BASE), "The first delay, and the unit of growth.";
+    max_delay: Duration, Kind::Duration, Fallback::Duration(MAX_DELAY), "The longest delay, and the longest `retry_after` hint honoured; by default never below `base`.";
+    jitter: Jitter, Kind::Choice { words: JITTERS, bare: Some("full") }, Fallback::Word("none"), "The randomisation of each delay: `full`, `equal` or `none`; the bare key means `full`.";
+    max_elapsed: Duration, Kind::Duration, Fallback::Unset, "A deadline from the first call: no attempt starts after it; unset: none.";
+    retry_if, Kind::Path, Fallback::Unset, "A `fn(&E) -> bool` that says which errors are retried; unset: the error's `Classify`.";
+    idempotent: bool, Kind::Switch, Fallback::Switch(false), "Retry faults too (errors that may have had an effect), not only transient errors.";
+    budget: f64, Kind::Number, Fallback::Unset, "The fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2); unset: no budget.";
+    min_retries_per_sec: u32, Kind::Count { min: 0, max: u32::MAX as u64 }, Fallback::Count(MIN_RETRIES_PER_SEC as u64), "With `budget`: the retries a second allowed whatever the fraction.";
 }
 
 impl Settings {

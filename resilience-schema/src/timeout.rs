@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, Spec, collect, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, positive, written};
 
 /// The observed latency quantile an adaptive timeout follows (P99).
 pub const QUANTILE: f64 = 0.99;
@@ -13,61 +13,23 @@ pub const MIN: Duration = Duration::from_millis(50);
 /// Its ceiling (and its value until latency has been observed).
 pub const MAX: Duration = Duration::from_secs(5);
 
-/// Every option of `#[timeout]`; the duration may also come first, alone:
-/// `#[timeout("2s")]`.
-pub const OPTIONS: &[Spec] = &[
-    Spec::new(
-        "duration",
-        Kind::Duration,
-        Fallback::Unset,
-        "How long a call may run (also written first, alone: `#[timeout(\"2s\")]`).",
-    ),
-    Spec::new(
-        "adaptive",
-        Kind::Flag,
-        Fallback::Unset,
-        "Follow observed latency instead of a fixed duration: `quantile × multiplier`, within `[min, max]`.",
-    )
-    .at_call_site(),
-    Spec::new(
-        "quantile",
-        Kind::Number,
-        Fallback::Number(QUANTILE),
-        "With `adaptive`: the latency quantile followed, above 0 and at most 1 (0.99 is P99).",
-    ),
-    Spec::new(
-        "multiplier",
-        Kind::Number,
-        Fallback::Number(MULTIPLIER),
-        "With `adaptive`: how far above the quantile to cut, at least 1.",
-    ),
-    Spec::new("min", Kind::Duration, Fallback::Duration(MIN), "With `adaptive`: the floor."),
-    Spec::new(
-        "max",
-        Kind::Duration,
-        Fallback::Duration(MAX),
-        "With `adaptive`: the ceiling, and the timeout until latency has been observed.",
-    ),
-];
-
-/// The options as written.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Settings {
-    /// `duration` (or the leading duration).
-    pub duration: Option<Duration>,
-    /// `adaptive`.
-    pub adaptive: bool,
-    /// `quantile`.
-    pub quantile: Option<f64>,
-    /// `multiplier`.
-    pub multiplier: Option<f64>,
-    /// `min`.
-    pub min: Option<Duration>,
-    /// `max`.
-    pub max: Option<Duration>,
+crate::options! {
+    /// `#[timeout]`'s options as written; the duration may also come
+    /// first, alone: `#[timeout("2s")]`.
+    duration: Duration, Kind::Duration, Fallback::Unset, "How long a call may run (also written first, alone: `#[timeout(\"2s\")]`).";
+    adaptive: bool [call_site], Kind::Flag, Fallback::Switch(false), "Follow observed latency instead of a fixed duration: `quantile × multiplier`, within `[min, max]`.";
+    quantile: f64, Kind::Number, Fallback::Number(QUANTILE), "With `adaptive`: the latency quantile followed, above 0 and at most 1 (0.99 is P99).";
+    multiplier: f64, Kind::Number, Fallback::Number(MULTIPLIER), "With `adaptive`: how far above the quantile to cut, at least 1.";
+    min: Duration, Kind::Duration, Fallback::Duration(MIN), "With `adaptive`: the floor.";
+    max: Duration, Kind::Duration, Fallback::Duration(MAX), "With `adaptive`: the ceiling, and the timeout until latency has been observed.";
 }
 
 impl Settings {
+    /// Whether `adaptive` is written.
+    pub fn is_adaptive(&self) -> bool {
+        self.adaptive == Some(true)
+    }
+
     /// Every rule the settings break.
     pub fn problems(&self) -> Vec<Problem> {
         let tuning = [
@@ -78,9 +40,9 @@ impl Settings {
         ];
         let mut checks = vec![
             written(self.duration, check_duration),
-            check_needs_duration(self.duration.is_some(), self.adaptive),
+            check_needs_duration(self.duration.is_some(), self.is_adaptive()),
         ];
-        if self.adaptive {
+        if self.is_adaptive() {
             checks.extend([
                 check_adaptive_duration(self.duration.is_some()),
                 written(self.quantile, check_quantile),

@@ -1,28 +1,14 @@
 //! `#[bulkhead(max_concurrent = 10, max_wait = "100ms", max_queue = 50)]`.
 
-use darling::FromMeta;
 use darling::ast::NestedMeta;
-use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use resilience_schema::bulkhead::Settings;
 
 use crate::args::{Common, InstanceSpec, instance};
-use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::{Layer, Spans};
-use crate::value;
-
-#[derive(Debug, FromMeta)]
-struct BulkheadOptions {
-    #[darling(default, with = value::count)]
-    max_concurrent: Option<SpannedValue<u64>>,
-    max_wait: Option<DurationLit>,
-    #[darling(default, with = value::count)]
-    max_queue: Option<SpannedValue<u64>>,
-    #[darling(flatten)]
-    common: Common,
-}
+use crate::layer::Layer;
+use crate::options;
 
 pub(crate) struct BulkheadLayer {
     /// Absent with `with`: the caller's instance keeps its own.
@@ -33,26 +19,9 @@ pub(crate) struct BulkheadLayer {
 
 impl BulkheadLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        let o = BulkheadOptions::from_list(args)?;
-        let settings = Settings {
-            max_concurrent: o.max_concurrent.as_deref().copied(),
-            max_wait: o.max_wait.map(|d| d.value),
-            max_queue: o.max_queue.as_deref().copied(),
-        };
-        let mut spans = Spans::default();
-        spans.set(
-            "max_concurrent",
-            o.max_concurrent.as_ref().map(|v| v.span()),
-        );
-        spans.set("max_queue", o.max_queue.as_ref().map(|v| v.span()));
-        let mut errors = darling::Error::accumulator();
-        // Beside `with` the driver has refused every setting.
-        if o.common.with.is_none() {
-            spans.report(settings.problems(), span, &mut errors);
-        }
-        errors.finish()?;
+        let o = options::parse::<Settings>(args)?.checked(span)?;
         Ok(BulkheadLayer {
-            settings: o.common.with.is_none().then_some(settings),
+            settings: o.common.with.is_none().then_some(o.settings),
             common: o.common,
             span,
         })

@@ -1,29 +1,15 @@
 //! `#[chaos(error_rate = 0.1, latency = "200ms", latency_rate = 0.2)]`:
 //! fault injection, compiled only with the `chaos` feature.
 
-use darling::FromMeta;
 use darling::ast::NestedMeta;
-use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use resilience_schema::{self as schema, chaos::Settings};
 
 use crate::args::{Common, InstanceSpec, instance};
-use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::{Layer, Spans};
-use crate::value;
-
-#[derive(Debug, FromMeta)]
-struct ChaosOptions {
-    #[darling(default, with = value::number)]
-    error_rate: Option<SpannedValue<f64>>,
-    latency: Option<DurationLit>,
-    #[darling(default, with = value::number)]
-    latency_rate: Option<SpannedValue<f64>>,
-    #[darling(flatten)]
-    common: Common,
-}
+use crate::layer::Layer;
+use crate::options;
 
 pub(crate) struct ChaosLayer {
     settings: Settings,
@@ -33,22 +19,9 @@ pub(crate) struct ChaosLayer {
 
 impl ChaosLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        let o = ChaosOptions::from_list(args)?;
-        let settings = Settings {
-            error_rate: o.error_rate.as_deref().copied(),
-            latency: o.latency.map(|d| d.value),
-            latency_rate: o.latency_rate.as_deref().copied(),
-        };
-        let mut spans = Spans::default();
-        spans.set("error_rate", o.error_rate.as_ref().map(|v| v.span()));
-        spans.set("latency_rate", o.latency_rate.as_ref().map(|v| v.span()));
-        let mut errors = darling::Error::accumulator();
-        if o.common.with.is_none() {
-            spans.report(settings.problems(), span, &mut errors);
-        }
-        errors.finish()?;
+        let o = options::parse::<Settings>(args)?.checked(span)?;
         Ok(ChaosLayer {
-            settings,
+            settings: o.settings,
             common: o.common,
             span,
         })

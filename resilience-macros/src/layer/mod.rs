@@ -283,38 +283,6 @@ fn path_text(path: &syn::Path) -> String {
         .join("::")
 }
 
-/// Where each option was written (its value, or the bare key), for the
-/// schema's problems.
-#[derive(Default)]
-pub(crate) struct Spans(Vec<(&'static str, Span)>);
-
-impl Spans {
-    /// Records where `key` was written, if it was.
-    pub(crate) fn set(&mut self, key: &'static str, span: Option<Span>) {
-        if let Some(span) = span {
-            self.0.push((key, span));
-        }
-    }
-
-    /// Each of the schema's `problems` as an error at the option it names
-    /// (at `whole`, the attribute, for a problem of the whole or with an
-    /// option that was not written).
-    pub(crate) fn report(
-        &self,
-        problems: Vec<schema::Problem>,
-        whole: Span,
-        errors: &mut darling::error::Accumulator,
-    ) {
-        for problem in problems {
-            let span = problem
-                .key
-                .and_then(|key| self.0.iter().find(|(k, _)| *k == key))
-                .map_or(whole, |(_, span)| *span);
-            errors.push(darling::Error::custom(problem).with_span(&span));
-        }
-    }
-}
-
 /// A parsed, validated layer, ready to wrap the layers below it.
 pub(crate) trait Layer {
     /// `name`, `with` and `crate`.

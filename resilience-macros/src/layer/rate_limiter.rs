@@ -1,29 +1,14 @@
 //! `#[rate_limiter(rate = 100, per = "1s", burst = 20, max_wait = "10ms")]`.
 
-use darling::FromMeta;
 use darling::ast::NestedMeta;
-use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use resilience_schema::{self as schema, rate_limiter::Settings};
 
 use crate::args::{Common, InstanceSpec, instance};
-use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::{Layer, Spans};
-use crate::value;
-
-#[derive(Debug, FromMeta)]
-struct RateLimiterOptions {
-    #[darling(default, with = value::count)]
-    rate: Option<SpannedValue<u32>>,
-    per: Option<DurationLit>,
-    #[darling(default, with = value::count)]
-    burst: Option<SpannedValue<u32>>,
-    max_wait: Option<DurationLit>,
-    #[darling(flatten)]
-    common: Common,
-}
+use crate::layer::Layer;
+use crate::options;
 
 pub(crate) struct RateLimiterLayer {
     /// Absent with `with`: the caller's instance keeps its own.
@@ -34,25 +19,9 @@ pub(crate) struct RateLimiterLayer {
 
 impl RateLimiterLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        let o = RateLimiterOptions::from_list(args)?;
-        let settings = Settings {
-            rate: o.rate.as_deref().copied(),
-            per: o.per.map(|d| d.value),
-            burst: o.burst.as_deref().copied(),
-            max_wait: o.max_wait.map(|d| d.value),
-        };
-        let mut spans = Spans::default();
-        spans.set("rate", o.rate.as_ref().map(|v| v.span()));
-        spans.set("per", o.per.map(|d| d.span));
-        spans.set("burst", o.burst.as_ref().map(|v| v.span()));
-        let mut errors = darling::Error::accumulator();
-        // Beside `with` the driver has refused every setting.
-        if o.common.with.is_none() {
-            spans.report(settings.problems(), span, &mut errors);
-        }
-        errors.finish()?;
+        let o = options::parse::<Settings>(args)?.checked(span)?;
         Ok(RateLimiterLayer {
-            settings: o.common.with.is_none().then_some(settings),
+            settings: o.common.with.is_none().then_some(o.settings),
             common: o.common,
             span,
         })

@@ -2,106 +2,20 @@
 
 use std::time::Duration;
 
-use darling::FromMeta;
 use darling::ast::NestedMeta;
-use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path};
+use syn::Path;
 
-use resilience_schema::{self as schema, retry::Settings};
+use resilience_schema::{
+    self as schema,
+    retry::{Backoff, Jitter, Settings},
+};
 
 use crate::args::{Common, InstanceSpec, instance};
-use crate::duration::DurationLit;
 use crate::expand::Context;
-use crate::layer::{Layer, Spans};
-use crate::value::{self, Expected};
-
-use schema::retry::{BACKOFFS, Backoff, JITTERS, Jitter};
-
-/// `backoff = "exp"`.
-#[derive(Debug, Clone, Copy)]
-struct BackoffArg(Backoff);
-
-impl FromMeta for BackoffArg {
-    fn from_meta(meta: &Meta) -> darling::Result<Self> {
-        let s = choice(meta, BACKOFFS, None)?;
-        Backoff::from_word(&s.value())
-            .map(BackoffArg)
-            .ok_or_else(|| unknown_value("backoff", &s.value(), BACKOFFS).with_span(&s))
-    }
-}
-
-/// `jitter = "full"`, or the bare key (the schema's `Jitter::BARE`).
-#[derive(Debug, Clone, Copy)]
-struct JitterArg(Jitter);
-
-impl FromMeta for JitterArg {
-    fn from_meta(meta: &Meta) -> darling::Result<Self> {
-        if let Meta::Path(_) = meta {
-            return Ok(JitterArg(Jitter::BARE));
-        }
-        let s = choice(meta, JITTERS, Some("full"))?;
-        Jitter::from_word(&s.value())
-            .map(JitterArg)
-            .ok_or_else(|| unknown_value("jitter", &s.value(), JITTERS).with_span(&s))
-    }
-}
-
-/// The string of `key = "…"`, or the error for any other kind of value.
-fn choice(
-    meta: &Meta,
-    values: &'static [&'static str],
-    word: Option<&'static str>,
-) -> darling::Result<LitStr> {
-    let expected = Expected::Choice { values, word };
-    let key = value::key(meta);
-    match meta {
-        Meta::NameValue(nv) => match value::strip_groups(&nv.value) {
-            Expr::Lit(ExprLit {
-                lit: Lit::Str(s), ..
-            }) => Ok(s.clone()),
-            other => Err(value::wrong_kind(&key, other, expected)),
-        },
-        other => Err(value::not_key_value(&key, other, expected)),
-    }
-}
-
-fn unknown_value(key: &str, value: &str, allowed: &[&str]) -> darling::Error {
-    let list = allowed
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let guess = allowed
-        .iter()
-        .find(|a| a.starts_with(&value.chars().take(2).collect::<String>()) && !value.is_empty());
-    let hint = guess
-        .map(|g| format!(" (did you mean \"{g}\"?)"))
-        .unwrap_or_default();
-    darling::Error::custom(format!("unknown {key} `{value}`{hint}: use one of {list}"))
-}
-
-#[derive(Debug, FromMeta)]
-struct RetryOptions {
-    #[darling(default, with = value::count)]
-    max_attempts: Option<SpannedValue<u32>>,
-    backoff: Option<SpannedValue<BackoffArg>>,
-    base: Option<DurationLit>,
-    max_delay: Option<DurationLit>,
-    jitter: Option<SpannedValue<JitterArg>>,
-    max_elapsed: Option<DurationLit>,
-    #[darling(default, with = value::predicate)]
-    retry_if: Option<Path>,
-    #[darling(default, with = value::switch)]
-    idempotent: Option<bool>,
-    #[darling(default, with = value::number)]
-    budget: Option<SpannedValue<f64>>,
-    #[darling(default, with = value::count)]
-    min_retries_per_sec: Option<SpannedValue<u32>>,
-    #[darling(flatten)]
-    common: Common,
-}
+use crate::layer::Layer;
+use crate::options;
 
 pub(crate) struct RetryLayer {
     settings: Settings,
@@ -111,34 +25,10 @@ pub(crate) struct RetryLayer {
 
 impl RetryLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
-        let o = RetryOptions::from_list(args)?;
-        let settings = Settings {
-            max_attempts: o.max_attempts.as_deref().copied(),
-            backoff: o.backoff.as_ref().map(|b| b.0),
-            base: o.base.map(|d| d.value),
-            max_delay: o.max_delay.map(|d| d.value),
-            jitter: o.jitter.as_ref().map(|j| j.0),
-            max_elapsed: o.max_elapsed.map(|d| d.value),
-            idempotent: o.idempotent,
-            budget: o.budget.as_deref().copied(),
-            min_retries_per_sec: o.min_retries_per_sec.as_deref().copied(),
-        };
-        let mut spans = Spans::default();
-        spans.set("max_attempts", o.max_attempts.as_ref().map(|v| v.span()));
-        spans.set("max_delay", o.max_delay.map(|d| d.span));
-        spans.set("jitter", o.jitter.as_ref().map(|v| v.span()));
-        spans.set("max_elapsed", o.max_elapsed.map(|d| d.span));
-        spans.set("budget", o.budget.as_ref().map(|v| v.span()));
-        spans.set(
-            "min_retries_per_sec",
-            o.min_retries_per_sec.as_ref().map(|v| v.span()),
-        );
-        let mut errors = darling::Error::accumulator();
-        spans.report(settings.problems(), span, &mut errors);
-        errors.finish()?;
+        let mut o = options::parse::<Settings>(args)?.checked(span)?;
         Ok(RetryLayer {
-            settings,
-            retry_if: o.retry_if,
+            retry_if: o.path("retry_if"),
+            settings: o.settings,
             common: o.common,
         })
     }

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use darling::FromMeta;
 use darling::ast::NestedMeta;
-use darling::util::{Flag, SpannedValue};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use resilience_schema::{self as schema, timeout::Settings};
@@ -12,23 +11,9 @@ use resilience_schema::{self as schema, timeout::Settings};
 use crate::args::{Common, InstanceSpec, instance};
 use crate::duration::DurationLit;
 use crate::expand::{Context, respan};
-use crate::layer::{Layer, Spans};
+use crate::layer::Layer;
+use crate::options;
 use crate::value;
-
-#[derive(Debug, FromMeta)]
-struct TimeoutOptions {
-    duration: Option<DurationLit>,
-    #[darling(default, with = value::word)]
-    adaptive: Flag,
-    #[darling(default, with = value::number)]
-    quantile: Option<SpannedValue<f64>>,
-    #[darling(default, with = value::number)]
-    multiplier: Option<SpannedValue<f64>>,
-    min: Option<DurationLit>,
-    max: Option<DurationLit>,
-    #[darling(flatten)]
-    common: Common,
-}
 
 enum Limit {
     Fixed(Duration),
@@ -56,49 +41,34 @@ impl TimeoutLayer {
             }
             _ => (None, args),
         };
-        let options = errors.handle(TimeoutOptions::from_list(rest));
+        let options = errors.handle(options::parse::<Settings>(rest));
         let positional = positional.map(|first| errors.handle(positional_duration(first)));
-        let Some(o) = options else {
+        let Some(mut o) = options else {
             return Err(errors.finish().unwrap_err());
         };
-        let duration = match (positional, o.duration) {
-            // A leading duration that did not parse has its error already.
-            (Some(None), _) => None,
-            (Some(Some(d)), None) | (None, Some(d)) => Some(d),
-            (Some(Some(_)), Some(named)) => {
+        match positional {
+            Some(Some(_)) if o.settings.duration.is_some() => {
                 errors.push(
                     darling::Error::custom(
                         "the duration is given twice: keep either `\"…\"` or `duration = \"…\"`",
                     )
-                    .with_span(&named.span),
+                    .with_span(&o.spans.of("duration")),
                 );
-                None
             }
-            (None, None) => None,
-        };
-        let settings = Settings {
-            duration: duration.map(|d| d.value),
-            adaptive: o.adaptive.is_present(),
-            quantile: o.quantile.as_deref().copied(),
-            multiplier: o.multiplier.as_deref().copied(),
-            min: o.min.map(|d| d.value),
-            max: o.max.map(|d| d.value),
-        };
-        let mut spans = Spans::default();
-        spans.set("duration", duration.map(|d| d.span));
-        spans.set("quantile", o.quantile.as_ref().map(|v| v.span()));
-        spans.set("multiplier", o.multiplier.as_ref().map(|v| v.span()));
-        spans.set("min", o.min.map(|d| d.span));
-        spans.set("max", o.max.map(|d| d.span));
-        // Beside `with` the driver has refused every setting (a duration
-        // too); a leading duration that did not parse is no missing one.
-        let supplied = o.common.with.is_some() || matches!(positional, Some(None));
-        if !supplied {
-            spans.report(settings.problems(), span, &mut errors);
+            Some(Some(d)) => {
+                o.settings.duration = Some(d.value);
+                o.spans.set("duration", Some(d.span));
+            }
+            // A leading duration that did not parse has its error already,
+            // and is no missing one.
+            Some(None) => return Err(errors.finish().unwrap_err()),
+            None => {}
         }
         errors.finish()?;
+        let o = o.checked(span)?;
+        let settings = o.settings;
         let limit = match settings.duration {
-            _ if settings.adaptive => Limit::Adaptive(settings),
+            _ if settings.is_adaptive() => Limit::Adaptive(settings),
             Some(d) => Limit::Fixed(d),
             None => Limit::Supplied,
         };
