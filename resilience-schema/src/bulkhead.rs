@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, collect, nonzero, written};
+use crate::{Check, Fallback, Kind, Problem, collect, count_in, nonzero, written};
 
 /// The largest `max_concurrent`: the runtime's limit (`usize::MAX / 2`) on
 /// the smallest target, 32 bits.
@@ -34,16 +34,12 @@ impl Settings {
 
 /// 1 to [`MAX_PERMITS`].
 pub const fn check_max_concurrent(n: u64) -> Check {
-    if n > MAX_PERMITS {
-        return Err(Problem::at(
-            "max_concurrent",
-            "`max_concurrent` can be at most 2147483647; for no limit, remove `#[bulkhead]`",
-        ));
-    }
-    nonzero(
+    count_in(
         "max_concurrent",
         n,
+        MAX_PERMITS,
         "`max_concurrent = 0` would refuse every call: allow at least 1 call inside at once",
+        "`max_concurrent` can be at most 2147483647; for no limit, remove `#[bulkhead]`",
     )
 }
 

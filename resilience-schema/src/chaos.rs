@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, collect, written};
+use crate::{Check, Fallback, Kind, Problem, collect, needs, written};
 
 /// The fraction of calls failed: none.
 pub const ERROR_RATE: f64 = 0.0;
@@ -47,12 +47,10 @@ pub const fn check_rate(key: &'static str, rate: f64) -> Check {
 
 /// `latency_rate` says how often to add `latency`.
 pub const fn check_latency_rate_needs_latency(rate: bool, latency: bool) -> Check {
-    if rate && !latency {
-        Err(Problem::at(
-            "latency_rate",
-            "`latency_rate` says how often to add latency, but no `latency` is set: add e.g. `latency = \"200ms\"`",
-        ))
-    } else {
-        Ok(())
-    }
+    needs(
+        "latency_rate",
+        rate,
+        latency,
+        "`latency_rate` says how often to add latency, but no `latency` is set: add e.g. `latency = \"200ms\"`",
+    )
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, collect, nonzero, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, count_in, needs, nonzero, positive, written};
 
 /// Failures in a row that open the circuit (consecutive mode).
 pub const FAILURE_THRESHOLD: u32 = 5;
@@ -119,46 +119,34 @@ impl Settings {
 
 /// 1 to [`MAX_FAILURE_THRESHOLD`].
 pub const fn check_failure_threshold(n: u32) -> Check {
-    if n > MAX_FAILURE_THRESHOLD {
-        return Err(Problem::at(
-            "failure_threshold",
-            "`failure_threshold` is at most 536870911 failures in a row; for a busy service use a rate, e.g. `failure_rate = 0.5, window = \"10s\"`",
-        ));
-    }
-    nonzero(
+    count_in(
         "failure_threshold",
         n as u64,
+        MAX_FAILURE_THRESHOLD as u64,
         "`failure_threshold = 0` would open the circuit before any failure (the default is 5): use at least 1",
+        "`failure_threshold` is at most 536870911 failures in a row; for a busy service use a rate, e.g. `failure_rate = 0.5, window = \"10s\"`",
     )
 }
 
 /// 1 to [`MAX_HALF_OPEN`].
 pub const fn check_success_threshold(n: u32) -> Check {
-    if n > MAX_HALF_OPEN {
-        return Err(Problem::at(
-            "success_threshold",
-            "`success_threshold` is at most 255 (half-open trials are few by design)",
-        ));
-    }
-    nonzero(
+    count_in(
         "success_threshold",
         n as u64,
+        MAX_HALF_OPEN as u64,
         "`success_threshold = 0` would close the circuit without a single successful trial: use at least 1",
+        "`success_threshold` is at most 255 (half-open trials are few by design)",
     )
 }
 
 /// 1 to [`MAX_HALF_OPEN`].
 pub const fn check_half_open_max_calls(n: u32) -> Check {
-    if n > MAX_HALF_OPEN {
-        return Err(Problem::at(
-            "half_open_max_calls",
-            "`half_open_max_calls` is at most 255 (half-open trials are few by design)",
-        ));
-    }
-    nonzero(
+    count_in(
         "half_open_max_calls",
         n as u64,
+        MAX_HALF_OPEN as u64,
         "`half_open_max_calls = 0` would never admit a trial call, so the circuit could never close again: use at least 1",
+        "`half_open_max_calls` is at most 255 (half-open trials are few by design)",
     )
 }
 
@@ -250,36 +238,20 @@ pub const fn check_window(window: Window) -> Check {
 
 /// `slow_call_rate` counts calls slower than `slow_call`.
 pub const fn check_slow_call_rate_needs_slow_call(rate: bool, slow_call: bool) -> Check {
-    if rate && !slow_call {
-        Err(Problem::at(
-            "slow_call_rate",
-            "`slow_call_rate` needs `slow_call = \"…\"`, the duration from which a call counts as slow: add it, or remove `slow_call_rate`",
-        ))
-    } else {
-        Ok(())
-    }
+    needs(
+        "slow_call_rate",
+        rate,
+        slow_call,
+        "`slow_call_rate` needs `slow_call = \"…\"`, the duration from which a call counts as slow: add it, or remove `slow_call_rate`",
+    )
 }
 
 /// Rate options beside `failure_threshold`: two trip rules.
-pub const fn rate_option_in_consecutive_mode(key: &str) -> Check {
-    Err(match key.as_bytes() {
-        b"failure_rate" => Problem::at(
-            "failure_rate",
-            "`failure_rate` belongs to rate mode, but `failure_threshold` selects consecutive mode (open after N failures in a row): keep one rule, either remove `failure_rate` or replace `failure_threshold` with `failure_rate = …`",
-        ),
-        b"window" => Problem::at(
-            "window",
-            "`window` belongs to rate mode, but `failure_threshold` selects consecutive mode (open after N failures in a row): keep one rule, either remove `window` or replace `failure_threshold` with `failure_rate = …`",
-        ),
-        b"min_calls" => Problem::at(
-            "min_calls",
-            "`min_calls` belongs to rate mode, but `failure_threshold` selects consecutive mode (open after N failures in a row): keep one rule, either remove `min_calls` or replace `failure_threshold` with `failure_rate = …`",
-        ),
-        _ => Problem::at(
-            "slow_call_rate",
-            "`slow_call_rate` belongs to rate mode, but `failure_threshold` selects consecutive mode (open after N failures in a row): keep one rule, either remove `slow_call_rate` or replace `failure_threshold` with `failure_rate = …`",
-        ),
-    })
+pub const fn rate_option_in_consecutive_mode(key: &'static str) -> Check {
+    Err(Problem::at(
+        key,
+        "`{key}` belongs to rate mode, but `failure_threshold` selects consecutive mode (open after N failures in a row): keep one rule, either remove `{key}` or replace `failure_threshold` with `failure_rate = …`",
+    ))
 }
 
 /// `min_calls` above a count window is never reached.
@@ -295,12 +267,10 @@ pub const fn check_min_calls_within_window(min_calls: u32, window: Window) -> Ch
 
 /// `min_calls` belongs to rate mode.
 pub const fn check_min_calls_needs_rate(min_calls: bool) -> Check {
-    if min_calls {
-        Err(Problem::at(
-            "min_calls",
-            "`min_calls` applies to rate mode: add `failure_rate = …` (and `window = …`), or remove it",
-        ))
-    } else {
-        Ok(())
-    }
+    needs(
+        "min_calls",
+        min_calls,
+        false,
+        "`min_calls` applies to rate mode: add `failure_rate = …` (and `window = …`), or remove it",
+    )
 }

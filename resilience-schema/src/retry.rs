@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, collect, nonzero, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, fraction, needs, nonzero, positive, written};
 
 /// Calls in all, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -177,24 +177,19 @@ pub const fn check_max_elapsed(d: Duration) -> Check {
 
 /// A budget is a fraction in (0, 1].
 pub const fn check_budget(ratio: f64) -> Check {
-    if ratio > 0.0 && ratio <= 1.0 {
-        Ok(())
-    } else {
-        Err(Problem::at(
-            "budget",
-            "`budget` is the fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2)",
-        ))
-    }
+    fraction(
+        "budget",
+        ratio,
+        "`budget` is the fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2)",
+    )
 }
 
 /// `min_retries_per_sec` is the floor of a budget.
 pub const fn check_budget_floor(budget: bool, floor: bool) -> Check {
-    if floor && !budget {
-        Err(Problem::at(
-            "min_retries_per_sec",
-            "`min_retries_per_sec` is the floor of a retry budget: add `budget = 0.2` (the fraction of calls that may be retried)",
-        ))
-    } else {
-        Ok(())
-    }
+    needs(
+        "min_retries_per_sec",
+        floor,
+        budget,
+        "`min_retries_per_sec` is the floor of a retry budget: add `budget = 0.2` (the fraction of calls that may be retried)",
+    )
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Check, Fallback, Kind, Problem, collect, positive, written};
+use crate::{Check, Fallback, Kind, Problem, collect, fraction, needs, positive, written};
 
 /// The observed latency quantile an adaptive timeout follows (P99).
 pub const QUANTILE: f64 = 0.99;
@@ -84,48 +84,29 @@ pub const fn check_needs_duration(duration: bool, adaptive: bool) -> Check {
 
 /// An adaptive timeout sets its own duration.
 pub const fn check_adaptive_duration(duration: bool) -> Check {
-    if duration {
-        Err(Problem::at(
-            "duration",
-            "an adaptive timeout sets its own duration from observed latency: remove the fixed duration, or remove `adaptive`",
-        ))
-    } else {
-        Ok(())
-    }
+    needs(
+        "duration",
+        duration,
+        false,
+        "an adaptive timeout sets its own duration from observed latency: remove the fixed duration, or remove `adaptive`",
+    )
 }
 
 /// `quantile`, `multiplier`, `min` and `max` tune an adaptive timeout only.
-pub const fn tuning_needs_adaptive(key: &str) -> Check {
-    Err(match key.as_bytes() {
-        b"quantile" => Problem::at(
-            "quantile",
-            "`quantile` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, quantile = …)]`, or remove it",
-        ),
-        b"multiplier" => Problem::at(
-            "multiplier",
-            "`multiplier` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, multiplier = …)]`, or remove it",
-        ),
-        b"min" => Problem::at(
-            "min",
-            "`min` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, min = …)]`, or remove it",
-        ),
-        _ => Problem::at(
-            "max",
-            "`max` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, max = …)]`, or remove it",
-        ),
-    })
+pub const fn tuning_needs_adaptive(key: &'static str) -> Check {
+    Err(Problem::at(
+        key,
+        "`{key}` tunes an adaptive timeout: add `adaptive`, e.g. `#[timeout(adaptive, {key} = …)]`, or remove it",
+    ))
 }
 
 /// A quantile is a fraction in (0, 1].
 pub const fn check_quantile(q: f64) -> Check {
-    if q > 0.0 && q <= 1.0 {
-        Ok(())
-    } else {
-        Err(Problem::at(
-            "quantile",
-            "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99)",
-        ))
-    }
+    fraction(
+        "quantile",
+        q,
+        "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99)",
+    )
 }
 
 /// Below 1, calls as slow as the quantile would time out.
