@@ -8,7 +8,9 @@ use std::collections::HashSet;
 
 use darling::FromMeta;
 use darling::ast::NestedMeta;
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use resilience_schema::retry::{Backoff, Jitter};
 use resilience_schema::{self as schema, Kind, Options, Spec, Value};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path};
@@ -305,3 +307,81 @@ impl Spans {
         }
     }
 }
+
+/// A setting as the argument of its builder method, e.g. `5` or
+/// `::core::time::Duration::from_nanos(…)` (numbers unsuffixed, so the
+/// method's parameter type decides).
+pub(crate) trait Arg {
+    fn arg(&self, private: &TokenStream) -> TokenStream;
+}
+
+impl Arg for u32 {
+    fn arg(&self, _: &TokenStream) -> TokenStream {
+        proc_macro2::Literal::u32_unsuffixed(*self).into_token_stream()
+    }
+}
+
+impl Arg for u64 {
+    fn arg(&self, _: &TokenStream) -> TokenStream {
+        proc_macro2::Literal::u64_unsuffixed(*self).into_token_stream()
+    }
+}
+
+impl Arg for f64 {
+    fn arg(&self, _: &TokenStream) -> TokenStream {
+        proc_macro2::Literal::f64_unsuffixed(*self).into_token_stream()
+    }
+}
+
+impl Arg for bool {
+    fn arg(&self, _: &TokenStream) -> TokenStream {
+        self.into_token_stream()
+    }
+}
+
+impl Arg for std::time::Duration {
+    fn arg(&self, _: &TokenStream) -> TokenStream {
+        crate::duration::tokens(*self)
+    }
+}
+
+impl Arg for Backoff {
+    fn arg(&self, private: &TokenStream) -> TokenStream {
+        let variant = match self {
+            Backoff::Fixed => quote!(Fixed),
+            Backoff::Linear => quote!(Linear),
+            Backoff::Exponential => quote!(Exponential),
+            Backoff::Decorrelated => quote!(Decorrelated),
+        };
+        quote!(#private::Backoff::#variant)
+    }
+}
+
+impl Arg for Jitter {
+    fn arg(&self, private: &TokenStream) -> TokenStream {
+        let variant = match self {
+            Jitter::None => quote!(None),
+            Jitter::Full => quote!(Full),
+            Jitter::Equal => quote!(Equal),
+        };
+        quote!(#private::Jitter::#variant)
+    }
+}
+
+/// `.key(value)` for each of the settings' `keys` that was written, and
+/// nothing for the others: the runtime's builder keeps its own default.
+macro_rules! setters {
+    ($private:expr, $settings:expr => $($key:ident),* $(,)?) => {{
+        let private: &::proc_macro2::TokenStream = $private;
+        let settings = &$settings;
+        let mut calls = ::proc_macro2::TokenStream::new();
+        $(
+            if let Some(value) = &settings.$key {
+                let value = $crate::options::Arg::arg(value, private);
+                calls.extend(::quote::quote!(.$key(#value)));
+            }
+        )*
+        calls
+    }};
+}
+pub(crate) use setters;

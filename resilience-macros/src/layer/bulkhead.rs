@@ -39,19 +39,12 @@ impl Layer for BulkheadLayer {
             // Never called: `with` passes the caller's instance.
             None => Box::new(|_| TokenStream::new()),
             Some(settings) => {
-                let max_concurrent = settings.max_concurrent.unwrap_or(1) as usize;
-                let max_wait = settings.max_wait.map(|w| {
-                    let w = crate::duration::tokens(w);
-                    quote!(.max_wait(#w))
-                });
-                let max_queue = settings.max_queue.map(|q| {
-                    let q = q as usize;
-                    quote!(.max_queue(#q))
-                });
+                // Required, so written (the schema refuses it missing).
+                let max_concurrent =
+                    options::Arg::arg(&settings.max_concurrent.unwrap_or(1), private);
+                let calls = options::setters!(private, settings => max_wait, max_queue);
                 let private = private.clone();
-                Box::new(
-                    move |name| quote!(#private::Bulkhead::new(#name, #max_concurrent) #max_wait #max_queue),
-                )
+                Box::new(move |name| quote!(#private::Bulkhead::new(#name, #max_concurrent) #calls))
             }
         };
         let spec = InstanceSpec {

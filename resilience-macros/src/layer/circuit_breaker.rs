@@ -59,22 +59,8 @@ impl CircuitBreakerLayer {
         } else {
             None
         };
-        let slow_call = s.slow_call.map(duration).map(|d| quote!(.slow_call(#d)));
-        let slow_call_rate = s.slow_call_rate.map(|r| quote!(.slow_call_rate(#r)));
-        let open_for = s.open_for.map(duration).map(|d| quote!(.open_for(#d)));
-        let success_threshold = s.success_threshold.map(|n| quote!(.success_threshold(#n)));
-        let half_open_max_calls = s
-            .half_open_max_calls
-            .map(|n| quote!(.half_open_max_calls(#n)));
-        let half_open_max_wait = s
-            .half_open_max_wait
-            .map(duration)
-            .map(|d| quote!(.half_open_max_wait(#d)));
-        quote! {
-            #private::BreakerPolicy::new()
-                #trip #slow_call #slow_call_rate #open_for
-                #success_threshold #half_open_max_calls #half_open_max_wait
-        }
+        let calls = options::setters!(private, s => slow_call, slow_call_rate, open_for, success_threshold, half_open_max_calls, half_open_max_wait);
+        quote!(#private::BreakerPolicy::new() #trip #calls)
     }
 }
 

@@ -44,15 +44,9 @@ impl Layer for RateLimiterLayer {
                 // comes from the schema when it is not written.
                 let per =
                     crate::duration::tokens(settings.per.unwrap_or(schema::rate_limiter::PER));
-                let burst = settings.burst.map(|b| quote!(.burst(#b)));
-                let max_wait = settings.max_wait.map(|w| {
-                    let w = crate::duration::tokens(w);
-                    quote!(.max_wait(#w))
-                });
+                let calls = options::setters!(private, settings => burst, max_wait);
                 let private = private.clone();
-                Box::new(
-                    move |name| quote!(#private::RateLimiter::new(#name, #rate, #per) #burst #max_wait),
-                )
+                Box::new(move |name| quote!(#private::RateLimiter::new(#name, #rate, #per) #calls))
             }
         };
         let spec = InstanceSpec {

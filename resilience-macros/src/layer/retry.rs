@@ -1,16 +1,11 @@
 //! `#[retry(max_attempts = 3, backoff = "exp", …)]`.
 
-use std::time::Duration;
-
 use darling::ast::NestedMeta;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Path;
 
-use resilience_schema::{
-    self as schema,
-    retry::{Backoff, Jitter, Settings},
-};
+use resilience_schema::{self as schema, retry::Settings};
 
 use crate::args::{Common, InstanceSpec, instance};
 use crate::expand::Context;
@@ -35,49 +30,16 @@ impl RetryLayer {
 
     /// `RetryPolicy::new()` and the options written, no more.
     fn policy(&self, private: &TokenStream) -> TokenStream {
-        let s = &self.settings;
-        let max_attempts = s.max_attempts.map(|n| quote!(.max_attempts(#n)));
-        let backoff = s.backoff.map(|b| {
-            let b = match b {
-                Backoff::Fixed => quote!(Fixed),
-                Backoff::Linear => quote!(Linear),
-                Backoff::Exponential => quote!(Exponential),
-                Backoff::Decorrelated => quote!(Decorrelated),
-            };
-            quote!(.backoff(#private::Backoff::#b))
-        });
-        let jitter = s.jitter.map(|j| {
-            let j = match j {
-                Jitter::None => quote!(None),
-                Jitter::Full => quote!(Full),
-                Jitter::Equal => quote!(Equal),
-            };
-            quote!(.jitter(#private::Jitter::#j))
-        });
-        let duration = |name: &str, d: Option<Duration>| {
-            d.map(|d| {
-                let name = syn::Ident::new(name, Span::call_site());
-                let d = crate::duration::tokens(d);
-                quote!(.#name(#d))
-            })
-        };
-        let base = duration("base", s.base);
+        let mut s = self.settings;
         // The runtime's `RetryPolicy` does not yet resolve the default cap
         // against `base` (`schema::retry::max_delay`): until it does, a
         // long `base` alone carries its cap.
-        let max_delay = duration(
-            "max_delay",
-            s.max_delay.or(s
-                .base
-                .map(|base| schema::retry::max_delay(None, base))
-                .filter(|cap| *cap != schema::retry::MAX_DELAY)),
-        );
-        let max_elapsed = duration("max_elapsed", s.max_elapsed);
-        let idempotent = s.idempotent.map(|i| quote!(.idempotent(#i)));
-        quote! {
-            #private::RetryPolicy::new()
-                #max_attempts #backoff #base #max_delay #jitter #max_elapsed #idempotent
-        }
+        s.max_delay = s.max_delay.or(s
+            .base
+            .map(|base| schema::retry::max_delay(None, base))
+            .filter(|cap| *cap != schema::retry::MAX_DELAY));
+        let calls = options::setters!(private, s => max_attempts, backoff, base, max_delay, jitter, max_elapsed, idempotent);
+        quote!(#private::RetryPolicy::new() #calls)
     }
 }
 
@@ -170,7 +132,7 @@ mod tests {
         assert_eq!(policy(quote!()), quote!(p::RetryPolicy::new()).to_string());
         assert_eq!(
             policy(quote!(max_attempts = 5)),
-            quote!(p::RetryPolicy::new().max_attempts(5u32)).to_string()
+            quote!(p::RetryPolicy::new().max_attempts(5)).to_string()
         );
     }
 }
