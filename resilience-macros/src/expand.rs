@@ -6,7 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::ItemFn;
 
 use crate::layer::Layer;
-use crate::signature::{self, Shape};
+use crate::signature::{Argument, Shape};
 
 /// What every layer's expansion may refer to.
 pub(crate) struct Context {
@@ -18,13 +18,8 @@ pub(crate) struct Context {
     pub(crate) ret_span: Span,
     /// The error type `E`, named through the return type.
     pub(crate) err: TokenStream,
-    /// The hidden locals holding the by-value arguments.
-    pub(crate) args: Vec<syn::Ident>,
-    /// Where each argument was written.
-    pub(crate) arg_spans: Vec<Span>,
-    /// The user's pattern and declared type of each argument.
-    pub(crate) patterns: Vec<syn::Pat>,
-    pub(crate) types: Vec<syn::Type>,
+    /// The function's typed arguments, each held in a hidden local.
+    pub(crate) args: Vec<Argument>,
     /// The return type as declared.
     pub(crate) declared_ret: syn::Type,
     /// Whether the function has type or const parameters.
@@ -47,10 +42,12 @@ impl Context {
     pub(crate) fn attempt_sources(&self) -> Vec<TokenStream> {
         self.args
             .iter()
-            .zip(&self.types)
-            .map(|(arg, ty)| match signature::is_mut_reference(ty) {
-                true => quote!(let mut #arg = #arg;),
-                false => quote!(let #arg = #arg;),
+            .map(|arg| {
+                let alias = &arg.alias;
+                match arg.is_mut_ref {
+                    true => quote!(let mut #alias = #alias;),
+                    false => quote!(let #alias = #alias;),
+                }
             })
             .collect()
     }
@@ -64,19 +61,24 @@ impl Context {
         let private = &self.private;
         self.args
             .iter()
-            .zip(&self.arg_spans)
-            .zip(&self.types)
-            .map(|((arg, span), ty)| {
-                // One hygiene context for the whole statement, located at
-                // the argument, so a missing `Clone` is reported there.
-                let span = Span::mixed_site().located_at(*span);
-                if signature::is_mut_reference(ty) {
-                    let reborrow = respan(quote!(#private::reborrow_for_attempt), span);
-                    return quote_spanned!(span=> let #arg = #reborrow(&mut #arg););
-                }
-                let clone = respan(quote!(#private::clone_for_attempt), span);
-                quote_spanned!(span=> let #arg = #clone(&#arg);)
-            })
+            .map(
+                |Argument {
+                     alias: arg,
+                     span,
+                     is_mut_ref,
+                     ..
+                 }| {
+                    // One hygiene context for the whole statement, located at
+                    // the argument, so a missing `Clone` is reported there.
+                    let span = Span::mixed_site().located_at(*span);
+                    if *is_mut_ref {
+                        let reborrow = respan(quote!(#private::reborrow_for_attempt), span);
+                        return quote_spanned!(span=> let #arg = #reborrow(&mut #arg););
+                    }
+                    let clone = respan(quote!(#private::clone_for_attempt), span);
+                    quote_spanned!(span=> let #arg = #clone(&#arg);)
+                },
+            )
             .collect()
     }
 
@@ -128,10 +130,7 @@ pub(crate) fn function(
         instance_name: quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
         ret_span,
         ret: shape.ret_erased.clone(),
-        args: shape.aliases.clone(),
-        arg_spans: shape.arg_spans.clone(),
-        patterns: shape.patterns.clone(),
-        types: shape.types.clone(),
+        args: shape.args.clone(),
         declared_ret: shape.ret.clone(),
         generic: shape.generic,
         receiver: item.sig.receiver().is_some(),
@@ -142,10 +141,9 @@ pub(crate) fn function(
     // `_` would drop the argument at once; a named (unused) binding keeps it
     // to the end of the body, as for a function without attributes.
     let bindings: Vec<TokenStream> = shape
-        .patterns
+        .args
         .iter()
-        .zip(&shape.aliases)
-        .map(|(pattern, alias)| match pattern {
+        .map(|Argument { pattern, alias, .. }| match pattern {
             syn::Pat::Wild(_) => {
                 let kept = quote::format_ident!("{}_unused", alias);
                 quote! {
@@ -156,7 +154,7 @@ pub(crate) fn function(
             other => quote!(let #other = #private_path::Arg::into_inner(#alias);),
         })
         .collect();
-    let aliases = &shape.aliases;
+    let aliases = shape.args.iter().map(|arg| &arg.alias);
     let ret = &cx.ret;
     // The user's block runs in its own async block so that `return` and `?`
     // leave only the call, not the layers around it. The never-taken
@@ -177,7 +175,7 @@ pub(crate) fn function(
         call = layer.wrap(&cx, call);
     }
 
-    let sources = &shape.sources;
+    let sources = shape.args.iter().map(|arg| &arg.source);
     let private_path = &cx.private;
     // The result is taken apart and rebuilt rather than returned whole:
     // returned whole, it was copied from the layers' output slot in 16-byte

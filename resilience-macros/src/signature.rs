@@ -6,19 +6,29 @@ use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
 use syn::{FnArg, ItemFn, Pat, PatIdent, ReturnType, Type};
 
+/// One typed argument of the function.
+#[derive(Clone)]
+pub(crate) struct Argument {
+    /// Its hidden local, `__resilience_argN`.
+    pub(crate) alias: syn::Ident,
+    /// What the hidden local starts as: the argument's own name, or the
+    /// hidden name itself where the signature was rewritten to it.
+    pub(crate) source: syn::Ident,
+    /// The user's pattern, re-bound inside the body's own block.
+    pub(crate) pattern: Pat,
+    /// Its declared type.
+    pub(crate) ty: Type,
+    /// Where it is written, for errors about it.
+    pub(crate) span: Span,
+    /// Whether the type is `&mut T` (`#[retry]` reborrows it for each
+    /// attempt; `#[hedge]` refuses it).
+    pub(crate) is_mut_ref: bool,
+}
+
 /// What the expansion needs to know about the function.
 pub(crate) struct Shape {
-    /// One hidden local per typed argument, `__resilience_argN`.
-    pub(crate) aliases: Vec<syn::Ident>,
-    /// The span of each argument, for errors about it.
-    pub(crate) arg_spans: Vec<Span>,
-    /// What each hidden local starts as: the argument's own name, or the
-    /// hidden name itself where the signature was rewritten to it.
-    pub(crate) sources: Vec<syn::Ident>,
-    /// The user's patterns, re-bound inside the body's own block.
-    pub(crate) patterns: Vec<Pat>,
-    /// The declared type of each typed argument.
-    pub(crate) types: Vec<Type>,
+    /// Its typed arguments, in order.
+    pub(crate) args: Vec<Argument>,
     /// Whether the function has type or const parameters (a `static` in it
     /// cannot name them).
     pub(crate) generic: bool,
@@ -60,11 +70,7 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
     };
 
     let mut shape = Shape {
-        aliases: Vec::new(),
-        arg_spans: Vec::new(),
-        sources: Vec::new(),
-        patterns: Vec::new(),
-        types: Vec::new(),
+        args: Vec::new(),
         generic: item.sig.generics.type_params().next().is_some()
             || item.sig.generics.const_params().next().is_some(),
         ret_erased: erase_impl_trait(&ret),
@@ -78,9 +84,8 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
             index,
             span = Span::mixed_site().located_at(span)
         );
-        shape.patterns.push((*typed.pat).clone());
-        shape.types.push((*typed.ty).clone());
-        match &mut *typed.pat {
+        let pattern = (*typed.pat).clone();
+        let source = match &mut *typed.pat {
             Pat::Ident(PatIdent {
                 by_ref: None,
                 subpat: None,
@@ -89,10 +94,9 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
                 ..
             }) => {
                 *mutability = None;
-                shape.sources.push(ident.clone());
+                ident.clone()
             }
             other => {
-                shape.sources.push(alias.clone());
                 *other = Pat::Ident(PatIdent {
                     attrs: Vec::new(),
                     by_ref: None,
@@ -100,10 +104,17 @@ pub(crate) fn analyze(item: &mut ItemFn, layer: &str) -> Result<Shape, Vec<syn::
                     ident: alias.clone(),
                     subpat: None,
                 });
+                alias.clone()
             }
-        }
-        shape.aliases.push(alias);
-        shape.arg_spans.push(span);
+        };
+        shape.args.push(Argument {
+            alias,
+            source,
+            pattern,
+            is_mut_ref: is_mut_reference(&typed.ty),
+            ty: (*typed.ty).clone(),
+            span,
+        });
     }
     Ok(shape)
 }

@@ -1,6 +1,10 @@
-//! The stack of layers on one function: the first attribute to expand
-//! collects every other attribute of this crate on the function, in the
-//! order written (outermost first), and builds them all at once.
+//! The driver: the first attribute to expand collects every other
+//! attribute of this crate on the function, in the order written
+//! (outermost first), and builds them all at once, in steps (as
+//! thiserror's `ast` → `valid` → `expand`): [`collect`] the stack,
+//! [`check_stack`], parse and check each layer ([`LayerKind::parse`], with
+//! the checks every layer shares), check the signature
+//! ([`signature::analyze`]), and [`expand::function`].
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -18,27 +22,85 @@ struct Written {
 }
 
 /// Expands the attribute `first` (with `args`) on `item`, together with the
-/// rest of the stack found on `item`.
+/// rest of the stack found on `item`, in steps: collect the stack, check
+/// it, parse and check each layer, check the signature, expand. Every
+/// error of every step is reported; with any, the function is emitted
+/// without its layers, so the rest of the crate still type-checks.
 pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> TokenStream {
     if is_consumed(&args) {
         return item;
     }
-    let mut item: ItemFn = match syn::parse2(item.clone()) {
+    let mut item = match function(first, item) {
         Ok(item) => item,
-        Err(_) => {
+        Err(error) => return error,
+    };
+    let mut errors = darling::Error::accumulator();
+    let stack = collect(first, args, &mut item, &mut errors);
+    check_stack(&stack, &item.sig, &mut errors);
+    let layers: Vec<Box<dyn Layer>> = stack
+        .iter()
+        .filter_map(|w| {
+            errors.handle(
+                w.kind
+                    .parse(&w.args, w.span)
+                    .map_err(|e| with_default_span(e, w.span)),
+            )
+        })
+        .collect();
+    let root = crate_root(&layers, &mut errors);
+    let mut rewritten = item.clone();
+    let shape = match signature::analyze(&mut rewritten, first.name()) {
+        Ok(shape) => Some(shape),
+        Err(signature_errors) => {
+            for e in signature_errors {
+                errors.push(darling::Error::from(e));
+            }
+            None
+        }
+    };
+    match (errors.finish(), shape) {
+        (Ok(()), Some(_)) if layers.iter().all(|layer| layer.is_inert()) => quote!(#item),
+        (Ok(()), Some(shape)) => expand::function(rewritten, shape, &layers, root),
+        (result, _) => {
+            let errors = result.err().map(darling::Error::write_errors);
+            quote!(#errors #item)
+        }
+    }
+}
+
+/// The function the attribute is on. A function whose body does not parse
+/// keeps syn's own error (with the tokens, so rustc reports the rest);
+/// any other item is refused.
+fn function(first: LayerKind, item: TokenStream) -> Result<ItemFn, TokenStream> {
+    match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(function)) => Ok(function),
+        Ok(_) => {
             let error = syn::Error::new(
                 Span::call_site(),
                 format!(
                     "`#[{}]` applies to `async fn` items (free functions and methods)",
                     first.name()
                 ),
-            );
-            let error = error.to_compile_error();
-            return quote!(#error #item);
+            )
+            .to_compile_error();
+            Err(quote!(#error #item))
         }
-    };
+        Err(error) => {
+            let error = error.to_compile_error();
+            Err(quote!(#error #item))
+        }
+    }
+}
 
-    let mut errors = darling::Error::accumulator();
+/// Step 1: the stack, outermost first: `first` (the attribute expanding)
+/// and every other attribute of this crate on `item`, each left on the
+/// function marked as consumed.
+fn collect(
+    first: LayerKind,
+    args: TokenStream,
+    item: &mut ItemFn,
+    errors: &mut darling::error::Accumulator,
+) -> Vec<Written> {
     let mut written = vec![Written {
         kind: first,
         span: Span::call_site(),
@@ -75,7 +137,16 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         let marker = syn::Ident::new(CONSUMED, Span::call_site());
         *attr = syn::parse_quote!(#[#path(#marker)]);
     }
+    written
+}
 
+/// Step 2: the rules of the stack as a whole: each layer once, a fallback
+/// above the layers that react to failures, no `&mut` under `#[hedge]`.
+fn check_stack(
+    written: &[Written],
+    sig: &syn::Signature,
+    errors: &mut darling::error::Accumulator,
+) {
     for (index, layer) in written.iter().enumerate() {
         if written[..index]
             .iter()
@@ -95,9 +166,9 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
     // reacts to failures, it would hide every failure from that layer.
     if let Some(at) = written.iter().position(|w| w.kind == LayerKind::Fallback) {
         for outer in &written[..at] {
-            let consequence = match outer.kind.name() {
-                "retry" => "nothing would ever be retried",
-                "circuit_breaker" => "the breaker would never open",
+            let consequence = match outer.kind {
+                LayerKind::Retry => "nothing would ever be retried",
+                LayerKind::CircuitBreaker => "the breaker would never open",
                 _ => continue,
             };
             errors.push(
@@ -110,9 +181,18 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         }
     }
 
-    // Hedged attempts run at the same time: they cannot share `&mut self`.
-    if written.iter().any(|w| w.kind == LayerKind::Hedge)
-        && let Some(receiver) = item.sig.receiver()
+    if written.iter().any(|w| w.kind == LayerKind::Hedge) {
+        hedged_attempts_share_nothing_mutable(sig, errors);
+    }
+}
+
+/// Hedged attempts run at the same time: they cannot share `&mut self`,
+/// nor a `&mut` argument (`#[retry]` reborrows one per attempt).
+fn hedged_attempts_share_nothing_mutable(
+    sig: &syn::Signature,
+    errors: &mut darling::error::Accumulator,
+) {
+    if let Some(receiver) = sig.receiver()
         && is_mut_ref(receiver)
     {
         errors.push(
@@ -122,63 +202,24 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
             .with_span(&receiver.self_token),
         );
     }
-
-    // Nor a `&mut` argument; `#[retry]` reborrows one per attempt.
-    if written.iter().any(|w| w.kind == LayerKind::Hedge) {
-        for arg in &item.sig.inputs {
-            let syn::FnArg::Typed(typed) = arg else {
-                continue;
-            };
-            let syn::Type::Reference(reference) = peel(&typed.ty) else {
-                continue;
-            };
-            if !signature::is_mut_reference(&typed.ty) {
-                continue;
-            }
-            let target = &reference.elem;
-            let target = type_text(&quote!(#target));
-            errors.push(
-                darling::Error::custom(format!(
-                    "`#[hedge]` runs attempts concurrently, so they cannot share `&mut {target}`: take `&{target}` if the attempts only read it, `&Mutex<{target}>` if they change it, or an owned `{target}` (each attempt gets its own clone); or remove `#[hedge]`"
-                ))
-                .with_span(&typed.ty),
-            );
+    for arg in &sig.inputs {
+        let syn::FnArg::Typed(typed) = arg else {
+            continue;
+        };
+        let syn::Type::Reference(reference) = peel(&typed.ty) else {
+            continue;
+        };
+        if !signature::is_mut_reference(&typed.ty) {
+            continue;
         }
-    }
-
-    let layers: Vec<Box<dyn Layer>> = written
-        .iter()
-        .filter_map(|w| {
-            errors.handle(
-                w.kind
-                    .parse(&w.args, w.span)
-                    .map_err(|e| with_default_span(e, w.span)),
-            )
-        })
-        .collect();
-
-    let root = crate_root(&layers, &mut errors);
-
-    let mut rewritten = item.clone();
-    let shape = match signature::analyze(&mut rewritten, first.name()) {
-        Ok(shape) => Some(shape),
-        Err(signature_errors) => {
-            for e in signature_errors {
-                errors.push(darling::Error::from(e));
-            }
-            None
-        }
-    };
-
-    match (errors.finish(), shape) {
-        (Ok(()), Some(_)) if layers.iter().all(|layer| layer.is_inert()) => quote!(#item),
-        (Ok(()), Some(shape)) => expand::function(rewritten, shape, &layers, root),
-        (result, _) => {
-            // Still emit the function, without the layers, so the rest of
-            // the crate type-checks and only the attribute errors show.
-            let errors = result.err().map(darling::Error::write_errors);
-            quote!(#errors #item)
-        }
+        let target = &reference.elem;
+        let target = type_text(&quote!(#target));
+        errors.push(
+            darling::Error::custom(format!(
+                "`#[hedge]` runs attempts concurrently, so they cannot share `&mut {target}`: take `&{target}` if the attempts only read it, `&Mutex<{target}>` if they change it, or an owned `{target}` (each attempt gets its own clone); or remove `#[hedge]`"
+            ))
+            .with_span(&typed.ty),
+        );
     }
 }
 

@@ -202,7 +202,7 @@ fn referenced_args<'a>(cx: &Context, exprs: impl Iterator<Item = &'a Expr>) -> V
     }
     (0..cx.args.len())
         .filter(|&i| {
-            let pattern = &cx.patterns[i];
+            let pattern = &cx.args[i].pattern;
             let mut bound = HashSet::new();
             idents(quote!(#pattern), &mut bound);
             !bound.is_disjoint(&used)
@@ -252,7 +252,7 @@ impl Layer for FallbackLayer {
         let private = &cx.private;
         let ret = &cx.ret;
         let name = &cx.instance_name;
-        let aliases = &cx.args;
+        let aliases: Vec<&syn::Ident> = cx.args.iter().map(|arg| &arg.alias).collect();
 
         // Arguments the levels mention are copied before the call, which may
         // consume them. Any identifier of the argument's pattern counts, so
@@ -265,11 +265,11 @@ impl Layer for FallbackLayer {
             }),
         );
         let kept_name = |i: usize| {
-            let span = Span::mixed_site().located_at(cx.arg_spans[i]);
+            let span = Span::mixed_site().located_at(cx.args[i].span);
             format_ident!("__resilience_kept{}", i, span = span)
         };
         let keep = referenced.iter().map(|&i| {
-            let span = Span::mixed_site().located_at(cx.arg_spans[i]);
+            let span = Span::mixed_site().located_at(cx.args[i].span);
             let keep_fn = respan(quote!(#private::keep_for_fallback), span);
             let alias = &aliases[i];
             let kept = kept_name(i);
@@ -307,11 +307,11 @@ impl Layer for FallbackLayer {
                 Level::Expr(expr) => {
                     let span = expr.span();
                     let bindings = referenced.iter().map(|&i| {
-                        let pattern = &cx.patterns[i];
+                        let pattern = &cx.args[i].pattern;
                         let kept = kept_name(i);
                         let keep_fn = respan(
                             quote!(#private::keep_for_fallback),
-                            Span::mixed_site().located_at(cx.arg_spans[i]),
+                            Span::mixed_site().located_at(cx.args[i].span),
                         );
                         quote! {
                             #[allow(unused_variables, unused_mut)]
@@ -379,10 +379,9 @@ impl FallbackLayer {
                 ));
             }
             if let Some(span) = cx
-                .types
+                .args
                 .iter()
-                .zip(&cx.arg_spans)
-                .find_map(|(ty, span)| contains_impl_trait(ty).then_some(*span))
+                .find_map(|arg| contains_impl_trait(&arg.ty).then_some(arg.span))
             {
                 return Err(syn::Error::new(
                     span,
@@ -450,11 +449,11 @@ fn explicit_key(cx: &Context, key: &Expr) -> TokenStream {
     let bindings = referenced_args(cx, std::iter::once(key))
         .into_iter()
         .map(|i| {
-            let pattern = &cx.patterns[i];
-            let alias = &cx.args[i];
+            let pattern = &cx.args[i].pattern;
+            let alias = &cx.args[i].alias;
             let keep_fn = respan(
                 quote!(#private::keep_for_fallback),
-                Span::mixed_site().located_at(cx.arg_spans[i]),
+                Span::mixed_site().located_at(cx.args[i].span),
             );
             quote! {
                 #[allow(unused_variables, unused_mut)]
@@ -475,7 +474,7 @@ fn explicit_key(cx: &Context, key: &Expr) -> TokenStream {
 fn argument_key(cx: &Context) -> syn::Result<(TokenStream, TokenStream)> {
     let private = &cx.private;
     let mut key_types = Vec::new();
-    for (ty, span) in cx.types.iter().zip(&cx.arg_spans) {
+    for (ty, span) in cx.args.iter().map(|arg| (&arg.ty, &arg.span)) {
         if contains_impl_trait(ty) {
             return Err(syn::Error::new(
                 *span,
@@ -493,11 +492,15 @@ fn argument_key(cx: &Context) -> syn::Result<(TokenStream, TokenStream)> {
         ));
     }
     let key_ty = quote!((#(#key_types,)*));
-    let parts = cx.args.iter().zip(&cx.arg_spans).map(|(alias, span)| {
-        let span = Span::mixed_site().located_at(*span);
-        let part = respan(quote!(#private::cache_key_part), span);
-        quote_spanned!(span=> #part((*#alias.get()).to_owned()))
-    });
+    let parts = cx
+        .args
+        .iter()
+        .map(|arg| (&arg.alias, &arg.span))
+        .map(|(alias, span)| {
+            let span = Span::mixed_site().located_at(*span);
+            let part = respan(quote!(#private::cache_key_part), span);
+            quote_spanned!(span=> #part((*#alias.get()).to_owned()))
+        });
     let key = quote! {
         #[allow(unused_imports)]
         use #private::ToOwned as _;
