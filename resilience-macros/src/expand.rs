@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::ItemFn;
 
-use crate::layer::Layer;
+use crate::layer::Built;
 use crate::signature::{Argument, Shape};
 
 /// What every layer's expansion may refer to.
@@ -114,7 +114,7 @@ impl Context {
 pub(crate) fn function(
     mut item: ItemFn,
     shape: Shape,
-    layers: &[Box<dyn Layer>],
+    layers: &[Built],
     root: TokenStream,
 ) -> TokenStream {
     let private = quote!(#root::__private);
@@ -171,8 +171,8 @@ pub(crate) fn function(
             #block
         }
     };
-    for layer in layers.iter().rev() {
-        call = layer.wrap(&cx, call);
+    for built in layers.iter().rev() {
+        call = built.layer.wrap(&cx, &built.common, call);
     }
 
     let sources = shape.args.iter().map(|arg| &arg.source);

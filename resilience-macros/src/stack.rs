@@ -11,7 +11,7 @@ use quote::quote;
 use syn::{ItemFn, Meta};
 
 use crate::expand;
-use crate::layer::{Layer, LayerKind};
+use crate::layer::{Built, LayerKind};
 use crate::signature;
 
 /// One attribute of the stack, as written.
@@ -37,7 +37,7 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
     let mut errors = darling::Error::accumulator();
     let stack = collect(first, args, &mut item, &mut errors);
     check_stack(&stack, &item.sig, &mut errors);
-    let layers: Vec<Box<dyn Layer>> = stack
+    let layers: Vec<Built> = stack
         .iter()
         .filter_map(|w| {
             errors.handle(
@@ -59,7 +59,7 @@ pub(crate) fn expand(first: LayerKind, args: TokenStream, item: TokenStream) -> 
         }
     };
     match (errors.finish(), shape) {
-        (Ok(()), Some(_)) if layers.iter().all(|layer| layer.is_inert()) => quote!(#item),
+        (Ok(()), Some(_)) if layers.iter().all(|built| built.layer.is_inert()) => quote!(#item),
         (Ok(()), Some(shape)) => expand::function(rewritten, shape, &layers, root),
         (result, _) => {
             let errors = result.err().map(darling::Error::write_errors);
@@ -277,9 +277,9 @@ fn with_default_span(error: darling::Error, span: Span) -> darling::Error {
 
 /// The path of the `resilience` crate: `::resilience`, or the `crate = "…"`
 /// given on any layer of the stack.
-fn crate_root(layers: &[Box<dyn Layer>], errors: &mut darling::error::Accumulator) -> TokenStream {
+fn crate_root(layers: &[Built], errors: &mut darling::error::Accumulator) -> TokenStream {
     let mut root: Option<(String, TokenStream)> = None;
-    for krate in layers.iter().filter_map(|l| l.common().krate.as_ref()) {
+    for krate in layers.iter().filter_map(|l| l.common.krate.as_ref()) {
         let parsed = match krate.parse::<syn::Path>() {
             Ok(path) => path,
             Err(_) => {

@@ -13,22 +13,23 @@ use crate::options;
 
 pub(crate) struct ChaosLayer {
     settings: Settings,
-    common: Common,
     span: Span,
 }
 
 impl ChaosLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(ChaosLayer {
-            settings: o.settings,
-            common: o.common,
-            span,
-        })
+        Ok((
+            ChaosLayer {
+                settings: o.settings,
+                span,
+            },
+            o.common,
+        ))
     }
 
     /// The expansion when the `chaos` feature is on.
-    fn wrap_enabled(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap_enabled(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let error_rate = self.settings.error_rate.map(|r| quote!(.error_rate(#r)));
         // `latency` alone delays every call (the schema's `LATENCY_RATE`).
@@ -47,7 +48,7 @@ impl ChaosLayer {
                 move |name| quote!(#private::Chaos::new(#name) #error_rate #latency)
             }),
         };
-        let instance = instance(cx, &self.common, &spec);
+        let instance = instance(cx, common, &spec);
         let err = &cx.err;
         let call = respan(quote!(#private::call_with_chaos::<_, _, #err>), self.span);
         quote! { #call(#instance, #inner) }
@@ -55,21 +56,17 @@ impl ChaosLayer {
 }
 
 impl Layer for ChaosLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
     /// Without the feature the layer is nothing at all: production builds
     /// pay neither a branch nor a byte for it.
     fn is_inert(&self) -> bool {
         !cfg!(feature = "chaos")
     }
 
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         if self.is_inert() {
             inner
         } else {
-            self.wrap_enabled(cx, inner)
+            self.wrap_enabled(cx, common, inner)
         }
     }
 }

@@ -20,19 +20,20 @@ use crate::options;
 pub(crate) struct CircuitBreakerLayer {
     settings: Settings,
     failure_if: Option<Path>,
-    common: Common,
     span: Span,
 }
 
 impl CircuitBreakerLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let mut o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(CircuitBreakerLayer {
-            failure_if: o.path("failure_if"),
-            settings: o.settings,
-            common: o.common,
-            span,
-        })
+        Ok((
+            CircuitBreakerLayer {
+                failure_if: o.path("failure_if"),
+                settings: o.settings,
+                span,
+            },
+            o.common,
+        ))
     }
 
     /// `BreakerPolicy::new()` and the options written, no more (rate mode
@@ -65,11 +66,7 @@ impl CircuitBreakerLayer {
 }
 
 impl Layer for CircuitBreakerLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let policy = self.policy(private);
         let spec = InstanceSpec {
@@ -79,7 +76,7 @@ impl Layer for CircuitBreakerLayer {
                 move |name| quote!(#private::CircuitBreaker::new(#name, #policy))
             }),
         };
-        let instance = instance(cx, &self.common, &spec);
+        let instance = instance(cx, common, &spec);
         let err = &cx.err;
         let error = quote!(__resilience_error);
         let outcome = match &self.failure_if {

@@ -39,11 +39,10 @@ struct StaleCache {
 
 pub(crate) struct FallbackLayer {
     levels: Vec<Level>,
-    common: Common,
 }
 
 impl FallbackLayer {
-    pub(crate) fn parse(args: &TokenStream, span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &TokenStream, span: Span) -> darling::Result<(Self, Common)> {
         let exprs = Punctuated::<Expr, Token![,]>::parse_terminated
             .parse2(args.clone())
             .map_err(darling::Error::from)?;
@@ -105,7 +104,7 @@ impl FallbackLayer {
             );
         }
         errors.finish()?;
-        Ok(FallbackLayer { levels, common })
+        Ok((FallbackLayer { levels }, common))
     }
 }
 
@@ -244,11 +243,7 @@ fn format_captures(literal: &str, out: &mut HashSet<String>) {
 }
 
 impl Layer for FallbackLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, _: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let ret = &cx.ret;
         let name = &cx.instance_name;

@@ -16,25 +16,22 @@ use crate::options;
 
 pub(crate) struct HedgeLayer {
     settings: Settings,
-    common: Common,
 }
 
 impl HedgeLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(HedgeLayer {
-            settings: o.settings,
-            common: o.common,
-        })
+        Ok((
+            HedgeLayer {
+                settings: o.settings,
+            },
+            o.common,
+        ))
     }
 }
 
 impl Layer for HedgeLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         // Both are arguments of `Hedge::new`: the schema's default fills
         // `max_hedges` when it is not written.
@@ -56,7 +53,7 @@ impl Layer for HedgeLayer {
                 }
             }),
         };
-        let instance = instance(cx, &self.common, &spec);
+        let instance = instance(cx, common, &spec);
         let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
         quote! {

@@ -108,36 +108,32 @@ impl LayerKind {
     /// Parses the attribute's arguments, after the checks every layer
     /// shares (named options only, settings beside `with`), then checks
     /// `name` against `with`.
-    pub(crate) fn parse(self, args: &TokenStream, span: Span) -> darling::Result<Box<dyn Layer>> {
+    pub(crate) fn parse(self, args: &TokenStream, span: Span) -> darling::Result<Built> {
         // Fallback levels are expressions, not `key = value` options.
         if self == LayerKind::Fallback {
-            return fallback::FallbackLayer::parse(args, span).map(|l| Box::new(l) as _);
+            return fallback::FallbackLayer::parse(args, span).map(Built::new);
         }
         let args = NestedMeta::parse_meta_list(args.clone()).map_err(darling::Error::from)?;
         let mut errors = darling::Error::accumulator();
         self.named_options_only(&args, &mut errors);
         let mut errors = errors.checkpoint()?;
         let args = &self.without_settings_beside_own_instance(args, &mut errors);
-        let layer: Option<Box<dyn Layer>> = errors.handle(match self {
+        let layer: Option<Built> = errors.handle(match self {
             LayerKind::Fallback => unreachable!("handled above"),
-            LayerKind::Chaos => chaos::ChaosLayer::parse(args, span).map(|l| Box::new(l) as _),
-            LayerKind::Hedge => hedge::HedgeLayer::parse(args, span).map(|l| Box::new(l) as _),
-            LayerKind::Retry => retry::RetryLayer::parse(args, span).map(|l| Box::new(l) as _),
-            LayerKind::Timeout => {
-                timeout::TimeoutLayer::parse(args, span).map(|l| Box::new(l) as _)
-            }
-            LayerKind::Bulkhead => {
-                bulkhead::BulkheadLayer::parse(args, span).map(|l| Box::new(l) as _)
-            }
+            LayerKind::Chaos => chaos::ChaosLayer::parse(args, span).map(Built::new),
+            LayerKind::Hedge => hedge::HedgeLayer::parse(args, span).map(Built::new),
+            LayerKind::Retry => retry::RetryLayer::parse(args, span).map(Built::new),
+            LayerKind::Timeout => timeout::TimeoutLayer::parse(args, span).map(Built::new),
+            LayerKind::Bulkhead => bulkhead::BulkheadLayer::parse(args, span).map(Built::new),
             LayerKind::RateLimiter => {
-                rate_limiter::RateLimiterLayer::parse(args, span).map(|l| Box::new(l) as _)
+                rate_limiter::RateLimiterLayer::parse(args, span).map(Built::new)
             }
             LayerKind::CircuitBreaker => {
-                circuit_breaker::CircuitBreakerLayer::parse(args, span).map(|l| Box::new(l) as _)
+                circuit_breaker::CircuitBreakerLayer::parse(args, span).map(Built::new)
             }
         });
         if let Some(layer) = &layer {
-            self.check_placement(layer.common(), &mut errors);
+            self.check_placement(&layer.common, &mut errors);
         }
         errors.finish()?;
         Ok(layer.expect("a layer that failed to parse recorded its error"))
@@ -283,11 +279,24 @@ fn path_text(path: &syn::Path) -> String {
         .join("::")
 }
 
+/// A layer of the stack, parsed and checked: its placement (the options
+/// every layer takes, which the driver checks) and the layer itself.
+pub(crate) struct Built {
+    pub(crate) common: Common,
+    pub(crate) layer: Box<dyn Layer>,
+}
+
+impl Built {
+    fn new<L: Layer + 'static>((layer, common): (L, Common)) -> Built {
+        Built {
+            common,
+            layer: Box::new(layer),
+        }
+    }
+}
+
 /// A parsed, validated layer, ready to wrap the layers below it.
 pub(crate) trait Layer {
-    /// `name`, `with` and `crate`.
-    fn common(&self) -> &Common;
-
     /// Whether the layer is compiled out (`#[chaos]` without its feature):
     /// it adds nothing, and a stack of only such layers leaves the function
     /// as written.
@@ -296,6 +305,7 @@ pub(crate) trait Layer {
     }
 
     /// Wraps `inner`, an expression whose value is a future of the
-    /// function's return type, into another such expression.
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream;
+    /// function's return type, into another such expression; `common`
+    /// says where its instance lives.
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream;
 }

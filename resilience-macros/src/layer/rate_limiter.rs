@@ -13,27 +13,24 @@ use crate::options;
 pub(crate) struct RateLimiterLayer {
     /// Absent with `with`: the caller's instance keeps its own.
     settings: Option<Settings>,
-    common: Common,
     span: Span,
 }
 
 impl RateLimiterLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(RateLimiterLayer {
-            settings: o.common.with.is_none().then_some(o.settings),
-            common: o.common,
-            span,
-        })
+        Ok((
+            RateLimiterLayer {
+                settings: o.common.with.is_none().then_some(o.settings),
+                span,
+            },
+            o.common,
+        ))
     }
 }
 
 impl Layer for RateLimiterLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let make: Box<dyn Fn(&TokenStream) -> TokenStream> = match &self.settings {
             // Never called: `with` passes the caller's instance.
@@ -53,7 +50,7 @@ impl Layer for RateLimiterLayer {
             ty: quote!(#private::RateLimiter),
             make,
         };
-        let instance = instance(cx, &self.common, &spec);
+        let instance = instance(cx, common, &spec);
         let err = &cx.err;
         let call = respan(
             quote!(#private::call_with_rate_limiter::<_, _, #err>),

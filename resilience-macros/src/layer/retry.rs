@@ -15,17 +15,18 @@ use crate::options;
 pub(crate) struct RetryLayer {
     settings: Settings,
     retry_if: Option<Path>,
-    common: Common,
 }
 
 impl RetryLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let mut o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(RetryLayer {
-            retry_if: o.path("retry_if"),
-            settings: o.settings,
-            common: o.common,
-        })
+        Ok((
+            RetryLayer {
+                retry_if: o.path("retry_if"),
+                settings: o.settings,
+            },
+            o.common,
+        ))
     }
 
     /// `RetryPolicy::new()` and the options written, no more.
@@ -44,11 +45,7 @@ impl RetryLayer {
 }
 
 impl Layer for RetryLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let policy = self.policy(private);
         let budget = self.settings.budget.map(|ratio| {
@@ -70,7 +67,7 @@ impl Layer for RetryLayer {
                 }
             }),
         };
-        let instance = instance(cx, &self.common, &spec);
+        let instance = instance(cx, common, &spec);
         let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
         // The error is classified by reference; the success path moves only
@@ -123,7 +120,8 @@ mod tests {
 
     fn policy(args: TokenStream) -> String {
         let args = NestedMeta::parse_meta_list(args).unwrap();
-        let layer = RetryLayer::parse(&args, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
+        let (layer, _) =
+            RetryLayer::parse(&args, Span::call_site()).unwrap_or_else(|e| panic!("{e}"));
         layer.policy(&quote!(p)).to_string()
     }
 

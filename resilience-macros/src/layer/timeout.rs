@@ -26,12 +26,11 @@ enum Limit {
 
 pub(crate) struct TimeoutLayer {
     limit: Limit,
-    common: Common,
     span: Span,
 }
 
 impl TimeoutLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Self> {
+    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let mut errors = darling::Error::accumulator();
         // `#[timeout("2s", …)]`: the leading literal is the duration.
         let (positional, rest) = match args.split_first() {
@@ -72,11 +71,7 @@ impl TimeoutLayer {
             Some(d) => Limit::Fixed(d),
             None => Limit::Supplied,
         };
-        Ok(TimeoutLayer {
-            limit,
-            common: o.common,
-            span,
-        })
+        Ok((TimeoutLayer { limit, span }, o.common))
     }
 }
 
@@ -128,11 +123,7 @@ fn positional_duration(first: &NestedMeta) -> darling::Result<DurationLit> {
 type MakeInstance = Box<dyn Fn(&TokenStream) -> TokenStream>;
 
 impl Layer for TimeoutLayer {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn wrap(&self, cx: &Context, inner: TokenStream) -> TokenStream {
+    fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let err = &cx.err;
         let (ty, make, call): (TokenStream, MakeInstance, TokenStream) = match &self.limit {
@@ -167,7 +158,7 @@ impl Layer for TimeoutLayer {
             ),
         };
         let spec = InstanceSpec { ty, make };
-        let instance = instance(cx, &self.common, &spec);
+        let instance = instance(cx, common, &spec);
         let call = respan(call, self.span);
         quote! { #call(#instance, #inner) }
     }
