@@ -345,28 +345,20 @@ impl Arg for std::time::Duration {
     }
 }
 
-impl Arg for Backoff {
-    fn arg(&self, private: &TokenStream) -> TokenStream {
-        let variant = match self {
-            Backoff::Fixed => quote!(Fixed),
-            Backoff::Linear => quote!(Linear),
-            Backoff::Exponential => quote!(Exponential),
-            Backoff::Decorrelated => quote!(Decorrelated),
-        };
-        quote!(#private::Backoff::#variant)
-    }
+/// A choice of the schema, as the runtime's enum of the same name and
+/// variants: `#private::Backoff::Exponential`.
+macro_rules! variant_arg {
+    ($($ty:ident),*) => {$(
+        impl Arg for $ty {
+            fn arg(&self, private: &TokenStream) -> TokenStream {
+                let variant = syn::Ident::new(&format!("{self:?}"), Span::call_site());
+                quote!(#private::$ty::#variant)
+            }
+        }
+    )*};
 }
 
-impl Arg for Jitter {
-    fn arg(&self, private: &TokenStream) -> TokenStream {
-        let variant = match self {
-            Jitter::None => quote!(None),
-            Jitter::Full => quote!(Full),
-            Jitter::Equal => quote!(Equal),
-        };
-        quote!(#private::Jitter::#variant)
-    }
-}
+variant_arg!(Backoff, Jitter);
 
 /// `.key(value)` for each of the settings' `keys` that was written, and
 /// nothing for the others: the runtime's builder keeps its own default.

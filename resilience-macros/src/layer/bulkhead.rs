@@ -2,17 +2,15 @@
 
 use darling::ast::NestedMeta;
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
 use resilience_schema::bulkhead::Settings;
 
-use crate::args::{Common, InstanceSpec, instance};
-use crate::expand::{Context, respan};
+use crate::args::{Common, InstanceSpec, guard};
+use crate::expand::Context;
 use crate::layer::Layer;
 use crate::options;
 
 pub(crate) struct BulkheadLayer {
-    /// Absent with `with`: the caller's instance keeps its own.
-    settings: Option<Settings>,
+    settings: Settings,
     span: Span,
 }
 
@@ -21,7 +19,7 @@ impl BulkheadLayer {
         let o = options::parse::<Settings>(args)?.checked(span)?;
         Ok((
             BulkheadLayer {
-                settings: o.common.with.is_none().then_some(o.settings),
+                settings: o.settings,
                 span,
             },
             o.common,
@@ -32,28 +30,13 @@ impl BulkheadLayer {
 impl Layer for BulkheadLayer {
     fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let make: Box<dyn Fn(&TokenStream) -> TokenStream> = match &self.settings {
-            // Never called: `with` passes the caller's instance.
-            None => Box::new(|_| TokenStream::new()),
-            Some(settings) => {
-                // Required, so written (the schema refuses it missing).
-                let max_concurrent =
-                    options::Arg::arg(&settings.max_concurrent.unwrap_or(1), private);
-                let calls = options::setters!(private, settings => max_wait, max_queue);
-                let private = private.clone();
-                Box::new(move |name| quote!(#private::Bulkhead::new(#name, #max_concurrent) #calls))
-            }
-        };
-        let spec = InstanceSpec {
-            ty: quote!(#private::Bulkhead),
-            make,
-        };
-        let instance = instance(cx, common, &spec);
-        let err = &cx.err;
-        let call = respan(
-            quote!(#private::call_with_bulkhead::<_, _, #err>),
-            self.span,
+        // Required, so written unless `with` passes the instance.
+        let max_concurrent = self.settings.max_concurrent.unwrap_or(1);
+        let mut spec = InstanceSpec::new(
+            "Bulkhead",
+            vec![options::Arg::arg(&max_concurrent, private)],
         );
-        quote! { #call(#instance, #inner) }
+        spec.calls = options::setters!(private, self.settings => max_wait, max_queue);
+        guard(cx, common, &spec, "call_with_bulkhead", self.span, inner)
     }
 }

@@ -6,8 +6,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use resilience_schema::{self as schema, chaos::Settings};
 
-use crate::args::{Common, InstanceSpec, instance};
-use crate::expand::{Context, respan};
+use crate::args::{Common, InstanceSpec, guard};
+use crate::expand::Context;
 use crate::layer::Layer;
 use crate::options;
 
@@ -31,27 +31,18 @@ impl ChaosLayer {
     /// The expansion when the `chaos` feature is on.
     fn wrap_enabled(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let error_rate = self.settings.error_rate.map(|r| quote!(.error_rate(#r)));
+        let mut spec = InstanceSpec::new("Chaos", Vec::new());
+        spec.calls = options::setters!(private, self.settings => error_rate);
         // `latency` alone delays every call (the schema's `LATENCY_RATE`).
-        let latency = self.settings.latency.map(|d| {
-            let d = crate::duration::tokens(d);
+        if let Some(latency) = self.settings.latency {
+            let latency = options::Arg::arg(&latency, private);
             let rate = self
                 .settings
                 .latency_rate
                 .unwrap_or(schema::chaos::LATENCY_RATE);
-            quote!(.latency(#d, #rate))
-        });
-        let spec = InstanceSpec {
-            ty: quote!(#private::Chaos),
-            make: Box::new({
-                let private = private.clone();
-                move |name| quote!(#private::Chaos::new(#name) #error_rate #latency)
-            }),
-        };
-        let instance = instance(cx, common, &spec);
-        let err = &cx.err;
-        let call = respan(quote!(#private::call_with_chaos::<_, _, #err>), self.span);
-        quote! { #call(#instance, #inner) }
+            spec.calls.extend(quote!(.latency(#latency, #rate)));
+        }
+        guard(cx, common, &spec, "call_with_chaos", self.span, inner)
     }
 }
 

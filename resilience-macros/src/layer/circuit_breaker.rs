@@ -69,13 +69,7 @@ impl Layer for CircuitBreakerLayer {
     fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         let policy = self.policy(private);
-        let spec = InstanceSpec {
-            ty: quote!(#private::CircuitBreaker),
-            make: Box::new({
-                let private = private.clone();
-                move |name| quote!(#private::CircuitBreaker::new(#name, #policy))
-            }),
-        };
+        let spec = InstanceSpec::new("CircuitBreaker", vec![policy]);
         let instance = instance(cx, common, &spec);
         let err = &cx.err;
         let error = quote!(__resilience_error);

@@ -40,18 +40,15 @@ impl Layer for HedgeLayer {
             .max_hedges
             .unwrap_or(schema::hedge::MAX_HEDGES);
         let delay = self.settings.delay.unwrap_or(Delay::Adaptive);
-        let spec = InstanceSpec {
-            ty: quote!(#private::Hedge),
-            make: Box::new({
-                let private = private.clone();
-                move |name| match delay {
-                    Delay::Fixed(d) => {
-                        let d = crate::duration::tokens(d);
-                        quote!(#private::Hedge::new(#name, #d, #max_hedges))
-                    }
-                    Delay::Adaptive => quote!(#private::Hedge::adaptive(#name, #max_hedges)),
-                }
-            }),
+        let spec = match delay {
+            Delay::Fixed(d) => InstanceSpec::new(
+                "Hedge",
+                vec![options::Arg::arg(&d, private), quote!(#max_hedges)],
+            ),
+            Delay::Adaptive => InstanceSpec {
+                ctor: "adaptive",
+                ..InstanceSpec::new("Hedge", vec![quote!(#max_hedges)])
+            },
         };
         let instance = instance(cx, common, &spec);
         let sources = cx.attempt_sources();

@@ -2,17 +2,15 @@
 
 use darling::ast::NestedMeta;
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
 use resilience_schema::{self as schema, rate_limiter::Settings};
 
-use crate::args::{Common, InstanceSpec, instance};
-use crate::expand::{Context, respan};
+use crate::args::{Common, InstanceSpec, guard};
+use crate::expand::Context;
 use crate::layer::Layer;
 use crate::options;
 
 pub(crate) struct RateLimiterLayer {
-    /// Absent with `with`: the caller's instance keeps its own.
-    settings: Option<Settings>,
+    settings: Settings,
     span: Span,
 }
 
@@ -21,7 +19,7 @@ impl RateLimiterLayer {
         let o = options::parse::<Settings>(args)?.checked(span)?;
         Ok((
             RateLimiterLayer {
-                settings: o.common.with.is_none().then_some(o.settings),
+                settings: o.settings,
                 span,
             },
             o.common,
@@ -32,30 +30,20 @@ impl RateLimiterLayer {
 impl Layer for RateLimiterLayer {
     fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let make: Box<dyn Fn(&TokenStream) -> TokenStream> = match &self.settings {
-            // Never called: `with` passes the caller's instance.
-            None => Box::new(|_| TokenStream::new()),
-            Some(settings) => {
-                let rate = settings.rate.unwrap_or(1);
-                // `per` is an argument of `RateLimiter::new`: its default
-                // comes from the schema when it is not written.
-                let per =
-                    crate::duration::tokens(settings.per.unwrap_or(schema::rate_limiter::PER));
-                let calls = options::setters!(private, settings => burst, max_wait);
-                let private = private.clone();
-                Box::new(move |name| quote!(#private::RateLimiter::new(#name, #rate, #per) #calls))
-            }
-        };
-        let spec = InstanceSpec {
-            ty: quote!(#private::RateLimiter),
-            make,
-        };
-        let instance = instance(cx, common, &spec);
-        let err = &cx.err;
-        let call = respan(
-            quote!(#private::call_with_rate_limiter::<_, _, #err>),
+        // `rate` is required and `per` an argument of `RateLimiter::new`:
+        // the schema's default fills it when it is not written.
+        let rate = options::Arg::arg(&self.settings.rate.unwrap_or(1), private);
+        let per = self.settings.per.unwrap_or(schema::rate_limiter::PER);
+        let mut spec =
+            InstanceSpec::new("RateLimiter", vec![rate, options::Arg::arg(&per, private)]);
+        spec.calls = options::setters!(private, self.settings => burst, max_wait);
+        guard(
+            cx,
+            common,
+            &spec,
+            "call_with_rate_limiter",
             self.span,
-        );
-        quote! { #call(#instance, #inner) }
+            inner,
+        )
     }
 }

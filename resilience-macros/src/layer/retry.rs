@@ -55,17 +55,15 @@ impl Layer for RetryLayer {
                 .unwrap_or(schema::retry::MIN_RETRIES_PER_SEC);
             (ratio, floor)
         });
-        let spec = InstanceSpec {
-            ty: quote!(#private::Retry),
-            make: Box::new({
-                let private = private.clone();
-                move |name| match budget {
-                    Some((ratio, floor)) => quote! {
-                        #private::Retry::with_budget(#name, #policy, #private::RetryBudget::new(#ratio, #floor))
-                    },
-                    None => quote!(#private::Retry::new(#name, #policy)),
-                }
-            }),
+        let spec = match budget {
+            Some((ratio, floor)) => InstanceSpec {
+                ctor: "with_budget",
+                ..InstanceSpec::new(
+                    "Retry",
+                    vec![policy, quote!(#private::RetryBudget::new(#ratio, #floor))],
+                )
+            },
+            None => InstanceSpec::new("Retry", vec![policy]),
         };
         let instance = instance(cx, common, &spec);
         let sources = cx.attempt_sources();

@@ -8,9 +8,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use resilience_schema::{self as schema, timeout::Settings};
 
-use crate::args::{Common, InstanceSpec, instance};
+use crate::args::{Common, InstanceSpec, guard};
 use crate::duration::DurationLit;
-use crate::expand::{Context, respan};
+use crate::expand::Context;
 use crate::layer::Layer;
 use crate::options;
 use crate::value;
@@ -119,47 +119,35 @@ fn positional_duration(first: &NestedMeta) -> darling::Result<DurationLit> {
     .with_span(first))
 }
 
-/// Builds an instance from its name expression.
-type MakeInstance = Box<dyn Fn(&TokenStream) -> TokenStream>;
-
 impl Layer for TimeoutLayer {
     fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
-        let err = &cx.err;
-        let (ty, make, call): (TokenStream, MakeInstance, TokenStream) = match &self.limit {
-            Limit::Adaptive(a) => {
-                // `AdaptiveTimeout::new` takes every setting: the schema's
-                // defaults fill those not written.
-                let quantile = a.quantile.unwrap_or(schema::timeout::QUANTILE);
-                let multiplier = a.multiplier.unwrap_or(schema::timeout::MULTIPLIER);
-                let min = crate::duration::tokens(a.min.unwrap_or(schema::timeout::MIN));
-                let max = crate::duration::tokens(a.max.unwrap_or(schema::timeout::MAX));
-                let ty = quote!(#private::AdaptiveTimeout);
-                let call = quote!(#private::call_with_adaptive_timeout::<_, _, #err>);
-                let private = private.clone();
-                let make: MakeInstance = Box::new(
-                    move |name| quote!(#private::AdaptiveTimeout::new(#name, #quantile, #multiplier, #min, #max)),
-                );
-                (ty, make, call)
-            }
-            Limit::Fixed(d) => {
-                let duration = crate::duration::tokens(*d);
-                let ty = quote!(#private::Timeout);
-                let call = quote!(#private::call_with_timeout::<_, _, #err>);
-                let private = private.clone();
-                let make: MakeInstance =
-                    Box::new(move |name| quote!(#private::Timeout::new(#name, #duration)));
-                (ty, make, call)
-            }
+        let arg = |value: &dyn options::Arg| value.arg(private);
+        let (spec, call) = match &self.limit {
+            // `AdaptiveTimeout::new` takes every setting: the schema's
+            // defaults fill those not written.
+            Limit::Adaptive(a) => (
+                InstanceSpec::new(
+                    "AdaptiveTimeout",
+                    vec![
+                        arg(&a.quantile.unwrap_or(schema::timeout::QUANTILE)),
+                        arg(&a.multiplier.unwrap_or(schema::timeout::MULTIPLIER)),
+                        arg(&a.min.unwrap_or(schema::timeout::MIN)),
+                        arg(&a.max.unwrap_or(schema::timeout::MAX)),
+                    ],
+                ),
+                "call_with_adaptive_timeout",
+            ),
+            Limit::Fixed(d) => (
+                InstanceSpec::new("Timeout", vec![arg(d)]),
+                "call_with_timeout",
+            ),
+            // Never built: `with` passes the caller's `Timeout`.
             Limit::Supplied => (
-                quote!(#private::Timeout),
-                Box::new(|_| quote!(::core::unreachable!())),
-                quote!(#private::call_with_timeout::<_, _, #err>),
+                InstanceSpec::new("Timeout", Vec::new()),
+                "call_with_timeout",
             ),
         };
-        let spec = InstanceSpec { ty, make };
-        let instance = instance(cx, common, &spec);
-        let call = respan(call, self.span);
-        quote! { #call(#instance, #inner) }
+        guard(cx, common, &spec, call, self.span, inner)
     }
 }
