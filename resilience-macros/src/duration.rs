@@ -7,7 +7,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{Expr, Lit, Meta};
 
-use crate::value::{self, Expected};
+use resilience_schema::Kind;
+
+use crate::value;
 
 pub(crate) const UNITS: &str =
     "units: `h`, `m`, `s`, `ms`, `us`, `ns`; e.g. \"250ms\", \"2s\", \"1m30s\"";
@@ -26,9 +28,9 @@ impl FromMeta for DurationLit {
         match meta {
             Meta::NameValue(nv) => match value::strip_groups(&nv.value) {
                 Expr::Lit(lit) if matches!(lit.lit, Lit::Str(_)) => Self::from_value(&lit.lit),
-                other => Err(value::wrong_kind(&key, other, Expected::Duration)),
+                other => Err(value::wrong_kind(&key, other, Kind::Duration)),
             },
-            other => Err(value::not_key_value(&key, other, Expected::Duration)),
+            other => Err(value::not_key_value(&key, other, Kind::Duration)),
         }
     }
 

@@ -17,7 +17,7 @@ use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path};
 
 use crate::args::Common;
 use crate::duration::DurationLit;
-use crate::value::{self, Expected};
+use crate::value;
 
 /// A layer's options as written.
 pub(crate) struct Parsed<S> {
@@ -36,6 +36,11 @@ impl<S: Options> Parsed<S> {
     pub(crate) fn path(&mut self, key: &str) -> Option<Path> {
         let at = self.paths.iter().position(|(k, _)| *k == key)?;
         Some(self.paths.remove(at).1)
+    }
+
+    /// The layer `make` builds from the settings, and its placement.
+    pub(crate) fn into_layer<L>(self, make: impl FnOnce(S) -> L) -> (L, Common) {
+        (make(self.settings), self.common)
     }
 
     /// Reports the schema's problems with the settings, each at the option
@@ -177,7 +182,10 @@ fn choice(
     values: &'static [&'static str],
     word: Option<&'static str>,
 ) -> darling::Result<LitStr> {
-    let expected = Expected::Choice { values, word };
+    let expected = Kind::Choice {
+        words: values,
+        bare: word,
+    };
     let key = value::key(meta);
     match meta {
         Meta::NameValue(nv) => match value::strip_groups(&nv.value) {
@@ -208,14 +216,14 @@ fn unknown_word(key: &str, value: &str, allowed: &[&str]) -> darling::Error {
 /// `window = 100` (the last 100 calls) or `window = "10s"`.
 fn window(meta: &Meta) -> darling::Result<(Value, Span)> {
     let Meta::NameValue(nv) = meta else {
-        return Err(value::not_key_value("window", meta, Expected::Count));
+        return Err(value::not_key_value("window", meta, value::COUNT));
     };
     let lit = match value::strip_groups(&nv.value) {
         Expr::Lit(lit) => &lit.lit,
         other => {
             return Err(darling::Error::custom(format!(
                 "{}; or a duration such as `window = \"10s\"` (the calls of the last 10 s)",
-                value::wrong_kind_message("window", other, Expected::Count)
+                value::wrong_kind_message("window", other, value::COUNT)
             ))
             .with_span(other));
         }
@@ -239,7 +247,7 @@ fn window(meta: &Meta) -> darling::Result<(Value, Span)> {
 fn delay(meta: &Meta) -> darling::Result<(Value, Span)> {
     let key = value::key(meta);
     let Meta::NameValue(nv) = meta else {
-        return Err(value::not_key_value(&key, meta, Expected::Duration));
+        return Err(value::not_key_value(&key, meta, Kind::Duration));
     };
     match value::strip_groups(&nv.value) {
         Expr::Path(path) if path.path.is_ident("adaptive") => {
@@ -262,7 +270,7 @@ fn delay(meta: &Meta) -> darling::Result<(Value, Span)> {
         }) => DurationLit::from_value(lit).map(|d| (Value::Duration(d.value), d.span)),
         other => Err(darling::Error::custom(format!(
             "{}; or write `delay = adaptive` (the observed P95 latency)",
-            value::wrong_kind_message(&key, other, Expected::Duration)
+            value::wrong_kind_message(&key, other, Kind::Duration)
         ))
         .with_span(other)),
     }

@@ -15,65 +15,76 @@ use darling::util::{Flag, SpannedValue};
 use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr, Meta, Path};
 
+use resilience_schema::Kind;
+
 use crate::duration::UNITS;
 
-/// What an option takes, for the message about a value of another kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Expected {
-    /// A whole number: `max_attempts = 3`.
-    Count,
-    /// A number, whole or not: `budget = 0.2`.
-    Number,
-    /// A duration in a string: `base = "100ms"`.
-    Duration,
-    /// One of a few strings; `word` is what the bare key means, if allowed.
-    Choice {
-        values: &'static [&'static str],
-        word: Option<&'static str>,
-    },
-    /// The path of a predicate, e.g. `fn(&E) -> bool`, and the name of
-    /// one for the example.
-    FnPath {
-        signature: &'static str,
-        example: &'static str,
-    },
-    /// `true` or `false`; the bare key means `true`.
-    Switch,
-    /// A string literal, such as `"payments"`.
-    Text { example: &'static str },
+/// What an option takes, for the message about a value of another kind:
+/// the option's kind in the schema.
+pub(crate) type Expected = Kind;
+
+/// A whole number, whatever its range (the schema's rules say the range).
+pub(crate) const COUNT: Kind = Kind::Count {
+    min: 0,
+    max: u64::MAX,
+};
+
+/// The signature of a predicate (`retry_if`, `failure_if`).
+const PREDICATE: &str = "fn(&E) -> bool";
+
+/// A name for the example of a predicate.
+fn predicate_name(key: &str) -> &'static str {
+    if key == "failure_if" {
+        "is_failure"
+    } else {
+        "is_retryable"
+    }
 }
 
-impl Expected {
+/// What to write, and what the key takes.
+trait Describe {
     /// What to write, e.g. `` `max_attempts = 3` ``.
+    fn example(self, key: &str) -> String;
+    /// What the key takes, as a phrase.
+    fn description(self) -> String;
+}
+
+impl Describe for Kind {
     fn example(self, key: &str) -> String {
         match self {
-            Expected::Count => format!("`{key} = 3`"),
-            Expected::Number => format!("`{key} = 0.5`"),
-            Expected::Duration => format!("`{key} = \"2s\"`"),
-            Expected::Choice { values, .. } => format!("`{key} = \"{}\"`", values[0]),
-            Expected::FnPath { example, .. } => format!("`{key} = {example}`"),
-            Expected::Switch => format!("`{key} = true`"),
-            Expected::Text { example } => format!("`{key} = {example}`"),
+            Kind::Count { .. } | Kind::CountOrDuration => format!("`{key} = 3`"),
+            Kind::Number => format!("`{key} = 0.5`"),
+            Kind::Duration | Kind::DurationOrAdaptive => format!("`{key} = \"2s\"`"),
+            Kind::Choice { words, .. } => format!("`{key} = \"{}\"`", words[0]),
+            Kind::Path => format!("`{key} = {}`", predicate_name(key)),
+            Kind::Switch => format!("`{key} = true`"),
+            Kind::Flag => format!("`{key}`"),
+            Kind::Text if key == "crate" => format!("`{key} = \"::resilience\"`"),
+            Kind::Text => format!("`{key} = \"payments\"`"),
+            Kind::Expr => format!("`{key} = &INSTANCE`"),
         }
     }
 
-    /// What the key takes, as a phrase.
     fn description(self) -> String {
         match self {
-            Expected::Count => "a whole number".to_owned(),
-            Expected::Number => "a number".to_owned(),
-            Expected::Duration => format!("a duration in a string ({UNITS})"),
-            Expected::Choice { values, .. } => format!(
+            Kind::Count { .. } | Kind::CountOrDuration => "a whole number".to_owned(),
+            Kind::Number => "a number".to_owned(),
+            Kind::Duration | Kind::DurationOrAdaptive => {
+                format!("a duration in a string ({UNITS})")
+            }
+            Kind::Choice { words, .. } => format!(
                 "one of {} (in quotes)",
-                values
+                words
                     .iter()
                     .map(|v| format!("\"{v}\""))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Expected::FnPath { signature, .. } => format!("the path of a `{signature}`"),
-            Expected::Switch => "`true` or `false`".to_owned(),
-            Expected::Text { .. } => "a string literal".to_owned(),
+            Kind::Path => format!("the path of a `{PREDICATE}`"),
+            Kind::Switch => "`true` or `false`".to_owned(),
+            Kind::Flag => "no value".to_owned(),
+            Kind::Text => "a string literal".to_owned(),
+            Kind::Expr => "an expression".to_owned(),
         }
     }
 }
@@ -89,14 +100,14 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
     let takes = format!("`{key}` takes {}", expected.description());
     let example = expected.example(key);
     let fix = match (found, expected) {
-        (Expr::Path(path), Expected::Choice { values, .. }) => {
+        (Expr::Path(path), Kind::Choice { words: values, .. }) => {
             let word = path_text(&path.path);
             match values.iter().find(|v| word.starts_with(**v)) {
                 Some(value) => format!("write `{key} = \"{value}\"`, in quotes"),
                 None => format!("write e.g. {example}"),
             }
         }
-        (Expr::Path(path), Expected::Text { .. }) if key == "name" => format!(
+        (Expr::Path(path), Kind::Text) if key == "name" => format!(
             "write the name itself, e.g. {example}; the macro runs before `{}` has a value, so it cannot read a `const` or a variable (for a name chosen at run time, build the instance yourself and pass it with `with = …`)",
             path_text(&path.path)
         ),
@@ -104,16 +115,16 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
             "write the value itself, e.g. {example}; the macro runs before `{}` has a value, so it cannot read a `const` or a variable (to choose settings at run time, build the instance yourself and pass it with `with = …`)",
             path_text(&path.path)
         ),
-        (Expr::Lit(lit), Expected::Count | Expected::Number) => match &lit.lit {
+        (Expr::Lit(lit), Kind::Count { .. } | Kind::Number) => match &lit.lit {
             Lit::Str(s) if s.value().trim().parse::<f64>().is_ok() => {
                 format!("write `{key} = {}`, without quotes", s.value().trim())
             }
-            Lit::Float(f) if matches!(expected, Expected::Count) => {
+            Lit::Float(f) if matches!(expected, Kind::Count { .. }) => {
                 format!("`{f}` is not one; write e.g. {example}")
             }
             _ => format!("write e.g. {example}"),
         },
-        (Expr::Lit(lit), Expected::Duration) => match &lit.lit {
+        (Expr::Lit(lit), Kind::Duration) => match &lit.lit {
             Lit::Int(n) => format!(
                 "`{n}` has no unit; write the number and its unit in quotes, e.g. `{key} = \"{n}ms\"` or `{key} = \"{n}s\"`"
             ),
@@ -122,7 +133,13 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
             ),
             _ => format!("write e.g. {example}"),
         },
-        (Expr::Lit(lit), Expected::Choice { word, values }) => match (&lit.lit, word) {
+        (
+            Expr::Lit(lit),
+            Kind::Choice {
+                bare: word,
+                words: values,
+            },
+        ) => match (&lit.lit, word) {
             (Lit::Bool(b), Some(word)) if b.value => format!(
                 "write the bare key `{key}` (which means \"{word}\"), or name one, e.g. `{key} = \"{word}\"`"
             ),
@@ -132,27 +149,21 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
             ),
             _ => format!("write e.g. {example}"),
         },
-        (Expr::Lit(lit), Expected::Switch) => match &lit.lit {
+        (Expr::Lit(lit), Kind::Switch) => match &lit.lit {
             Lit::Str(s) if matches!(s.value().as_str(), "true" | "false") => {
                 format!("write `{key} = {}`, without quotes", s.value())
             }
             _ => format!("write the bare key `{key}`, or {example}"),
         },
-        (Expr::Call(_) | Expr::MethodCall(_), Expected::Duration) => match duration_text(found) {
+        (Expr::Call(_) | Expr::MethodCall(_), Kind::Duration) => match duration_text(found) {
             Some(text) => format!("write `{key} = \"{text}\"`"),
             None => format!(
                 "write the duration itself, e.g. {example}; the macro cannot run code (to choose it at run time, build the instance yourself and pass it with `with = …`)"
             ),
         },
-        (
-            Expr::Closure(_),
-            Expected::FnPath {
-                signature,
-                example: name,
-            },
-        ) => format!(
+        (Expr::Closure(_), Kind::Path) => format!(
             "a closure cannot go here: move it into a function (`{}`) and write its path, e.g. {example}",
-            signature.replacen("fn(", &format!("fn {name}(error: "), 1)
+            PREDICATE.replacen("fn(", &format!("fn {}(error: ", predicate_name(key)), 1)
         ),
         (Expr::Macro(mac), _) => format!(
             "the macro cannot expand `{}!(…)` here: write the value itself, e.g. {example}",
@@ -163,7 +174,7 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
                 op: syn::UnOp::Neg(_),
                 ..
             }),
-            Expected::Count,
+            Kind::Count { .. },
         ) => {
             format!("`{key}` cannot be negative: write e.g. {example}")
         }
@@ -220,13 +231,13 @@ where
     T::Err: Display,
 {
     let key = key(meta);
-    let value = value_of(meta, Expected::Count)?;
+    let value = value_of(meta, COUNT)?;
     match value {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(n), ..
         }) if n.base10_digits().starts_with('-') => Err(darling::Error::custom(format!(
             "`{key}` cannot be negative: write e.g. {}",
-            Expected::Count.example(&key)
+            COUNT.example(&key)
         ))
         .with_span(n)),
         Expr::Lit(syn::ExprLit {
@@ -241,7 +252,7 @@ where
                 ))
                 .with_span(n)
             }),
-        other => Err(wrong_kind(&key, other, Expected::Count)),
+        other => Err(wrong_kind(&key, other, COUNT)),
     }
 }
 
@@ -249,7 +260,7 @@ where
 /// check): `budget = 0.2`.
 pub(crate) fn number_value(meta: &Meta) -> darling::Result<SpannedValue<f64>> {
     let key = key(meta);
-    let value = value_of(meta, Expected::Number)?;
+    let value = value_of(meta, Kind::Number)?;
     let (negative, literal) = match value {
         Expr::Unary(syn::ExprUnary {
             op: syn::UnOp::Neg(_),
@@ -272,7 +283,7 @@ pub(crate) fn number_value(meta: &Meta) -> darling::Result<SpannedValue<f64>> {
             if negative { -n } else { n },
             value.span(),
         )),
-        None => Err(wrong_kind(&key, value, Expected::Number)),
+        None => Err(wrong_kind(&key, value, Kind::Number)),
     }
 }
 
@@ -280,11 +291,11 @@ pub(crate) fn number_value(meta: &Meta) -> darling::Result<SpannedValue<f64>> {
 pub(crate) fn switch(meta: &Meta) -> darling::Result<Option<bool>> {
     match meta {
         Meta::Path(_) => Ok(Some(true)),
-        _ => match value_of(meta, Expected::Switch)? {
+        _ => match value_of(meta, Kind::Switch)? {
             Expr::Lit(syn::ExprLit {
                 lit: Lit::Bool(b), ..
             }) => Ok(Some(b.value)),
-            other => Err(wrong_kind(&key(meta), other, Expected::Switch)),
+            other => Err(wrong_kind(&key(meta), other, Kind::Switch)),
         },
     }
 }
@@ -306,14 +317,7 @@ pub(crate) fn word(meta: &Meta) -> darling::Result<Flag> {
 /// The path of a predicate `fn(&E) -> bool`: `retry_if = is_retryable`
 /// (a path in a string is accepted too).
 pub(crate) fn predicate(meta: &Meta) -> darling::Result<Option<Path>> {
-    let expected = Expected::FnPath {
-        signature: "fn(&E) -> bool",
-        example: if key(meta) == "failure_if" {
-            "is_failure"
-        } else {
-            "is_retryable"
-        },
-    };
+    let expected = Kind::Path;
     match value_of(meta, expected)? {
         Expr::Path(path) => Ok(Some(path.path.clone())),
         Expr::Lit(syn::ExprLit {
@@ -335,13 +339,7 @@ pub(crate) fn predicate(meta: &Meta) -> darling::Result<Option<Path>> {
 /// A string literal: `name = "payments"`, `crate = "::resilience"`.
 pub(crate) fn text(meta: &Meta) -> darling::Result<Option<LitStr>> {
     let key = key(meta);
-    let expected = Expected::Text {
-        example: if key == "crate" {
-            "\"::resilience\""
-        } else {
-            "\"payments\""
-        },
-    };
+    let expected = Kind::Text;
     match value_of(meta, expected)? {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(s), ..

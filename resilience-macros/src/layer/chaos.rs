@@ -19,13 +19,7 @@ pub(crate) struct ChaosLayer {
 impl ChaosLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok((
-            ChaosLayer {
-                settings: o.settings,
-                span,
-            },
-            o.common,
-        ))
+        Ok(o.into_layer(|settings| ChaosLayer { settings, span }))
     }
 
     /// The expansion when the `chaos` feature is on.

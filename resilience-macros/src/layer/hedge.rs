@@ -21,12 +21,7 @@ pub(crate) struct HedgeLayer {
 impl HedgeLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok((
-            HedgeLayer {
-                settings: o.settings,
-            },
-            o.common,
-        ))
+        Ok(o.into_layer(|settings| HedgeLayer { settings }))
     }
 }
 

@@ -17,13 +17,7 @@ pub(crate) struct RateLimiterLayer {
 impl RateLimiterLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
         let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok((
-            RateLimiterLayer {
-                settings: o.settings,
-                span,
-            },
-            o.common,
-        ))
+        Ok(o.into_layer(|settings| RateLimiterLayer { settings, span }))
     }
 }
 
