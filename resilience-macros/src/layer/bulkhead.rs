@@ -1,27 +1,14 @@
 //! `#[bulkhead(max_concurrent = 10, max_wait = "100ms", max_queue = 50)]`.
 
-use darling::ast::NestedMeta;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use resilience_schema::bulkhead::Settings;
 
 use crate::args::{Common, InstanceSpec, guard};
 use crate::expand::Context;
-use crate::layer::Layer;
+use crate::layer::{Guarded, Layer};
 use crate::options;
 
-pub(crate) struct BulkheadLayer {
-    settings: Settings,
-    span: Span,
-}
-
-impl BulkheadLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
-        let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(o.into_layer(|settings| BulkheadLayer { settings, span }))
-    }
-}
-
-impl Layer for BulkheadLayer {
+impl Layer for Guarded<Settings> {
     fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         // Required, so written unless `with` passes the instance.

@@ -1,27 +1,16 @@
 //! `#[chaos(error_rate = 0.1, latency = "200ms", latency_rate = 0.2)]`:
 //! fault injection, compiled only with the `chaos` feature.
 
-use darling::ast::NestedMeta;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
 use resilience_schema::{self as schema, chaos::Settings};
 
 use crate::args::{Common, InstanceSpec, guard};
 use crate::expand::Context;
-use crate::layer::Layer;
+use crate::layer::{Guarded, Layer};
 use crate::options;
 
-pub(crate) struct ChaosLayer {
-    settings: Settings,
-    span: Span,
-}
-
-impl ChaosLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
-        let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(o.into_layer(|settings| ChaosLayer { settings, span }))
-    }
-
+impl Guarded<Settings> {
     /// The expansion when the `chaos` feature is on.
     fn wrap_enabled(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
@@ -40,7 +29,7 @@ impl ChaosLayer {
     }
 }
 
-impl Layer for ChaosLayer {
+impl Layer for Guarded<Settings> {
     /// Without the feature the layer is nothing at all: production builds
     /// pay neither a branch nor a byte for it.
     fn is_inert(&self) -> bool {

@@ -120,14 +120,12 @@ impl LayerKind {
         let args = &self.without_settings_beside_own_instance(args, &mut errors);
         let layer: Option<Built> = errors.handle(match self {
             LayerKind::Fallback => unreachable!("handled above"),
-            LayerKind::Chaos => chaos::ChaosLayer::parse(args, span).map(Built::new),
+            LayerKind::Chaos => Guarded::<schema::chaos::Settings>::parse(args, span),
             LayerKind::Hedge => hedge::HedgeLayer::parse(args, span).map(Built::new),
             LayerKind::Retry => retry::RetryLayer::parse(args, span).map(Built::new),
             LayerKind::Timeout => timeout::TimeoutLayer::parse(args, span).map(Built::new),
-            LayerKind::Bulkhead => bulkhead::BulkheadLayer::parse(args, span).map(Built::new),
-            LayerKind::RateLimiter => {
-                rate_limiter::RateLimiterLayer::parse(args, span).map(Built::new)
-            }
+            LayerKind::Bulkhead => Guarded::<schema::bulkhead::Settings>::parse(args, span),
+            LayerKind::RateLimiter => Guarded::<schema::rate_limiter::Settings>::parse(args, span),
             LayerKind::CircuitBreaker => {
                 circuit_breaker::CircuitBreakerLayer::parse(args, span).map(Built::new)
             }
@@ -292,6 +290,27 @@ impl Built {
             common,
             layer: Box::new(layer),
         }
+    }
+}
+
+/// A layer that is its settings and nothing else, guarding the call with
+/// its instance (`#[bulkhead]`, `#[rate_limiter]`, `#[chaos]`): its
+/// module has only its expansion, `impl Layer for Guarded<Settings>`.
+pub(crate) struct Guarded<S> {
+    settings: S,
+    /// The attribute, where a missing `From<Rejection>` is reported.
+    span: Span,
+}
+
+impl<S: schema::Options + 'static> Guarded<S>
+where
+    Guarded<S>: Layer,
+{
+    fn parse(args: &[NestedMeta], span: Span) -> darling::Result<Built> {
+        let o = crate::options::parse::<S>(args)?.checked(span)?;
+        Ok(Built::new(
+            o.into_layer(|settings| Guarded { settings, span }),
+        ))
     }
 }
 

@@ -1,27 +1,14 @@
 //! `#[rate_limiter(rate = 100, per = "1s", burst = 20, max_wait = "10ms")]`.
 
-use darling::ast::NestedMeta;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use resilience_schema::{self as schema, rate_limiter::Settings};
 
 use crate::args::{Common, InstanceSpec, guard};
 use crate::expand::Context;
-use crate::layer::Layer;
+use crate::layer::{Guarded, Layer};
 use crate::options;
 
-pub(crate) struct RateLimiterLayer {
-    settings: Settings,
-    span: Span,
-}
-
-impl RateLimiterLayer {
-    pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
-        let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(o.into_layer(|settings| RateLimiterLayer { settings, span }))
-    }
-}
-
-impl Layer for RateLimiterLayer {
+impl Layer for Guarded<Settings> {
     fn wrap(&self, cx: &Context, common: &Common, inner: TokenStream) -> TokenStream {
         let private = &cx.private;
         // `rate` is required and `per` an argument of `RateLimiter::new`:
