@@ -301,18 +301,7 @@ impl Layer for FallbackLayer {
                 },
                 Level::Expr(expr) => {
                     let span = expr.span();
-                    let bindings = referenced.iter().map(|&i| {
-                        let pattern = &cx.args[i].pattern;
-                        let kept = kept_name(i);
-                        let keep_fn = respan(
-                            quote!(#private::keep_for_fallback),
-                            Span::mixed_site().located_at(cx.args[i].span),
-                        );
-                        quote! {
-                            #[allow(unused_variables, unused_mut)]
-                            let #pattern = #private::Arg::into_inner(#keep_fn(&#kept));
-                        }
-                    });
+                    let bindings = referenced.iter().map(|&i| rebind(cx, i, &kept_name(i)));
                     let check = respan(quote!(#private::fallback_level::<#ret, _>), span);
                     let into_result = cx.to_result(&quote_spanned!(span=> #check(#expr)));
                     quote! {{
@@ -437,24 +426,28 @@ impl FallbackLayer {
     }
 }
 
+/// `let <pattern> = …;`: the user's pattern of argument `i` bound to a
+/// copy of `from` (the argument's hidden local, or a copy kept of it).
+fn rebind(cx: &Context, i: usize, from: &syn::Ident) -> TokenStream {
+    let private = &cx.private;
+    let pattern = &cx.args[i].pattern;
+    let keep_fn = respan(
+        quote!(#private::keep_for_fallback),
+        Span::mixed_site().located_at(cx.args[i].span),
+    );
+    quote! {
+        #[allow(unused_variables, unused_mut)]
+        let #pattern = #private::Arg::into_inner(#keep_fn(&#from));
+    }
+}
+
 /// `let __resilience_key = …;` from `key = <expr>`, evaluated in scope of
 /// copies of the arguments it mentions (the call still gets the originals).
 fn explicit_key(cx: &Context, key: &Expr) -> TokenStream {
     let private = &cx.private;
     let bindings = referenced_args(cx, std::iter::once(key))
         .into_iter()
-        .map(|i| {
-            let pattern = &cx.args[i].pattern;
-            let alias = &cx.args[i].alias;
-            let keep_fn = respan(
-                quote!(#private::keep_for_fallback),
-                Span::mixed_site().located_at(cx.args[i].span),
-            );
-            quote! {
-                #[allow(unused_variables, unused_mut)]
-                let #pattern = #private::Arg::into_inner(#keep_fn(&#alias));
-            }
-        });
+        .map(|i| rebind(cx, i, &cx.args[i].alias));
     let check = respan(quote!(#private::cache_key), key.span());
     quote! {
         let __resilience_key = {
