@@ -215,12 +215,6 @@ impl Spec {
             doc,
         }
     }
-
-    /// An option that acts at the call site (kept beside `with`).
-    pub const fn at_call_site(mut self) -> Spec {
-        self.at_call_site = true;
-        self
-    }
 }
 
 /// A value as written, before it is given to its option: what the macros
@@ -348,6 +342,39 @@ macro_rules! options {
     (@call_site $ty:ty ; call_site) => { true };
 }
 pub(crate) use options;
+
+/// Every layer's options, by attribute name (`"retry"`, …; `stale_cache`
+/// is the `#[fallback]` level), for the docs and for scripts that list
+/// them (`cargo run -p resilience-schema --example options`).
+pub const LAYERS: [(&str, &[Spec]); 8] = [
+    ("retry", retry::OPTIONS),
+    ("timeout", timeout::OPTIONS),
+    ("circuit_breaker", circuit_breaker::OPTIONS),
+    ("bulkhead", bulkhead::OPTIONS),
+    ("rate_limiter", rate_limiter::OPTIONS),
+    ("hedge", hedge::OPTIONS),
+    ("chaos", chaos::OPTIONS),
+    ("stale_cache", stale_cache::OPTIONS),
+];
+
+/// The docs table of `options`: one row per option, key, default and
+/// description, in Markdown.
+///
+/// ```
+/// let table = resilience_schema::markdown(resilience_schema::retry::OPTIONS);
+/// assert!(table.contains("| `max_attempts` | 3 |"));
+/// ```
+pub fn markdown(options: &[Spec]) -> String {
+    let mut table = String::from("| option | default | meaning |\n| --- | --- | --- |\n");
+    for spec in options {
+        let default = match spec.default {
+            Fallback::Unset => "—".to_owned(),
+            other => other.to_string(),
+        };
+        table.push_str(&format!("| `{}` | {default} | {} |\n", spec.key, spec.doc));
+    }
+    table
+}
 
 /// The option `key` of `options`.
 pub fn find(options: &'static [Spec], key: &str) -> Option<&'static Spec> {

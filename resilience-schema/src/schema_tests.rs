@@ -2,21 +2,9 @@
 
 use super::*;
 
-const ALL: [(&str, &[Spec]); 9] = [
-    ("common", common::OPTIONS),
-    ("retry", retry::OPTIONS),
-    ("timeout", timeout::OPTIONS),
-    ("circuit_breaker", circuit_breaker::OPTIONS),
-    ("bulkhead", bulkhead::OPTIONS),
-    ("rate_limiter", rate_limiter::OPTIONS),
-    ("hedge", hedge::OPTIONS),
-    ("chaos", chaos::OPTIONS),
-    ("stale_cache", stale_cache::OPTIONS),
-];
-
 #[test]
 fn every_key_is_listed_once_per_layer() {
-    for (layer, options) in ALL {
+    for (layer, options) in LAYERS.into_iter().chain([("common", common::OPTIONS)]) {
         for (i, spec) in options.iter().enumerate() {
             assert!(
                 options[..i].iter().all(|other| other.key != spec.key),
