@@ -112,7 +112,10 @@ async fn forwards_both_ways_and_counts_bytes() {
     assert_eq!(stats.bytes_downstream, 100_000);
     assert_eq!(stats.live, 1);
     drop(client);
-    eventually("the proxy closes the connection", || proxy.stats().live == 0).await;
+    eventually("the proxy closes the connection", || {
+        proxy.stats().live == 0
+    })
+    .await;
     eventually("the upstream sees it closed", || seen.open_now() == 0).await;
 }
 
@@ -132,7 +135,8 @@ async fn latency_delays_the_first_byte_by_at_least_the_fault() {
     );
 
     // Jitter stays within its bounds: never under base - jitter.
-    let _jittered = proxy.inject(Fault::jittered_latency(MS(120), MS(40)).direction(Direction::Upstream));
+    let _jittered =
+        proxy.inject(Fault::jittered_latency(MS(120), MS(40)).direction(Direction::Upstream));
     let sent = Instant::now();
     assert_eq!(ping(&mut client, b"yo").await.unwrap(), b"yo");
     // Upstream 80..160 ms, then downstream 150 ms (the newest latency
@@ -244,7 +248,9 @@ async fn refused_connections_then_the_same_port_again() {
     // Connections open before the port closed keep working.
     assert_eq!(ping(&mut open, b"still").await.unwrap(), b"still");
     drop(down);
-    let mut again = TcpStream::connect(proxy.addr()).await.expect("the port is back");
+    let mut again = TcpStream::connect(proxy.addr())
+        .await
+        .expect("the port is back");
     assert_eq!(ping(&mut again, b"back").await.unwrap(), b"back");
     assert_eq!(proxy.stats().accepted, 2);
 }
@@ -259,7 +265,11 @@ async fn slow_close_holds_the_fin() {
     client.read_exact(&mut buf).await.unwrap();
     let data_at = Instant::now();
     assert_eq!(client.read(&mut buf).await.unwrap(), 0, "then the close");
-    assert!(data_at.elapsed() >= MS(200), "closed after {:?}", data_at.elapsed());
+    assert!(
+        data_at.elapsed() >= MS(200),
+        "closed after {:?}",
+        data_at.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,9 +308,12 @@ async fn a_share_of_connections_drawn_the_same_for_the_same_seed() {
             eventually("accepted", || proxy.stats().accepted > rank).await;
             clients.push(client);
         }
-        let answered = clients.into_iter().map(|mut client| {
-            tokio::spawn(async move { timeout(QUIET, ping(&mut client, b"x")).await.is_ok() })
-        });
+        let answered: Vec<_> = clients
+            .into_iter()
+            .map(|mut client| {
+                tokio::spawn(async move { timeout(QUIET, ping(&mut client, b"x")).await.is_ok() })
+            })
+            .collect();
         let mut out = Vec::new();
         for a in answered {
             out.push(a.await.unwrap());
@@ -350,8 +363,14 @@ async fn faults_changing_mid_stream_leak_nothing() {
             .unwrap();
     }
     drop(clients);
-    eventually("every proxied connection closed", || proxy.stats().live == 0).await;
-    eventually("the upstream sees every connection closed", || seen.open_now() == 0).await;
+    eventually("every proxied connection closed", || {
+        proxy.stats().live == 0
+    })
+    .await;
+    eventually("the upstream sees every connection closed", || {
+        seen.open_now() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,7 +390,11 @@ async fn dropping_the_proxy_closes_every_socket_and_task() {
     let mut holed = TcpStream::connect(addr).await.unwrap();
     holed.write_all(b"holed").await.unwrap();
     eventually("three connections in", || proxy.stats().live == 3).await;
-    assert_eq!(proxy.stats().upstream_connections, 2, "not the black-holed one");
+    assert_eq!(
+        proxy.stats().upstream_connections,
+        2,
+        "not the black-holed one"
+    );
 
     drop(proxy);
     // The guards outlive the proxy, and keep nothing open.
@@ -382,7 +405,10 @@ async fn dropping_the_proxy_closes_every_socket_and_task() {
             .expect("the client sees the close");
         assert!(matches!(end, Ok(0) | Err(_)), "{end:?}");
     }
-    eventually("the upstream sees its connections closed", || seen.open_now() == 0).await;
+    eventually("the upstream sees its connections closed", || {
+        seen.open_now() == 0
+    })
+    .await;
     eventually("the proxy's tasks are gone", || {
         metrics.num_alive_tasks() <= tasks_before
     })
@@ -409,4 +435,267 @@ async fn stop_waits_for_every_connection() {
     assert_eq!(last.live, 0, "stop returns once every connection is closed");
     assert_eq!(last.accepted, 3);
     assert_eq!(seen.opened.load(Ordering::SeqCst), 0);
+}
+
+/// A real HTTP server and a reqwest client with the full stack, through
+/// the proxy.
+#[cfg(feature = "reqwest")]
+mod http_stack {
+    use super::*;
+    use axum::Router;
+    use axum::extract::State;
+    use axum::routing::get;
+    use resilience::chaos::experiment::{Answer, Experiment, Phase};
+    use resilience::http::RequestError;
+    use resilience::{BreakerPolicy, CircuitBreaker, circuit_breaker, fallback, retry, timeout};
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    const THRESHOLD: u32 = 3;
+    const OPEN_FOR: Duration = Duration::from_millis(200);
+
+    /// A server answering `42`, counting the requests it handles.
+    async fn server() -> (SocketAddr, Arc<AtomicU64>) {
+        let hits = Arc::new(AtomicU64::new(0));
+        let app = Router::new()
+            .route(
+                "/",
+                get(|State(hits): State<Arc<AtomicU64>>| async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    "42"
+                }),
+            )
+            .with_state(Arc::clone(&hits));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, hits)
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
+    /// `Some(42)` from the server, `None` from the fallback.
+    async fn fetch(http: &reqwest::Client, url: &str) -> Result<Option<u32>, RequestError> {
+        let response = http.get(url).send().await?;
+        let body = resilience::http::check(response)?.text().await?;
+        Ok(body.parse().ok())
+    }
+
+    macro_rules! protected {
+        ($name:ident, $breaker:ident) => {
+            static $breaker: CircuitBreaker = CircuitBreaker::new(
+                stringify!($breaker),
+                BreakerPolicy::new()
+                    .failure_threshold(THRESHOLD)
+                    .open_for(OPEN_FOR),
+            );
+
+            #[fallback(Ok(None))]
+            #[circuit_breaker(with = $breaker)]
+            #[retry(max_attempts = 2, backoff = "fixed", base = "20ms")]
+            #[timeout("100ms")]
+            async fn $name(http: &reqwest::Client, url: &str) -> Result<Option<u32>, RequestError> {
+                fetch(http, url).await
+            }
+        };
+    }
+
+    protected!(quote, QUOTE_BREAKER);
+    protected!(measured_quote, MEASURED_BREAKER);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reqwest_stack_answers_through_a_black_hole_and_recovers() {
+        let (upstream, hits) = server().await;
+        let proxy = Proxy::start(upstream).await.unwrap();
+        let http = client();
+        let url = format!("http://{}/", proxy.addr());
+        for _ in 0..3 {
+            assert_eq!(quote(&http, &url).await.unwrap(), Some(42), "fresh");
+        }
+
+        let hole = proxy.inject(Fault::black_hole());
+        let hits_before = hits.load(Ordering::SeqCst);
+        for call in 1..=THRESHOLD + 2 {
+            let answer = quote(&http, &url).await;
+            assert_eq!(answer.unwrap(), None, "call {call}: the fallback answers");
+            let expected_open = call >= THRESHOLD;
+            assert_eq!(
+                QUOTE_BREAKER.state() == resilience::breaker::State::Open,
+                expected_open,
+                "after {call} failed calls (threshold {THRESHOLD})"
+            );
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            hits_before,
+            "nothing got through"
+        );
+        drop(hole);
+
+        // Recovers once the breaker lets a trial through.
+        tokio::time::sleep(OPEN_FOR).await;
+        assert_eq!(quote(&http, &url).await.unwrap(), Some(42));
+        assert_eq!(QUOTE_BREAKER.state(), resilience::breaker::State::Closed);
+    }
+
+    /// What the workload itself saw, to check the report against.
+    #[derive(Default)]
+    struct Seen {
+        /// (phase the call started in, its answer, when it answered, breaker open after it)
+        calls: Vec<(usize, Answer, Instant, bool)>,
+        phase_started: Vec<Instant>,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn experiment_report_matches_what_the_calls_saw() {
+        let (upstream, hits) = server().await;
+        let proxy = Proxy::start(upstream).await.unwrap();
+        let http = client();
+        let url = format!("http://{}/", proxy.addr());
+        let interval = MS(40);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let phase = Arc::new(AtomicUsize::new(0));
+        let start_phase = |n: usize| {
+            let (seen, phase) = (Arc::clone(&seen), Arc::clone(&phase));
+            move || {
+                phase.store(n, Ordering::SeqCst);
+                seen.lock().unwrap().phase_started.push(Instant::now());
+            }
+        };
+        let workload = {
+            let seen = Arc::clone(&seen);
+            let phase = Arc::clone(&phase);
+            move || {
+                // Called on the runner's task at each tick: the phase is
+                // the one the runner is in.
+                let in_phase = phase.load(Ordering::SeqCst);
+                let (http, url, seen) = (http.clone(), url.clone(), Arc::clone(&seen));
+                async move {
+                    let answer = match measured_quote(&http, &url).await {
+                        Ok(Some(_)) => Answer::Fresh,
+                        Ok(None) => Answer::Fallback,
+                        Err(_) => Answer::Failed,
+                    };
+                    let open = MEASURED_BREAKER.state() == resilience::breaker::State::Open;
+                    seen.lock()
+                        .unwrap()
+                        .calls
+                        .push((in_phase, answer, Instant::now(), open));
+                    answer
+                }
+            }
+        };
+        let hits_counter = Arc::clone(&hits);
+        // A replica dies: open connections reset, the port refuses. Every
+        // call fails at once, so the numbers are exact.
+        let report = Experiment::new("replica down", workload)
+            .interval(interval)
+            .breaker(&MEASURED_BREAKER)
+            .proxy(&proxy)
+            .reached(move || hits_counter.load(Ordering::SeqCst))
+            .phase(Phase::new("steady", MS(200)).action(start_phase(0)))
+            .phase(Phase::new("down", MS(400)).action(|| {
+                start_phase(1)();
+                (
+                    proxy.inject(Fault::reset_after(0)),
+                    proxy.refuse_connections(),
+                )
+            }))
+            .phase(Phase::new("recovery", MS(600)).action(start_phase(2)))
+            .run()
+            .await;
+        println!("{report}");
+
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            report.phases.iter().map(|p| p.calls).sum::<u64>() as usize,
+            seen.calls.len()
+        );
+        for (index, phase) in report.phases.iter().enumerate() {
+            let count = |answer| {
+                seen.calls
+                    .iter()
+                    .filter(|c| c.0 == index && c.1 == answer)
+                    .count() as u64
+            };
+            assert_eq!(phase.fresh, count(Answer::Fresh), "{}", phase.name);
+            assert_eq!(phase.fallback, count(Answer::Fallback), "{}", phase.name);
+            assert_eq!(
+                phase.failed, 0,
+                "{}: the fallback always answers",
+                phase.name
+            );
+        }
+        let [steady, down, recovery] = &report.phases[..] else {
+            panic!("three phases")
+        };
+        assert_eq!(steady.fresh, steady.calls, "all fresh before the fault");
+        assert_eq!(
+            steady.reached,
+            Some(steady.calls),
+            "one request per fresh call"
+        );
+        assert_eq!(down.fresh, 0);
+        assert_eq!(down.reached, Some(0), "nothing reaches the server");
+        assert_eq!(down.proxy.unwrap().upstream_connections, 0);
+
+        // Fallback activation: the runner's number is the one the calls saw,
+        // and within one call interval of the fault's start.
+        let fault_start = seen.phase_started[1];
+        let first_fallback = seen
+            .calls
+            .iter()
+            .filter(|c| c.1 == Answer::Fallback)
+            .map(|c| c.2)
+            .min()
+            .unwrap();
+        let observed = first_fallback - fault_start;
+        let reported = down.first_fallback.expect("a fallback answer in the fault");
+        assert!(
+            reported >= observed && reported <= observed + interval,
+            "reported {reported:?}, observed {observed:?}"
+        );
+
+        // The breaker opened after the configured failures: the calls saw
+        // it closed after THRESHOLD - 1 fallbacks and open after THRESHOLD.
+        let opened_after = seen
+            .calls
+            .iter()
+            .filter(|c| c.0 == 1)
+            .position(|c| c.3)
+            .expect("the breaker opened in the fault");
+        assert_eq!(opened_after + 1, THRESHOLD as usize);
+        let opened_at = seen
+            .calls
+            .iter()
+            .filter(|c| c.0 == 1)
+            .nth(opened_after)
+            .unwrap()
+            .2;
+        let reported = down.breaker_opened.expect("the report saw it open");
+        let observed = opened_at - fault_start;
+        assert!(
+            reported >= observed && reported <= observed + interval,
+            "breaker: reported {reported:?}, observed {observed:?}"
+        );
+
+        // Recovery: the first fresh answer after the fault ended.
+        let fault_end = seen.phase_started[2];
+        let first_fresh = seen
+            .calls
+            .iter()
+            .filter(|c| c.1 == Answer::Fresh && c.2 >= fault_end)
+            .map(|c| c.2)
+            .min()
+            .expect("recovered");
+        let observed = first_fresh - fault_end;
+        let reported = recovery.first_fresh.expect("a fresh answer in recovery");
+        assert!(
+            reported >= observed && reported <= observed + interval,
+            "recovery: reported {reported:?}, observed {observed:?}"
+        );
+        assert!(recovery.fresh > 0);
+    }
 }

@@ -17,8 +17,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use resilience::chaos::experiment::{Answer, Experiment, Phase};
-//! use std::sync::Arc;
-//! use std::sync::atomic::{AtomicBool, Ordering};
+//! //! use std::sync::atomic::{AtomicBool, Ordering};
 //! use std::time::Duration;
 //!
 //! let down = Arc::new(AtomicBool::new(false));
@@ -49,7 +48,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -167,7 +165,7 @@ impl<'a> Phase<'a> {
 /// ```
 pub struct Experiment<'a, W> {
     name: String,
-    workload: Arc<W>,
+    workload: W,
     interval: Duration,
     call_timeout: Duration,
     phases: Vec<Phase<'a>>,
@@ -200,12 +198,13 @@ struct Sample {
 
 impl<'a, W, F> Experiment<'a, W>
 where
-    W: Fn() -> F + Send + Sync + 'static,
+    W: Fn() -> F,
     F: Future<Output = Answer> + Send + 'static,
 {
     /// An experiment calling `workload` every 10 ms, with no phase yet.
-    /// Each call runs in its own task, so the workload owns what it uses
-    /// (clone an `Arc` or a client into it).
+    /// The closure is called on the runner's task at each tick; the future
+    /// it returns runs in a task of its own, so it owns what it uses
+    /// (clone a client or an `Arc` into it).
     ///
     /// ```
     /// use resilience::chaos::experiment::{Answer, Experiment};
@@ -215,7 +214,7 @@ where
     pub fn new(name: impl Into<String>, workload: W) -> Experiment<'a, W> {
         Experiment {
             name: name.into(),
-            workload: Arc::new(workload),
+            workload,
             interval: Duration::from_millis(10),
             call_timeout: Duration::from_secs(10),
             phases: Vec::new(),
@@ -395,10 +394,10 @@ where
                         observe(Instant::now());
                     }
                     _ = ticker.tick() => {
-                        let workload = Arc::clone(&workload);
+                        let call = workload();
                         calls.spawn(async move {
                             let called = Instant::now();
-                            let answer = tokio::time::timeout(call_timeout, workload()).await.ok();
+                            let answer = tokio::time::timeout(call_timeout, call).await.ok();
                             let answered_at = Instant::now();
                             Sample { phase: index, answer, latency: answered_at - called, answered_at }
                         });
@@ -427,7 +426,9 @@ where
                     .as_ref()
                     .zip(reached_before)
                     .map(|(counter, before)| counter().saturating_sub(before)),
-                proxy: proxy.zip(proxy_before).map(|(p, before)| p.stats().since(&before)),
+                proxy: proxy
+                    .zip(proxy_before)
+                    .map(|(p, before)| p.stats().since(&before)),
             });
         }
         while let Some(done) = calls.join_next().await {
@@ -660,12 +661,7 @@ fn maybe(d: Option<Duration>) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}: one call every {}",
-            self.name,
-            millis(self.interval)
-        )?;
+        writeln!(f, "{}: one call every {}", self.name, millis(self.interval))?;
         writeln!(
             f,
             "{:<14} {:>5} {:>6} {:>9} {:>6} {:>4} {:>7} {:>7} {:>9} {:>9} {:>9} {:>7} {:>7}",

@@ -964,7 +964,9 @@ impl Conn {
                             .map_or(bytes_per_sec, |b| b.min(bytes_per_sec)),
                     );
                 }
-                FaultKind::ResetAfter { bytes } => effects.reset_after = Some((injection.id, bytes)),
+                FaultKind::ResetAfter { bytes } => {
+                    effects.reset_after = Some((injection.id, bytes))
+                }
                 FaultKind::SlowClose { delay } => effects.slow_close = Some(delay),
             }
         }
@@ -1105,11 +1107,13 @@ async fn serve(live: Live, client: TcpStream) {
     let (mut client_read, mut client_write) = client.into_split();
 
     // A black hole accepts and does not connect upstream. Keep reading a
-    // little, to notice a client that gives up.
+    // little, to notice a client that gives up: then there is no one to
+    // deliver an answer to, and the request is dropped with the
+    // connection.
     let mut request = Held::default();
     let mut buf = vec![0; CHUNK];
     while to_upstream.current(&conn).withhold_connect {
-        if request.eof && request.is_empty() {
+        if request.eof {
             return;
         }
         let can_read = request.can_read();
