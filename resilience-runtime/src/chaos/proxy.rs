@@ -61,11 +61,11 @@ use tokio::time::Instant;
 use crate::rng;
 
 /// The most bytes read from a socket at once.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
 /// The most bytes a held direction reads ahead (so it still notices a
 /// peer that closes); beyond this the sender's socket buffers fill, as
 /// they would behind a partition.
-const HOLD_LIMIT: usize = 64 * 1024;
+const HOLD_LIMIT: usize = 256 * 1024;
 /// How often a rate-limited direction writes: each write carries this
 /// share of a second's bytes.
 const BANDWIDTH_SLICES: u64 = 20;
@@ -1059,13 +1059,22 @@ impl Held {
         self.len() == 0
     }
 
-    fn push(&mut self, bytes: &[u8]) {
-        if self.is_empty() {
+    /// Reads what `src` has (at most a chunk) after the held bytes; cancel
+    /// safe. Returns `false` at the end of the stream.
+    async fn read_from(&mut self, src: &mut OwnedReadHalf) -> io::Result<bool> {
+        let was_empty = self.is_empty();
+        if was_empty {
             self.bytes.clear();
             self.start = 0;
+        }
+        self.bytes.reserve(CHUNK);
+        let n = src.read_buf(&mut self.bytes).await?;
+        if n == 0 {
+            self.eof = true;
+        } else if was_empty {
             self.read_at = Some(Instant::now());
         }
-        self.bytes.extend_from_slice(bytes);
+        Ok(n > 0)
     }
 
     fn front(&self, n: usize) -> &[u8] {
@@ -1076,10 +1085,6 @@ impl Held {
         self.start += n;
         if self.is_empty() {
             self.read_at = None;
-        } else {
-            // The rest was read at the same time or later; close enough
-            // for per-chunk latency without a timestamp per byte.
-            self.read_at = Some(Instant::now());
         }
     }
 
@@ -1111,7 +1116,6 @@ async fn serve(live: Live, client: TcpStream) {
     // deliver an answer to, and the request is dropped with the
     // connection.
     let mut request = Held::default();
-    let mut buf = vec![0; CHUNK];
     while to_upstream.current(&conn).withhold_connect {
         if request.eof {
             return;
@@ -1119,11 +1123,11 @@ async fn serve(live: Live, client: TcpStream) {
         let can_read = request.can_read();
         tokio::select! {
             () = to_upstream.changed() => {}
-            read = client_read.read(&mut buf), if can_read => match read {
-                Ok(0) => request.eof = true,
-                Ok(n) => request.push(&buf[..n]),
-                Err(_) => return,
-            },
+            read = request.read_from(&mut client_read), if can_read => {
+                if read.is_err() {
+                    return;
+                }
+            }
         }
     }
 
@@ -1148,7 +1152,6 @@ async fn serve(live: Live, client: TcpStream) {
             &mut client_read,
             &mut upstream_write,
             request,
-            buf
         ),
         pump(
             &conn,
@@ -1156,7 +1159,6 @@ async fn serve(live: Live, client: TcpStream) {
             &mut upstream_read,
             &mut client_write,
             Held::default(),
-            vec![0; CHUNK]
         ),
     );
     if let Err(End::Reset) = ended {
@@ -1185,7 +1187,6 @@ async fn pump(
     src: &mut OwnedReadHalf,
     dst: &mut OwnedWriteHalf,
     mut held: Held,
-    mut buf: Vec<u8>,
 ) -> Result<(), End> {
     let counter = conn.shared.counters.bytes(view.direction);
     loop {
@@ -1202,11 +1203,11 @@ async fn pump(
             // branches is always enabled.
             let can_read = held.can_read();
             tokio::select! {
-                read = src.read(&mut buf), if can_read => match read {
-                    Ok(0) => held.eof = true,
-                    Ok(n) => held.push(&buf[..n]),
-                    Err(_) => return Err(End::Broken),
-                },
+                read = held.read_from(src), if can_read => {
+                    if read.is_err() {
+                        return Err(End::Broken);
+                    }
+                }
                 () = view.changed(), if effects.hold => {}
             }
             continue;
