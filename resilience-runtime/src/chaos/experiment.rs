@@ -14,10 +14,12 @@
 //! calls that reached the upstream.
 //!
 //! ```
+//! # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use resilience::chaos::experiment::{Answer, Experiment, Phase};
-//! //! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
 //! use std::time::Duration;
 //!
 //! let down = Arc::new(AtomicBool::new(false));
@@ -59,6 +61,7 @@ use crate::breaker::{CircuitBreaker, State};
 /// How one call of the workload ended, as the workload classifies it.
 ///
 /// ```
+/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// use resilience::chaos::experiment::Answer;
 /// // E.g. from a `#[fallback]` function whose answer says where it came from.
 /// let from_cache = true;
@@ -81,6 +84,7 @@ type Action<'a> = Box<dyn FnOnce() -> Box<dyn Send + 'a> + Send + 'a>;
 /// action at its start.
 ///
 /// ```
+/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// use resilience::chaos::experiment::Phase;
@@ -115,6 +119,7 @@ impl<'a> Phase<'a> {
     /// A phase that lasts `duration` and changes nothing at its start.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// let steady = resilience::chaos::experiment::Phase::new("steady", Duration::from_secs(1));
     /// # let _ = steady;
@@ -132,6 +137,7 @@ impl<'a> Phase<'a> {
     /// last the phase; `()` is a one-off action.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::Phase;
     /// let phase = Phase::new("deploy", Duration::from_secs(1)).action(|| println!("deploying"));
@@ -146,6 +152,7 @@ impl<'a> Phase<'a> {
 /// A workload driven through phases; see the [module](self) docs.
 ///
 /// ```
+/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use resilience::chaos::experiment::{Answer, Experiment, Phase};
@@ -207,6 +214,7 @@ where
     /// (clone a client or an `Arc` into it).
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// let experiment = Experiment::new("noop", || async { Answer::Fresh });
     /// # let _ = experiment;
@@ -228,6 +236,7 @@ where
     /// start while the runner is late are skipped, not bunched.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// // 50 calls per second.
@@ -243,6 +252,7 @@ where
     /// and drops it.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// let e = Experiment::new("e", || async { Answer::Fresh }).call_timeout(Duration::from_secs(2));
@@ -256,6 +266,7 @@ where
     /// Adds a phase, after those already added.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::{Answer, Experiment, Phase};
     /// let e = Experiment::new("e", || async { Answer::Fresh })
@@ -270,6 +281,7 @@ where
     /// Watches `breaker` to report when it opens (`Open` or `ForcedOpen`).
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// use resilience::{BreakerPolicy, CircuitBreaker};
     /// let breaker = CircuitBreaker::new("watched", BreakerPolicy::new());
@@ -283,6 +295,7 @@ where
     /// Reports when `is_open` turns true, for a breaker of another kind.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// let e = Experiment::new("e", || async { Answer::Fresh }).breaker_open_when(|| false);
     /// # let _ = e;
@@ -296,6 +309,7 @@ where
     /// the server), reported per phase as a difference.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// let hits = AtomicU64::new(0);
@@ -312,6 +326,7 @@ where
     /// resets).
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// use resilience::chaos::experiment::{Answer, Experiment};
@@ -335,6 +350,7 @@ where
     /// Outside a tokio runtime, or when a call of the workload panics.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
@@ -496,6 +512,7 @@ fn quantile(latencies: &[Duration], q: f64) -> Duration {
 /// What an [`Experiment`] measured; printed as a table by `Display`.
 ///
 /// ```
+/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # use std::time::Duration;
@@ -524,6 +541,7 @@ impl Report {
     /// The first phase named `name`.
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
@@ -548,6 +566,7 @@ impl Report {
 /// it, so that a fault's first effect on calls already running counts.
 ///
 /// ```
+/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # use std::time::Duration;
@@ -604,6 +623,7 @@ impl PhaseReport {
     /// Fresh answers over calls (0 without calls).
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
@@ -622,6 +642,7 @@ impl PhaseReport {
     /// Fallback answers over calls (0 without calls).
     ///
     /// ```
+    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
