@@ -167,7 +167,7 @@ impl Fault {
     }
 
     /// Holds every chunk of data for a delay drawn uniformly from
-    /// `[delay - jitter, delay + jitter]` (from [`rng`](crate::rng), so a
+    /// `[delay - jitter, delay + jitter]` (from [`rng`], so a
     /// [seed](ProxyBuilder::seed) repeats it).
     ///
     /// ```
@@ -354,9 +354,9 @@ pub struct ProxyStats {
     pub live: u64,
     /// Connections the proxy opened to the upstream.
     pub upstream_connections: u64,
-    /// Bytes forwarded from clients to the upstream.
+    /// Bytes forwarded from clients to the upstream (handed to its socket).
     pub bytes_upstream: u64,
-    /// Bytes forwarded from the upstream to clients.
+    /// Bytes forwarded from the upstream to clients (handed to their sockets).
     pub bytes_downstream: u64,
     /// Connections reset by a [`Fault::reset_after`].
     pub resets: u64,
@@ -591,7 +591,7 @@ pub struct ProxyBuilder {
 
 impl ProxyBuilder {
     /// Draws which connections a fault's [share](Fault::share) takes, and
-    /// latency jitter, from [`rng`](crate::rng) seeded per connection from
+    /// latency jitter, from [`rng`] seeded per connection from
     /// `seed` and the connection's rank: the same traffic and faults give
     /// the same draws. Without a seed, draws come from the thread's
     /// generator.
@@ -1220,16 +1220,17 @@ async fn pump(
     let counter = conn.shared.counters.bytes(view.direction);
     loop {
         let effects = view.current(conn);
-        if effects.hold || held.is_empty() {
-            if held.is_empty() && held.eof {
-                if let Some(delay) = effects.slow_close {
-                    tokio::time::sleep(delay).await;
-                }
-                let _ = dst.shutdown().await;
-                return Ok(());
+        // A close crosses a partition no more than data does.
+        if held.is_empty() && held.eof && !effects.hold {
+            if let Some(delay) = effects.slow_close {
+                tokio::time::sleep(delay).await;
             }
-            // Not empty and held, or empty and still open: one of the two
-            // branches is always enabled.
+            let _ = dst.shutdown().await;
+            return Ok(());
+        }
+        if effects.hold || held.is_empty() {
+            // Held (wait for the faults to change), or nothing to forward
+            // and still open (read): one branch is always enabled.
             let can_read = held.can_read();
             tokio::select! {
                 read = held.read_from(src), if can_read => {
@@ -1265,11 +1266,13 @@ async fn pump(
             take = take.min(usize::try_from(budget).unwrap_or(usize::MAX));
         }
         if take > 0 {
+            // Counted first, so that a peer that has received bytes always
+            // finds them counted.
+            counter.fetch_add(take as u64, Ordering::Relaxed);
             if dst.write_all(held.front(take)).await.is_err() {
                 return Err(End::Broken);
             }
             held.consume(take);
-            counter.fetch_add(take as u64, Ordering::Relaxed);
         }
         if let Some((id, limit)) = effects.reset_after
             && conn.count_towards_reset(id, limit, take as u64)
