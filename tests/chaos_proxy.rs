@@ -295,6 +295,23 @@ async fn partition_drops_one_direction_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_does_not_cross_a_partition() {
+    let (upstream, seen) = echo_server().await;
+    let proxy = Proxy::start(upstream).await.unwrap();
+    let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ping(&mut client, b"a").await.unwrap(), b"a");
+    let cut = proxy.inject(Fault::partition(Direction::Upstream));
+    client.shutdown().await.unwrap();
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(seen.closed.load(Ordering::SeqCst), 0, "the FIN is held");
+    drop(cut);
+    eventually("the FIN arrives once healed", || {
+        seen.closed.load(Ordering::SeqCst) == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_of_connections_drawn_the_same_for_the_same_seed() {
     async fn pattern(seed: u64) -> Vec<bool> {
         let (upstream, _) = echo_server().await;
