@@ -448,7 +448,9 @@ async fn stop_waits_for_every_connection() {
         clients.push(TcpStream::connect(proxy.addr()).await.unwrap());
     }
     eventually("accepted", || proxy.stats().live == 3).await;
-    let last = proxy.stop().await;
+    let last = timeout(Duration::from_secs(5), proxy.stop())
+        .await
+        .expect("stop ends");
     assert_eq!(last.live, 0, "stop returns once every connection is closed");
     assert_eq!(last.accepted, 3);
     assert_eq!(seen.opened.load(Ordering::SeqCst), 0);
