@@ -723,3 +723,97 @@ impl fmt::Display for Report {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::BreakerPolicy;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    /// On tokio's paused clock every number of the report is exact.
+    #[tokio::test(start_paused = true)]
+    async fn report_counts_phases_and_times_first_answers_exactly() {
+        let down = Arc::new(AtomicBool::new(false));
+        let breaker = CircuitBreaker::new("experiment-unit", BreakerPolicy::new());
+        let workload = {
+            let down = Arc::clone(&down);
+            move || {
+                let down = down.load(Ordering::SeqCst);
+                async move {
+                    // A fault answers from the fallback after a 35 ms timeout.
+                    if down {
+                        tokio::time::sleep(MS(35)).await;
+                        Answer::Fallback
+                    } else {
+                        tokio::time::sleep(MS(2)).await;
+                        Answer::Fresh
+                    }
+                }
+            }
+        };
+        let report = Experiment::new("unit", workload)
+            .interval(MS(10))
+            .breaker(&breaker)
+            .phase(Phase::new("steady", MS(100)))
+            .phase(Phase::new("fault", MS(100)).action(|| {
+                down.store(true, Ordering::SeqCst);
+                breaker.force_open();
+            }))
+            .phase(Phase::new("recovery", MS(100)).action(|| {
+                down.store(false, Ordering::SeqCst);
+                breaker.reset();
+            }))
+            .run()
+            .await;
+
+        let [steady, fault, recovery] = &report.phases[..] else {
+            panic!("three phases: {report:?}")
+        };
+        for phase in [steady, fault, recovery] {
+            assert_eq!(phase.calls, 10, "{}: one call per 10 ms", phase.name);
+            assert_eq!(phase.hung + phase.failed, 0);
+        }
+        assert_eq!((steady.fresh, steady.fallback), (10, 0));
+        assert_eq!((fault.fresh, fault.fallback), (0, 10));
+        assert_eq!((recovery.fresh, recovery.fallback), (10, 0));
+        assert_eq!((steady.p50, steady.p99), (MS(2), MS(2)));
+        assert_eq!((fault.p50, fault.p99), (MS(35), MS(35)));
+        // The fault's first call starts with the phase and answers at 35 ms.
+        assert_eq!(fault.first_fallback, Some(MS(35)));
+        assert_eq!(fault.breaker_opened, Some(Duration::ZERO));
+        assert_eq!(steady.breaker_opened, None);
+        // Recovery: the first fresh answer 2 ms in; the fault's last calls
+        // (started at 70, 80, 90 ms into it) answer from the fallback in
+        // recovery, the first 5 ms in.
+        assert_eq!(recovery.first_fresh, Some(MS(2)));
+        assert_eq!(recovery.first_fallback, Some(MS(5)));
+        assert_eq!(steady.first_fallback, None);
+        assert!(report.to_string().contains("fault"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_past_the_timeout_are_hung_and_dropped() {
+        let report = Experiment::new("hangs", || std::future::pending::<Answer>())
+            .interval(MS(10))
+            .call_timeout(MS(50))
+            .phase(Phase::new("down", MS(30)))
+            .run()
+            .await;
+        let down = &report.phases[0];
+        assert_eq!(down.calls, 3);
+        assert_eq!(down.hung, 3);
+        assert_eq!(down.p50, MS(50));
+        assert_eq!(down.success_rate(), 0.0);
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(MS).collect();
+        assert_eq!(quantile(&sorted, 0.5), MS(50));
+        assert_eq!(quantile(&sorted, 0.99), MS(99));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+}
