@@ -796,7 +796,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_past_the_timeout_are_hung_and_dropped() {
-        let report = Experiment::new("hangs", || std::future::pending::<Answer>())
+        let report = Experiment::new("hangs", std::future::pending::<Answer>)
             .interval(MS(10))
             .call_timeout(MS(50))
             .phase(Phase::new("down", MS(30)))
