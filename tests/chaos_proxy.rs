@@ -716,3 +716,63 @@ mod http_stack {
         assert!(recovery.fresh > 0);
     }
 }
+
+#[cfg(feature = "reqwest")]
+#[allow(dead_code)]
+#[path = "../examples/network_chaos.rs"]
+mod network_chaos;
+
+/// The example's short run, as outcomes: the fallback always answers, each
+/// fault shows where it should, and every experiment recovers.
+#[cfg(feature = "reqwest")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_chaos_example_rides_out_every_fault() {
+    let reports = network_chaos::run(network_chaos::Config::short()).await;
+    assert_eq!(reports.len(), network_chaos::FAULTS.len());
+    for report in &reports {
+        println!("{report}");
+        let [steady, fault, recovery] = &report.phases[..] else {
+            panic!("{}: three phases", report.name)
+        };
+        for phase in &report.phases {
+            assert_eq!(
+                phase.failed + phase.hung,
+                0,
+                "{} / {}",
+                report.name,
+                phase.name
+            );
+        }
+        assert!(steady.fresh > 0, "{}", report.name);
+        assert!(recovery.fresh > 0, "{}: recovers", report.name);
+        if report.name.starts_with("bandwidth") {
+            // 2 kB/s still carries a small answer within the timeout.
+            continue;
+        }
+        assert_eq!(
+            fault.fresh, 0,
+            "{}: no fresh answer through the fault",
+            report.name
+        );
+        assert!(fault.first_fallback.is_some(), "{}", report.name);
+        assert!(
+            fault.breaker_opened.is_some(),
+            "{}: the breaker opens",
+            report.name
+        );
+    }
+    let reached = |name: &str| {
+        let report = reports.iter().find(|r| r.name == name).unwrap();
+        report.phase("fault").unwrap().reached.unwrap()
+    };
+    assert_eq!(
+        reached("black hole"),
+        0,
+        "a black hole lets nothing through"
+    );
+    assert_eq!(reached("replica down"), 0);
+    assert!(
+        reached("partition (responses)") > 0,
+        "requests cross a one-way partition"
+    );
+}
