@@ -752,8 +752,11 @@ impl Proxy {
     }
 
     /// Closes the port until the guard drops, so that connects are
-    /// refused, as when a replica has died; open connections stay. When
-    /// the last such guard drops the port is bound again (the same port).
+    /// refused, as when a replica has died; open connections stay
+    /// (connections still waiting in the port's backlog are reset, as the
+    /// kernel does when a listening socket closes; add
+    /// [`Fault::reset_after`]`(0)` to cut the open ones too). When the last
+    /// such guard drops the port is bound again (the same port).
     ///
     /// ```
     /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
