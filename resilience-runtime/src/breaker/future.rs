@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::CircuitBreaker;
-use super::permit::{Permit, Token, cancelled};
+use super::engine::Token;
+use super::permit::{Permit, cancelled};
 use crate::{Outcome, Rejection};
 
 pin_project! {

@@ -28,11 +28,10 @@ use tokio::time::Instant;
 use crate::registry::Registrable;
 use crate::sync::const_unless_loom;
 use crate::{Classify, Outcome, Rejection};
-use engine::{Admission, Engine};
+use engine::{Admission, Engine, Token};
 
 pub use future::BreakerFuture;
 pub use permit::Permit;
-use permit::Token;
 use policy::TripRule;
 pub use policy::{BreakerPolicy, MAX_FAILURE_THRESHOLD, WindowSize};
 
@@ -372,8 +371,7 @@ impl CircuitBreaker {
     /// the result stays two words, so it moves in registers.
     #[inline(always)]
     fn admit(&self) -> Result<Permit<'_>, Duration> {
-        if let Some(ticket) = self.engine.admit_closed() {
-            // A closed ticket has the token's layout: kind 0, generation.
+        if let Some(token) = self.engine.admit_closed() {
             let started = if self.engine.policy.slow_call.is_some() {
                 now_us()
             } else {
@@ -381,7 +379,7 @@ impl CircuitBreaker {
             };
             return Ok(Permit {
                 breaker: self,
-                token: Token(ticket),
+                token,
                 started,
             });
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::engine::{self, Ticket, Verdict};
+use super::engine::{Token, Verdict};
 use super::{CircuitBreaker, now_us};
 use crate::Outcome;
 
@@ -37,48 +37,6 @@ pub struct Permit<'a> {
     pub(super) started: u64,
 }
 
-/// What a permit was admitted as, in one word:
-///
-/// ```text
-/// [ unused (29) | generation (32) | unused | kind (2) ]
-/// ```
-///
-/// A closed ticket (the state and generation bits of a closed word) has
-/// this layout as it is, kind 0.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Token(pub(super) u64);
-
-const TOKEN_CLOSED: u64 = 0;
-const TOKEN_TRIAL: u64 = 1;
-const TOKEN_PASS: u64 = 2;
-
-impl Token {
-    #[inline]
-    pub(super) fn new(ticket: Ticket) -> Token {
-        let (kind, generation) = match ticket {
-            Ticket::Closed { generation } => (TOKEN_CLOSED, generation),
-            Ticket::Trial { generation } => (TOKEN_TRIAL, generation),
-            Ticket::Pass => (TOKEN_PASS, 0),
-        };
-        Token(kind | ((generation & engine::GEN_MASK) << 3))
-    }
-
-    #[inline]
-    fn ticket(self) -> Ticket {
-        let generation = (self.0 >> 3) & engine::GEN_MASK;
-        match self.0 & 0b11 {
-            TOKEN_CLOSED => Ticket::Closed { generation },
-            TOKEN_TRIAL => Ticket::Trial { generation },
-            _ => Ticket::Pass,
-        }
-    }
-
-    #[inline]
-    fn is_trial(self) -> bool {
-        self.0 & 0b11 == TOKEN_TRIAL
-    }
-}
-
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
@@ -110,10 +68,7 @@ impl Permit<'_> {
     /// ```
     #[inline(always)]
     pub fn success(self) {
-        // A closed token is its ticket as it is (nothing else in the word).
-        if self.token.0 & 0b11 == TOKEN_CLOSED
-            && self.breaker.engine.closed_success(self.token.0, now_us)
-        {
+        if self.breaker.engine.closed_success(self.token, now_us) {
             // Recorded, and nothing to release.
             std::mem::forget(self);
             return;

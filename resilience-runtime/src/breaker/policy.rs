@@ -326,8 +326,8 @@ impl BreakerPolicy {
 const fn clamp_small(n: u32) -> u32 {
     if n == 0 {
         1
-    } else if n > 255 {
-        255
+    } else if n > engine::MAX_HALF_OPEN_COUNT {
+        engine::MAX_HALF_OPEN_COUNT
     } else {
         n
     }
