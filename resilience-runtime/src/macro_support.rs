@@ -209,7 +209,7 @@ where
 pub fn call_with_rate_limiter<F, T, E>(
     limiter: &RateLimiter,
     call: F,
-) -> crate::RateLimitedFuture<'_, F, E>
+) -> crate::RateLimiterFuture<'_, F, E>
 where
     F: core::future::Future<Output = Result<T, E>>,
     E: RateLimiterCarrier,

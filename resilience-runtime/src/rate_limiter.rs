@@ -229,14 +229,14 @@ impl RateLimiter {
         &self.name
     }
 
-    /// Calls admitted per [`get_per`](Self::get_per) on average.
+    /// Calls admitted per [`per`](Self::per) on average.
     ///
     /// ```
     /// # use resilience_runtime::RateLimiter;
     /// # use std::time::Duration;
-    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_rate(), 7);
+    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).rate(), 7);
     /// ```
-    pub fn get_rate(&self) -> u32 {
+    pub fn rate(&self) -> u32 {
         self.rate
     }
 
@@ -245,9 +245,9 @@ impl RateLimiter {
     /// ```
     /// # use resilience_runtime::RateLimiter;
     /// # use std::time::Duration;
-    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_per(), Duration::from_secs(1));
+    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).per(), Duration::from_secs(1));
     /// ```
-    pub fn get_per(&self) -> Duration {
+    pub fn per(&self) -> Duration {
         self.per
     }
 
@@ -339,7 +339,7 @@ impl RateLimiter {
     /// assert_eq!(r.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));
     /// # }
     /// ```
-    pub fn call<F, T, E>(&self, call: F) -> RateLimitedFuture<'_, F, E>
+    pub fn call<F, T, E>(&self, call: F) -> RateLimiterFuture<'_, F, E>
     where
         F: Future<Output = Result<T, E>>,
         E: From<Rejection>,
@@ -364,11 +364,11 @@ impl RateLimiter {
         &self,
         call: F,
         reject: fn(Rejection) -> E,
-    ) -> RateLimitedFuture<'_, F, E>
+    ) -> RateLimiterFuture<'_, F, E>
     where
         F: Future<Output = Result<T, E>>,
     {
-        RateLimitedFuture {
+        RateLimiterFuture {
             limiter: self,
             state: State::Start,
             call,
@@ -664,7 +664,7 @@ pin_project! {
     /// ```
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
-    pub struct RateLimitedFuture<'a, F, E> {
+    pub struct RateLimiterFuture<'a, F, E> {
         limiter: &'a RateLimiter,
         state: State<'a>,
         #[pin]
@@ -673,7 +673,7 @@ pin_project! {
     }
 }
 
-impl<F, T, E> Future for RateLimitedFuture<'_, F, E>
+impl<F, T, E> Future for RateLimiterFuture<'_, F, E>
 where
     F: Future<Output = Result<T, E>>,
 {

@@ -169,9 +169,9 @@ impl Bulkhead {
     ///
     /// ```
     /// # use resilience_runtime::Bulkhead;
-    /// assert_eq!(Bulkhead::new("db", 2).get_max_concurrent(), 2);
+    /// assert_eq!(Bulkhead::new("db", 2).max_concurrent(), 2);
     /// ```
-    pub fn get_max_concurrent(&self) -> usize {
+    pub fn max_concurrent(&self) -> usize {
         self.max_concurrent
     }
 
