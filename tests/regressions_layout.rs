@@ -50,11 +50,13 @@ fn the_paths_of_before_the_root_rule_still_name_the_same_types() {
     let _: Option<resilience::fallback::StaleCacheSnapshot> =
         None::<resilience::StaleCacheSnapshot>;
     let limiter = resilience::RateLimiter::new("layout-paths", 1, Duration::from_secs(1));
-    let _: resilience::RateLimitedFuture<
+    let old_name: resilience::RateLimitedFuture<
         '_,
         std::future::Ready<Result<(), resilience::Rejection>>,
         resilience::Rejection,
     > = limiter.call(std::future::ready(Ok(())));
+    let new_name: resilience::RateLimiterFuture<'_, _, _> = old_name;
+    drop(new_name);
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 mod semaphore;
 
+use crate::sync::{AtomicU64, Ordering};
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
