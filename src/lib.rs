@@ -61,7 +61,7 @@ pub use resilience_macros::circuit_breaker;
 ///
 /// On a method, `stale_cache` needs a cache per instance (`with`) or a key
 /// that tells instances apart (`key`); `key = …` also drops an argument
-/// from the key. The key of a [`StaleCache`](fallback::StaleCache) is
+/// from the key. The key of a [`StaleCache`] is
 /// documented there.
 ///
 /// ```
