@@ -61,7 +61,7 @@ pub use resilience_macros::circuit_breaker;
 ///
 /// On a method, `stale_cache` needs a cache per instance (`with`) or a key
 /// that tells instances apart (`key`); `key = …` also drops an argument
-/// from the key. The key of a [`StaleCache`](fallback::StaleCache) is
+/// from the key. The key of a [`StaleCache`] is
 /// documented there.
 ///
 /// ```
@@ -143,22 +143,25 @@ pub use resilience_macros::retry;
 pub use resilience_macros::timeout;
 pub use resilience_macros::{bulkhead, rate_limiter};
 pub use resilience_runtime::breaker;
-pub use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;
-pub use resilience_runtime::retry::RetryBudget;
-pub use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
+pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
+// Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
+// `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors
+// take: the runtime root's list as it is (see resilience-runtime/src/lib.rs).
+#[doc(hidden)]
+pub use resilience_runtime::RateLimitedFuture;
 pub use resilience_runtime::{
-    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Classify, Hedge, Outcome, Rejection, Retry, Timeout,
-    TimeoutFuture, latency, registry, rng,
+    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Backoff, BreakerFuture, BreakerPermit, BreakerPolicy,
+    BreakerSnapshot, Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot,
+    CircuitBreaker, Hedge, Jitter, RateLimiter, RateLimiterFuture, RateLimiterSnapshot, Retry,
+    RetryBudget, RetryPolicy, Timeout, TimeoutFuture, WindowSize,
 };
-pub use resilience_runtime::{
-    Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot, RateLimitedFuture,
-    RateLimiter, RateLimiterSnapshot,
-};
+#[cfg(feature = "stale-cache")]
+pub use resilience_runtime::{StaleCache, StaleCacheSnapshot};
 
 /// What the macro expansions name. Not public API.
 #[doc(hidden)]
