@@ -146,3 +146,24 @@ mod chaos {
         assert_eq!(conflicts("bare-chaos"), 0);
     }
 }
+
+#[resilience::retry(name = "long-base-retry", base = "60s")]
+async fn long_base_retry() -> Result<u32, Rejection> {
+    Ok(1)
+}
+
+/// The macro and `RetryPolicy` once disagreed on the default cap: the
+/// macro's was `max(30s, base)`, the runtime's 30 s, so a long `base` alone
+/// was capped under itself by hand and honoured by the attribute. Both
+/// take it from the schema now: the cap never goes below `base`.
+#[tokio::test]
+async fn a_long_base_alone_is_honoured_by_the_macro_and_the_runtime_alike() {
+    long_base_retry().await.unwrap();
+    let base = Duration::from_secs(60);
+    let by_hand = RetryPolicy::new().base(base);
+    assert_eq!(by_hand.delay(1, Duration::ZERO), base);
+    let retry =
+        registry::get_or_register("long-base-retry", || Retry::new("long-base-retry", by_hand));
+    assert_eq!(*retry.policy(), by_hand);
+    assert_eq!(conflicts("long-base-retry"), 0);
+}

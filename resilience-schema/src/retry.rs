@@ -14,7 +14,15 @@ pub const MAX_DELAY: Duration = Duration::from_secs(30);
 /// this often.
 pub const MIN_RETRIES_PER_SEC: u32 = 10;
 
-/// The growth of delays.
+/// How the delay grows from one retry to the next, before jitter. For the
+/// n-th retry (n = 1, 2, …), every kind capped at `max_delay`:
+///
+/// | kind | delay |
+/// |---|---|
+/// | `Fixed` | `base` |
+/// | `Linear` | `base · n` |
+/// | `Exponential` | `base · 2^(n−1)` |
+/// | `Decorrelated` | uniform in `[base, 3 · previous]`, first `previous` = `base` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backoff {
     /// `base` every time.
@@ -55,7 +63,8 @@ impl crate::FromValue for Backoff {
     }
 }
 
-/// The randomisation of each delay.
+/// How a computed delay is randomised, after the `max_delay` cap (so
+/// jitter never exceeds `max_delay`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Jitter {
     /// The delay as computed.

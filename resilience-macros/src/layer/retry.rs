@@ -31,14 +31,7 @@ impl RetryLayer {
 
     /// `RetryPolicy::new()` and the options written, no more.
     fn policy(&self, private: &TokenStream) -> TokenStream {
-        let mut s = self.settings;
-        // The runtime's `RetryPolicy` does not yet resolve the default cap
-        // against `base` (`schema::retry::max_delay`): until it does, a
-        // long `base` alone carries its cap.
-        s.max_delay = s.max_delay.or(s
-            .base
-            .map(|base| schema::retry::max_delay(None, base))
-            .filter(|cap| *cap != schema::retry::MAX_DELAY));
+        let s = self.settings;
         let calls = options::setters!(private, s => max_attempts, backoff, base, max_delay, jitter, max_elapsed, idempotent);
         quote!(#private::RetryPolicy::new() #calls)
     }

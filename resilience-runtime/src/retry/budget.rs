@@ -78,11 +78,17 @@ impl RetryBudget {
     const_unless_loom! {
         /// A budget of `ratio` retries per call (e.g. `0.2`) plus `min_per_sec`.
         ///
+        /// # Panics
+        ///
+        /// If `ratio` is not above 0 and at most 1, as `#[retry(budget = …)]`
+        /// refuses it; in a `static`, at compile time.
+        ///
         /// ```
         /// use resilience_runtime::retry::RetryBudget;
         /// static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
         /// ```
         pub fn new(ratio: f64, min_per_sec: u32) -> RetryBudget {
+            resilience_schema::expect(resilience_schema::retry::check_budget(ratio));
             RetryBudget {
                 ratio,
                 min_per_sec,

@@ -12,16 +12,9 @@ use tokio::time::Instant;
 
 use crate::{Classify, Outcome, rng};
 
-/// How the delay grows from one retry to the next, before jitter.
-///
-/// For the n-th retry (n = 1, 2, …), every kind capped at `max_delay`:
-///
-/// | kind | delay |
-/// |---|---|
-/// | `Fixed` | `base` |
-/// | `Linear` | `base · n` |
-/// | `Exponential` | `base · 2^(n−1)` |
-/// | `Decorrelated` | uniform in `[base, 3 · previous]`, first `previous` = `base` |
+/// How the delay grows, and how each delay is randomised: the options'
+/// own types, defined once in the schema (`#[retry(backoff = …, jitter =
+/// …)]` and a configuration file name the same variants).
 ///
 /// ```
 /// use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
@@ -35,47 +28,16 @@ use crate::{Classify, Outcome, rng};
 /// let delays: Vec<_> = (1..=4).map(|n| p.delay(n, Duration::ZERO)).collect();
 /// assert_eq!(delays, [100, 200, 300, 300].map(Duration::from_millis));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backoff {
-    /// The same delay every time.
-    Fixed,
-    /// Grows by `base` each retry.
-    Linear,
-    /// Doubles each retry.
-    Exponential,
-    /// AWS's "decorrelated jitter": random, growing with the previous delay.
-    Decorrelated,
-}
+pub use resilience_schema::retry::{Backoff, Jitter};
 
-/// How a computed delay is randomised, after the `max_delay` cap (so jitter
-/// never exceeds `max_delay`).
-///
-/// ```
-/// use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
-/// use std::time::Duration;
-///
-/// let p = RetryPolicy::new()
-///     .backoff(Backoff::Fixed)
-///     .base(Duration::from_millis(100))
-///     .jitter(Jitter::Equal);
-/// let d = p.delay(1, Duration::ZERO);
-/// assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Jitter {
-    /// The computed delay, unchanged.
-    None,
-    /// Uniform in `[0, d]`.
-    Full,
-    /// Uniform in `[d/2, d]`.
-    Equal,
-}
+use resilience_schema::{self as schema, expect};
 
 /// What a [`Retry`] does: how many calls, how long between them.
 ///
 /// Built with `const` methods, so a policy can live in a `static`.
-/// Defaults: 3 attempts, exponential backoff from 100 ms capped at 30 s, no
-/// jitter, no overall deadline, not idempotent.
+/// Defaults (`resilience_schema::retry`, the same as `#[retry]`'s): 3
+/// attempts, exponential backoff from 100 ms capped at 30 s (never below
+/// `base`), no jitter, no overall deadline, not idempotent.
 ///
 /// ```
 /// use resilience_runtime::retry::{Backoff, RetryPolicy};
@@ -92,7 +54,8 @@ pub struct RetryPolicy {
     max_attempts: u32,
     backoff: Backoff,
     base: Duration,
-    max_delay: Duration,
+    /// As set; the cap is [`schema::retry::max_delay`] of it and `base`.
+    max_delay: Option<Duration>,
     jitter: Jitter,
     max_elapsed: Option<Duration>,
     idempotent: bool,
@@ -113,24 +76,35 @@ impl RetryPolicy {
     /// ```
     pub const fn new() -> Self {
         RetryPolicy {
-            max_attempts: 3,
-            backoff: Backoff::Exponential,
-            base: Duration::from_millis(100),
-            max_delay: Duration::from_secs(30),
-            jitter: Jitter::None,
+            max_attempts: schema::retry::MAX_ATTEMPTS,
+            backoff: Backoff::DEFAULT,
+            base: schema::retry::BASE,
+            max_delay: None,
+            jitter: Jitter::DEFAULT,
             max_elapsed: None,
             idempotent: false,
         }
     }
 
-    /// Total calls, the first included. `0` is treated as `1` (no retry).
+    /// Total calls, the first included (1: no retry).
+    ///
+    /// # Panics
+    ///
+    /// If `attempts` is 0, as `#[retry]` refuses it; in a `static`, at
+    /// compile time.
     ///
     /// ```
     /// # use resilience_runtime::retry::RetryPolicy;
-    /// assert_eq!(RetryPolicy::new().max_attempts(0).get_max_attempts(), 1);
+    /// assert_eq!(RetryPolicy::new().max_attempts(1).get_max_attempts(), 1);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// static NEVER: RetryPolicy = RetryPolicy::new().max_attempts(0); // `max_attempts` counts every call…
     /// ```
     pub const fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = if attempts == 0 { 1 } else { attempts };
+        expect(schema::retry::check_max_attempts(attempts));
+        self.max_attempts = attempts;
         self
     }
 
@@ -169,7 +143,7 @@ impl RetryPolicy {
     /// assert_eq!(p.delay(10, Duration::ZERO), Duration::from_millis(150));
     /// ```
     pub const fn max_delay(mut self, max_delay: Duration) -> Self {
-        self.max_delay = max_delay;
+        self.max_delay = Some(max_delay);
         self
     }
 
@@ -194,6 +168,7 @@ impl RetryPolicy {
     /// # let _ = p;
     /// ```
     pub const fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        expect(schema::retry::check_max_elapsed(max_elapsed));
         self.max_elapsed = Some(max_elapsed);
         self
     }
@@ -219,6 +194,30 @@ impl RetryPolicy {
     /// ```
     pub const fn get_max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// The longest delay: `max_delay` as set, or 30 s but never below
+    /// `base` (a long `base` alone is honoured, as `#[retry(base = …)]`).
+    ///
+    /// ```
+    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use std::time::Duration;
+    /// let long = RetryPolicy::new().base(Duration::from_secs(60));
+    /// assert_eq!(long.cap(), Duration::from_secs(60));
+    /// assert_eq!(RetryPolicy::new().cap(), Duration::from_secs(30));
+    /// ```
+    pub const fn cap(&self) -> Duration {
+        schema::retry::max_delay(self.max_delay, self.base)
+    }
+
+    /// The rules on the settings together (`max_delay` not below `base`,
+    /// no jitter on decorrelated backoff), run where a [`Retry`] is built.
+    const fn checked(self) -> Self {
+        if let Some(max_delay) = self.max_delay {
+            expect(schema::retry::check_max_delay(self.base, max_delay));
+        }
+        expect(schema::retry::check_jitter(self.backoff, Some(self.jitter)));
+        self
     }
 
     /// The delay before retry number `n` (1 for the first retry), jitter
@@ -248,7 +247,7 @@ impl RetryPolicy {
                 rng::uniform(self.base, previous.saturating_mul(3))
             }
         };
-        let capped = raw.min(self.max_delay);
+        let capped = raw.min(self.cap());
         match self.jitter {
             Jitter::None => capped,
             Jitter::Full => rng::uniform(Duration::ZERO, capped),
@@ -311,7 +310,7 @@ impl Retry {
     pub const fn new(name: &'static str, policy: RetryPolicy) -> Self {
         Retry {
             name: Cow::Borrowed(name),
-            policy,
+            policy: policy.checked(),
             budget: None,
         }
     }
@@ -327,7 +326,7 @@ impl Retry {
     pub const fn with_budget(name: &'static str, policy: RetryPolicy, budget: RetryBudget) -> Self {
         Retry {
             name: Cow::Borrowed(name),
-            policy,
+            policy: policy.checked(),
             budget: Some(budget),
         }
     }
@@ -364,7 +363,7 @@ impl Retry {
     pub fn named(name: impl Into<Cow<'static, str>>, policy: RetryPolicy) -> Self {
         Retry {
             name: name.into(),
-            policy,
+            policy: policy.checked(),
             budget: None,
         }
     }
@@ -501,7 +500,7 @@ impl Attempts<'_> {
         let mut delay = policy.delay(self.made, self.previous);
         self.previous = delay;
         if let Some(hint) = outcome.retry_after() {
-            if hint > policy.max_delay {
+            if hint > policy.cap() {
                 tracing::debug!(
                     name,
                     ?hint,
