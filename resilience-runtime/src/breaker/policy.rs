@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use super::{engine, window};
 
-/// How many recent calls rate mode looks at.
+/// How many recent calls rate mode looks at: the last N calls, or the
+/// calls that ended within the last duration (forgotten a tenth of the
+/// window at a time; every call is counted, however many, the snapshot's
+/// totals stopping at `u32::MAX`). The schema's `window` option, as
+/// `#[circuit_breaker(window = …)]` and a configuration file write it.
 ///
 /// ```
 /// use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
@@ -14,15 +18,14 @@ use super::{engine, window};
 /// let last_10_seconds = BreakerPolicy::new().failure_rate(0.5, WindowSize::Time(Duration::from_secs(10)));
 /// # let _ = (last_100_calls, last_10_seconds);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WindowSize {
-    /// The last N calls.
-    Calls(u32),
-    /// The calls that ended within the last duration, forgotten a tenth of
-    /// the window at a time. Every call is counted, however many (the
-    /// snapshot's totals stop at `u32::MAX`).
-    Time(Duration),
-}
+pub use resilience_schema::circuit_breaker::Window as WindowSize;
+
+use resilience_schema::{circuit_breaker as schema, expect};
+
+// The schema's limits are the engine's bit widths.
+const _: () = assert!(schema::MAX_FAILURE_THRESHOLD == engine::MAX_FAILURE_THRESHOLD);
+const _: () = assert!(schema::MAX_HALF_OPEN == engine::MAX_HALF_OPEN_COUNT);
+const _: () = assert!(schema::MAX_WINDOW_CALLS == window::MAX_CALLS_WINDOW);
 
 /// When the circuit opens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,11 +48,14 @@ pub(super) enum TripRule {
 /// half-open trial at a time, close after 1 successful trial, no slow-call
 /// rule, no `half_open_max_wait`.
 ///
-/// Out-of-range values are clamped (the macro rejects them at compile
-/// time): thresholds and counts to at least 1, `failure_threshold` to at
-/// most [`MAX_FAILURE_THRESHOLD`], `half_open_max_calls` and
-/// `success_threshold` to at most 255, a count window to at most 1,000,000
-/// calls, rates into (0, 1].
+/// Defaults and rules are the schema's (`resilience_schema::
+/// circuit_breaker`), the same as `#[circuit_breaker]`'s: a value the
+/// macro refuses at compile time panics here with the same sentence (in a
+/// `static`, at compile time): thresholds and counts below 1,
+/// `failure_threshold` above [`MAX_FAILURE_THRESHOLD`],
+/// `half_open_max_calls` and `success_threshold` above 255, a count window
+/// above 1,000,000 calls or of zero time, rates outside (0, 1], zero
+/// durations, `min_calls` outside rate mode or above a count window.
 ///
 /// ```
 /// use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
@@ -80,29 +86,13 @@ impl Default for BreakerPolicy {
     }
 }
 
-const fn at_least_one(n: u32) -> u32 {
-    if n == 0 { 1 } else { n }
-}
-
-const fn clamp_rate(rate: f64) -> f64 {
-    if rate.is_nan() || rate <= 0.0 {
-        f64::MIN_POSITIVE
-    } else if rate > 1.0 {
-        1.0
-    } else {
-        rate
-    }
-}
-
-const DEFAULT_MIN_CALLS: u32 = 20;
-
 /// The largest `failure_threshold`, 536,870,911 (the count of failures
 /// in a row shares the breaker's state word with a 32-bit generation).
 ///
 /// ```
 /// use resilience_runtime::breaker::{BreakerPolicy, MAX_FAILURE_THRESHOLD};
 ///
-/// let p = BreakerPolicy::new().failure_threshold(u32::MAX);
+/// let p = BreakerPolicy::new().failure_threshold(MAX_FAILURE_THRESHOLD);
 /// assert_eq!(p.get_failure_threshold(), Some(MAX_FAILURE_THRESHOLD));
 /// ```
 pub const MAX_FAILURE_THRESHOLD: u32 = engine::MAX_FAILURE_THRESHOLD;
@@ -117,13 +107,13 @@ impl BreakerPolicy {
     pub const fn new() -> Self {
         BreakerPolicy {
             trip: TripRule::Consecutive {
-                failure_threshold: 5,
+                failure_threshold: schema::FAILURE_THRESHOLD,
             },
             slow_call: None,
-            slow_call_rate: 1.0,
-            open_for: Duration::from_secs(60),
-            success_threshold: 1,
-            half_open_max_calls: 1,
+            slow_call_rate: schema::SLOW_CALL_RATE,
+            open_for: schema::OPEN_FOR,
+            success_threshold: schema::SUCCESS_THRESHOLD,
+            half_open_max_calls: schema::HALF_OPEN_MAX_CALLS,
             half_open_max_wait: None,
         }
     }
@@ -136,11 +126,7 @@ impl BreakerPolicy {
     /// assert_eq!(BreakerPolicy::new().failure_threshold(3).get_failure_threshold(), Some(3));
     /// ```
     pub const fn failure_threshold(mut self, n: u32) -> Self {
-        let n = if n > MAX_FAILURE_THRESHOLD {
-            MAX_FAILURE_THRESHOLD
-        } else {
-            at_least_one(n)
-        };
+        expect(schema::check_failure_threshold(n));
         self.trip = TripRule::Consecutive {
             failure_threshold: n,
         };
@@ -159,19 +145,14 @@ impl BreakerPolicy {
     /// assert_eq!(p.get_min_calls(), Some(10));
     /// ```
     pub const fn failure_rate(mut self, rate: f64, window: WindowSize) -> Self {
-        let window = match window {
-            WindowSize::Calls(n) if n > window::MAX_CALLS_WINDOW => {
-                WindowSize::Calls(window::MAX_CALLS_WINDOW)
-            }
-            WindowSize::Calls(n) => WindowSize::Calls(at_least_one(n)),
-            WindowSize::Time(t) => WindowSize::Time(t),
-        };
+        expect(schema::check_rate("failure_rate", rate));
+        expect(schema::check_window(window));
         let min_calls = match self.trip {
             TripRule::Rate { min_calls, .. } => min_calls,
-            TripRule::Consecutive { .. } => DEFAULT_MIN_CALLS,
+            TripRule::Consecutive { .. } => schema::MIN_CALLS,
         };
         self.trip = TripRule::Rate {
-            failure_rate: clamp_rate(rate),
+            failure_rate: rate,
             window,
             min_calls: cap_min_calls(min_calls, window),
         };
@@ -179,8 +160,9 @@ impl BreakerPolicy {
     }
 
     /// Rate mode: how many calls the window must hold before its rates
-    /// count. No effect in consecutive mode; call it after
-    /// [`failure_rate`](Self::failure_rate).
+    /// count, at most a count window's size; call it after
+    /// [`failure_rate`](Self::failure_rate) (in consecutive mode it panics,
+    /// as `#[circuit_breaker(min_calls = …)]` without a rate is refused).
     ///
     /// ```
     /// # use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
@@ -188,18 +170,22 @@ impl BreakerPolicy {
     /// assert_eq!(p.get_min_calls(), Some(40));
     /// ```
     pub const fn min_calls(mut self, n: u32) -> Self {
-        if let TripRule::Rate {
+        expect(schema::check_min_calls(n));
+        let TripRule::Rate {
             failure_rate,
             window,
             ..
         } = self.trip
-        {
-            self.trip = TripRule::Rate {
-                failure_rate,
-                window,
-                min_calls: cap_min_calls(at_least_one(n), window),
-            };
-        }
+        else {
+            expect(schema::check_min_calls_needs_rate(true));
+            return self;
+        };
+        expect(schema::check_min_calls_within_window(n, window));
+        self.trip = TripRule::Rate {
+            failure_rate,
+            window,
+            min_calls: n,
+        };
         self
     }
 
@@ -214,6 +200,7 @@ impl BreakerPolicy {
     /// # let _ = p;
     /// ```
     pub const fn slow_call(mut self, d: Duration) -> Self {
+        expect(schema::check_slow_call(d));
         self.slow_call = Some(d);
         self
     }
@@ -227,7 +214,8 @@ impl BreakerPolicy {
     /// # let _ = p;
     /// ```
     pub const fn slow_call_rate(mut self, rate: f64) -> Self {
-        self.slow_call_rate = clamp_rate(rate);
+        expect(schema::check_rate("slow_call_rate", rate));
+        self.slow_call_rate = rate;
         self
     }
 
@@ -240,6 +228,7 @@ impl BreakerPolicy {
     /// assert_eq!(p.get_open_for(), Duration::from_secs(5));
     /// ```
     pub const fn open_for(mut self, d: Duration) -> Self {
+        expect(schema::check_open_for(d));
         self.open_for = d;
         self
     }
@@ -252,7 +241,8 @@ impl BreakerPolicy {
     /// # let _ = p;
     /// ```
     pub const fn success_threshold(mut self, n: u32) -> Self {
-        self.success_threshold = clamp_small(n);
+        expect(schema::check_success_threshold(n));
+        self.success_threshold = n;
         self
     }
 
@@ -265,7 +255,8 @@ impl BreakerPolicy {
     /// # let _ = p;
     /// ```
     pub const fn half_open_max_calls(mut self, n: u32) -> Self {
-        self.half_open_max_calls = clamp_small(n);
+        expect(schema::check_half_open_max_calls(n));
+        self.half_open_max_calls = n;
         self
     }
 
@@ -280,6 +271,7 @@ impl BreakerPolicy {
     /// # let _ = p;
     /// ```
     pub const fn half_open_max_wait(mut self, d: Duration) -> Self {
+        expect(schema::check_half_open_max_wait(d));
         self.half_open_max_wait = Some(d);
         self
     }
@@ -323,16 +315,7 @@ impl BreakerPolicy {
     }
 }
 
-const fn clamp_small(n: u32) -> u32 {
-    if n == 0 {
-        1
-    } else if n > engine::MAX_HALF_OPEN_COUNT {
-        engine::MAX_HALF_OPEN_COUNT
-    } else {
-        n
-    }
-}
-
+/// The default `min_calls`, at most a count window's size.
 const fn cap_min_calls(min_calls: u32, window: WindowSize) -> u32 {
     match window {
         WindowSize::Calls(n) if min_calls > n => n,
@@ -344,21 +327,57 @@ const fn cap_min_calls(min_calls: u32, window: WindowSize) -> u32 {
 mod tests {
     use super::*;
 
+    /// Each setting `#[circuit_breaker]` refuses panics with the macro's
+    /// sentence (they used to be clamped silently).
     #[test]
-    fn policy_clamps_out_of_range_values() {
-        let p = BreakerPolicy::new()
-            .failure_rate(7.0, WindowSize::Calls(0))
-            .min_calls(50)
-            .success_threshold(0)
-            .half_open_max_calls(1000);
-        assert_eq!(p.get_min_calls(), Some(1));
-        assert!(matches!(p.trip, TripRule::Rate { failure_rate, .. } if failure_rate == 1.0));
-        assert_eq!((p.success_threshold, p.half_open_max_calls), (1, 255));
-        assert_eq!(
-            BreakerPolicy::new()
-                .failure_threshold(0)
-                .get_failure_threshold(),
-            Some(1)
+    fn policy_refuses_what_the_macro_refuses() {
+        let refused = |build: fn() -> BreakerPolicy| {
+            let panic = std::panic::catch_unwind(build).expect_err("refused");
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap()
+        };
+        assert!(
+            refused(|| BreakerPolicy::new().failure_threshold(0))
+                .starts_with("`failure_threshold = 0`")
         );
+        assert!(
+            refused(|| BreakerPolicy::new().failure_rate(7.0, WindowSize::Calls(10)))
+                .starts_with("`failure_rate` is a fraction")
+        );
+        assert!(
+            refused(|| BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(0)))
+                .starts_with("`window = 0`")
+        );
+        assert!(
+            refused(|| BreakerPolicy::new()
+                .failure_rate(0.5, WindowSize::Calls(10))
+                .min_calls(50))
+            .starts_with("`min_calls` is more")
+        );
+        assert!(
+            refused(|| BreakerPolicy::new().min_calls(5))
+                .starts_with("`min_calls` applies to rate mode")
+        );
+        assert!(
+            refused(|| BreakerPolicy::new().success_threshold(0))
+                .starts_with("`success_threshold = 0`")
+        );
+        assert!(
+            refused(|| BreakerPolicy::new().half_open_max_calls(1000))
+                .starts_with("`half_open_max_calls` is at most 255")
+        );
+        assert!(
+            refused(|| BreakerPolicy::new().open_for(Duration::ZERO))
+                .starts_with("`open_for` of zero")
+        );
+    }
+
+    #[test]
+    fn the_default_min_calls_fits_a_small_window() {
+        let p = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(10));
+        assert_eq!(p.get_min_calls(), Some(10));
     }
 }
