@@ -1,6 +1,7 @@
 //! `#[hedge]`: when a call is slow to answer, start another one and take
 //! whichever answers `Ok` first.
 
+use resilience_schema::{expect, hedge as schema};
 use std::borrow::Cow;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -81,10 +82,7 @@ impl Hedge {
         /// static H: Hedge = Hedge::new("h", Duration::from_millis(50), 1);
         /// ```
         pub fn new(name: &'static str, delay: Duration, max_hedges: u32) -> Hedge {
-            assert!(
-                !delay.is_zero(),
-                "a `delay` of zero would send every hedge at once and multiply load: use a delay near the P95 latency, or `adaptive`"
-            );
+            expect(schema::check_delay(delay));
             assert_hedges(max_hedges);
             Hedge {
                 name: Cow::Borrowed(name),
@@ -112,7 +110,9 @@ impl Hedge {
             assert_hedges(max_hedges);
             Hedge {
                 name: Cow::Borrowed(name),
-                delay: Delay::Adaptive { quantile: 0.95 },
+                delay: Delay::Adaptive {
+                quantile: schema::ADAPTIVE_QUANTILE,
+            },
                 max_hedges,
                 latencies: LatencyWindow::new(Duration::from_secs(10)),
             }
@@ -251,10 +251,7 @@ impl Hedge {
 
 /// The check `#[hedge]` makes of `max_hedges`, with its sentence.
 const fn assert_hedges(max_hedges: u32) {
-    assert!(
-        max_hedges > 0,
-        "`max_hedges` of 0 would never hedge: use at least 1, or remove `#[hedge]`"
-    );
+    expect(schema::check_max_hedges(max_hedges));
 }
 
 impl crate::registry::Registrable for Hedge {

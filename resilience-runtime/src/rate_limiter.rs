@@ -1,6 +1,7 @@
 //! `#[rate_limiter]`: keep callers inside a quota, by the generic cell rate
 //! algorithm (GCRA).
 
+use resilience_schema::{expect, rate_limiter as schema};
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -102,6 +103,7 @@ pub struct RateLimiter {
 /// 2⁶³ ns, so the difference of two points on the wrapping timeline is
 /// never mistaken for its opposite.
 const MAX_SPAN: u64 = 100 * 31_557_600 * 1_000_000_000;
+const _: () = assert!(MAX_SPAN as u128 == schema::MAX_SPAN.as_nanos());
 
 /// How far before now a fresh limiter's TAT lies: far enough (146 years)
 /// that every call finds the whole burst, near enough to read as the past.
@@ -125,18 +127,13 @@ impl RateLimiter {
         /// assert_eq!(API.get_burst(), 100);
         /// ```
         pub fn new(name: &'static str, rate: u32, per: Duration) -> Self {
-            assert!(rate > 0, "a rate limiter needs a rate of at least 1");
+            // The schema's rules, as `#[rate_limiter]`: a rate of at least
+            // 1, at least 1 ns a call, and a default burst (`rate` calls)
+            // that earns back within the 100 years measured.
+            expect(schema::check_rate(rate));
+            expect(schema::check_per(rate, per));
             let interval = per.as_nanos() / rate as u128;
-            assert!(
-                interval > 0,
-                "`per / rate` must be at least 1ns: lengthen `per` or lower `rate`"
-            );
-            // The default burst, `rate`, earns back within `per`.
             let tolerance = interval * rate as u128;
-            assert!(
-                tolerance <= MAX_SPAN as u128,
-                "a rate limiter's `per` must be at most 100 years"
-            );
             RateLimiter {
                 name: Cow::Borrowed(name),
                 rate,
@@ -187,12 +184,8 @@ impl RateLimiter {
     /// assert_eq!(API.get_burst(), 20);
     /// ```
     pub const fn burst(mut self, burst: u32) -> Self {
-        assert!(burst > 0, "a burst of 0 would refuse every call");
+        expect(schema::check_burst(self.rate, self.per, burst));
         let tolerance = self.interval as u128 * burst as u128;
-        assert!(
-            tolerance <= MAX_SPAN as u128,
-            "`burst × per / rate`, the time a full burst takes to earn back, must be at most 100 years: lower `burst` or `per`"
-        );
         self.burst = burst;
         self.tolerance = tolerance as u64;
         self

@@ -1,6 +1,7 @@
 //! `#[timeout]`: drop a call that runs past its deadline.
 
 use crate::sync::{AtomicU64, Ordering, const_unless_loom};
+use resilience_schema::{expect, timeout as schema};
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -72,10 +73,7 @@ impl Timeout {
     /// assert_eq!(T.duration(), Duration::from_secs(2));
     /// ```
     pub const fn new(name: &'static str, duration: Duration) -> Self {
-        assert!(
-            !duration.is_zero(),
-            "a timeout of zero would fail every call: use a positive duration such as \"100ms\""
-        );
+        expect(schema::check_duration(duration));
         Timeout {
             name: Cow::Borrowed(name),
             duration,
@@ -256,24 +254,11 @@ impl AdaptiveTimeout {
             min: Duration,
             max: Duration,
         ) -> Self {
-            // The macro's rules and sentences (resilience-macros
-            // `layer/timeout.rs`), without the value: a `const fn` cannot format.
-            assert!(
-                quantile > 0.0 && quantile <= 1.0,
-                "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99)"
-            );
-            assert!(
-                multiplier >= 1.0 && multiplier.is_finite(),
-                "`multiplier` scales the observed quantile and must be at least 1 (below it, calls as slow as the quantile itself would time out)"
-            );
-            assert!(
-                !min.is_zero(),
-                "`min` of zero would let the timeout shrink to nothing: use a positive floor such as \"50ms\""
-            );
-            assert!(
-                min.as_nanos() < max.as_nanos(),
-                "`min` must be below `max`: the timeout moves between them"
-            );
+            // The schema's rules and sentences, as `#[timeout(adaptive, …)]`.
+            expect(schema::check_quantile(quantile));
+            expect(schema::check_multiplier(multiplier));
+            expect(schema::check_min(min));
+            expect(schema::check_min_below_max(Some(min), Some(max)));
             AdaptiveTimeout {
                 name: Cow::Borrowed(name),
                 quantile,

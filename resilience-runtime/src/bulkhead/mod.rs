@@ -4,6 +4,7 @@
 mod semaphore;
 
 use crate::sync::{AtomicU64, Ordering};
+use resilience_schema::{bulkhead::check_max_concurrent, expect};
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -89,7 +90,7 @@ impl Bulkhead {
         /// assert_eq!(POOL.snapshot().available, 8);
         /// ```
         pub fn new(name: &'static str, max_concurrent: usize) -> Self {
-            assert!(max_concurrent > 0, "a bulkhead needs at least one permit");
+            expect(check_max_concurrent(max_concurrent as u64));
             Bulkhead {
                 name: Cow::Borrowed(name),
                 max_concurrent,

@@ -33,6 +33,7 @@
 //! # }
 //! ```
 
+use resilience_schema::{chaos as schema, expect};
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
@@ -388,8 +389,9 @@ impl Chaos {
     pub const fn new(name: &'static str) -> Chaos {
         Chaos {
             name: Cow::Borrowed(name),
-            error_rate: 0.0,
+            error_rate: schema::ERROR_RATE,
             latency: Duration::ZERO,
+            // No latency until `latency` sets one (and its rate).
             latency_rate: 0.0,
         }
     }
@@ -407,18 +409,19 @@ impl Chaos {
         }
     }
 
-    /// Fails this fraction of calls with [`Rejection::Injected`] (clamped to `[0, 1]`).
+    /// Fails this fraction of calls with [`Rejection::Injected`], 0 to 1 (outside it panics, as `#[chaos]` refuses it).
     ///
     /// ```
     /// let c = resilience_runtime::chaos::Chaos::new("c").error_rate(0.1);
     /// # let _ = c;
     /// ```
     pub const fn error_rate(mut self, rate: f64) -> Chaos {
-        self.error_rate = rate.clamp(0.0, 1.0);
+        expect(schema::check_rate("error_rate", rate));
+        self.error_rate = rate;
         self
     }
 
-    /// Delays this fraction of calls by `latency` (rate clamped to `[0, 1]`).
+    /// Delays this fraction of calls by `latency`, 0 to 1 (outside it panics, as `#[chaos]` refuses it).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -426,8 +429,9 @@ impl Chaos {
     /// # let _ = c;
     /// ```
     pub const fn latency(mut self, latency: Duration, rate: f64) -> Chaos {
+        expect(schema::check_rate("latency_rate", rate));
         self.latency = latency;
-        self.latency_rate = rate.clamp(0.0, 1.0);
+        self.latency_rate = rate;
         self
     }
 

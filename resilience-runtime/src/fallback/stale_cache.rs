@@ -1,6 +1,7 @@
 //! The last good result per argument tuple, served when the call fails.
 
 use crate::sync::{AtomicU64, Ordering};
+use resilience_schema::{expect, stale_cache};
 use std::borrow::Cow;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ where
     /// # let _ = cache;
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>, ttl: Duration, capacity: u64) -> Self {
+        expect(stale_cache::check_ttl(ttl));
+        expect(stale_cache::check_capacity(capacity));
         StaleCache {
             name: name.into(),
             ttl,
