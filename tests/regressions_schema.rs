@@ -9,7 +9,9 @@ use resilience::fallback::StaleCache;
 use resilience::{BreakerPolicy, Bulkhead, RateLimiter, RetryPolicy};
 
 #[test]
-#[should_panic(expected = "`max_attempts` counts every call, the first included, so it must be at least 1")]
+#[should_panic(
+    expected = "`max_attempts` counts every call, the first included, so it must be at least 1"
+)]
 fn retry_with_zero_attempts_is_refused_not_clamped() {
     let _ = RetryPolicy::new().max_attempts(0);
 }
