@@ -661,3 +661,16 @@ pub mod __private {
     pub use resilience_runtime::Outcome;
     pub use resilience_runtime::macro_support::*;
 }
+
+/// The README's examples, compiled and run as doctests so that it cannot
+/// drift from the code. They use every feature, so they run under
+/// `--all-features` (as `.ci/run` does).
+#[cfg(all(
+    doctest,
+    feature = "stale-cache",
+    feature = "chaos",
+    feature = "reqwest",
+    feature = "anyhow"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
