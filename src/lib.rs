@@ -1,4 +1,6 @@
-//! Fault tolerance for async functions, by annotation.
+//! Fault tolerance for async functions, by annotation: write the policy on
+//! the function; the attributes check it at compile time and expand into
+//! calls against a small runtime of lock-free state machines and timers.
 //!
 //! ```
 //! use resilience::{retry, timeout, Rejection};
@@ -14,18 +16,193 @@
 //! # async fn main() { assert_eq!(fetch_price("A-1").await.unwrap(), 42); }
 //! ```
 //!
-//! The attributes stack: the order they are written in is the order of the
-//! layers, outermost first. `#[retry] #[timeout]` times out each attempt;
-//! `#[timeout] #[retry]` is one deadline over all attempts. See the README
-//! for every option of every layer.
+//! The caller sees the same signature. A misconfiguration is a compile error
+//! that points at the offending token and says how to fix it.
+//!
+//! # The attributes
+//!
+//! Each attribute's page lists every option with its default, the errors it
+//! returns, and runnable examples.
+//!
+//! | attribute | what it does | refuses a call with |
+//! |---|---|---|
+//! | [`#[timeout]`](macro@timeout) | drops the call after a fixed or adaptive duration | [`Rejection::Timeout`] |
+//! | [`#[retry]`](macro@retry) | calls again after transient failures: backoff, jitter, retry budget | — (the last error) |
+//! | [`#[circuit_breaker]`](macro@circuit_breaker) | stops calling a service that keeps failing | [`Rejection::CircuitOpen`] |
+//! | [`#[bulkhead]`](macro@bulkhead) | bounds the calls running at once | [`Rejection::BulkheadFull`] |
+//! | [`#[rate_limiter]`](macro@rate_limiter) | admits `rate` calls per `per` (GCRA) | [`Rejection::RateLimited`] |
+//! | [`#[fallback]`](macro@fallback) | stand-in levels when the call fails, with a stale cache | — (the last level's error) |
+//! | [`#[hedge]`](macro@hedge) | a second attempt when the first is slow | — (the last error) |
+//! | [`#[chaos]`](macro@chaos) | fault injection for tests (feature `chaos`) | [`Rejection::Injected`] |
+//!
+//! Every runtime type works without macros too, e.g.
+//! `Timeout::new("lookup", Duration::from_secs(1)).call(fut).await` or
+//! `retry.call(|| fetch()).await`: [`Timeout`], [`AdaptiveTimeout`],
+//! [`Retry`], [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`], [`Hedge`],
+//! [`fallback::StaleCache`].
+//!
+//! # Use it in your crate
+//!
+//! ```toml
+//! [dependencies]
+//! resilience = "0.1"
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "time"] }
+//!
+//! [dev-dependencies]
+//! resilience = { version = "0.1", features = ["chaos"] }  # fault injection in tests only
+//! tokio = { version = "1", features = ["test-util"] }      # paused clock: #[tokio::test(start_paused = true)]
+//! ```
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `stale-cache` | on | `stale_cache(…)` levels in `#[fallback]` and [`fallback::StaleCache`] (pulls in moka) |
+//! | `reqwest` | off | `Classify` for `http::StatusCode` and `reqwest::Error`; `resilience::http` (`check`, `HttpError`, `RequestError`) |
+//! | `anyhow` | off | `Classify` for `anyhow::Error`, by the error it wraps (the macros need no feature for it) |
+//! | `chaos` | off | `#[chaos]` and `resilience::chaos`; without it `#[chaos]` expands to nothing, so enable it in `[dev-dependencies]` only |
+//!
+//! What your crate needs from tokio:
+//!
+//! - `rt` (or `rt-multi-thread`, which the default `#[tokio::main]` uses): a
+//!   runtime to run the annotated functions on. The layers spawn no tasks.
+//! - `macros`: `#[tokio::main]` and `#[tokio::test]`.
+//! - `time`: every layer that waits (a timeout, the backoff between retries,
+//!   `open_for`, `max_wait`, a hedge's `delay`) waits on tokio's timer, so
+//!   the runtime needs its time driver. `#[tokio::main]` and
+//!   `#[tokio::test]` enable it; a `runtime::Builder` needs `enable_time()`
+//!   (or `enable_all()`). Outside one, the first call that waits panics
+//!   saying so.
+//! - `test-util` (tests only): `start_paused = true` and
+//!   `tokio::time::advance`, so backoffs and open circuits take no real time.
+//!
+//! A complete program (`src/main.rs`):
+//!
+//! ```
+//! use std::io;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! use resilience::{circuit_breaker, retry, timeout};
+//!
+//! static CALLS: AtomicU32 = AtomicU32::new(0);
+//!
+//! /// Three attempts at most, 100 ms then 200 ms apart, each cut at 500 ms,
+//! /// behind a breaker that opens after 5 failed calls in a row.
+//! #[circuit_breaker(name = "inventory", failure_threshold = 5, open_for = "30s")]
+//! #[retry(max_attempts = 3, backoff = "exp", base = "100ms", jitter)]
+//! #[timeout("500ms")]
+//! async fn stock_level(sku: &str) -> io::Result<u32> {
+//!     // A flaky service: the first call is reset, the next one answers.
+//!     if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+//!         return Err(io::ErrorKind::ConnectionReset.into());
+//!     }
+//!     Ok(sku.len() as u32)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> io::Result<()> {
+//!     let level = stock_level("A-1234").await?;
+//!     println!("{level} in stock after {} calls", CALLS.load(Ordering::SeqCst));
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Stacking
+//!
+//! The attributes stack, and **the order they are written in is the order
+//! of the layers, outermost first**: `#[retry] #[timeout("100ms")]` gives
+//! each attempt 100 ms; `#[timeout("1s")] #[retry]` is one deadline over all
+//! attempts and the waits between them. [`#[fallback]`](macro@fallback) goes
+//! above `#[retry]` and `#[circuit_breaker]`. The same layer twice on one
+//! function is a compile error.
+//!
+//! Every annotated function is an `async fn` returning `Result<T, E>`
+//! (aliases such as `io::Result<T>` included); methods, generics, `where`
+//! clauses, lifetimes, `?` and `return` keep working, and the returned future
+//! is `Send` whenever the body is. Durations are string literals checked at
+//! compile time (`"250ms"`, `"2s"`, `"1m30s"`); for settings chosen at run
+//! time, build the instance yourself and pass it with `with = …`.
 //!
 //! # Errors and classification
 //!
-//! Every annotated function is an `async fn` returning `Result<T, E>`.
-//! Layers that can refuse a call (`#[timeout]` and, later, breakers,
-//! bulkheads and rate limiters) need `E: From<Rejection>`. Which errors are
-//! retried is decided by [`Classify`]; an error type without an impl is
-//! treated as transient.
+//! A layer that refuses or abandons a call (a timeout, an open circuit, a
+//! full bulkhead, a rate limit, an injected fault) returns a [`Rejection`],
+//! converted into the function's error type: that type needs
+//! `From<Rejection>` (`std::io::Error`, `anyhow::Error` and `Box<dyn Error +
+//! Send + Sync>` have it).
+//!
+//! Which errors are retried, and which count against a circuit breaker, is
+//! decided by [`Classify`] (`fn classify(&self) -> Outcome`):
+//!
+//! | [`Outcome`] | retried | counts against the service |
+//! |---|---|---|
+//! | `Transient { retry_after }` | yes | yes |
+//! | `Fault` | only with `idempotent = true` | yes |
+//! | `Permanent` | never | no |
+//!
+//! [`Rejection`] (transient) and `std::io::Error` (by kind) implement it;
+//! with the `reqwest` feature, `reqwest::Error`, `http::StatusCode` and
+//! `resilience::http::HttpError` (a 4xx/5xx status with the server's
+//! `Retry-After`) do too. **An error type without an impl is treated as
+//! transient.** An error enum classifies each error it wraps as that error:
+//!
+//! ```
+//! use resilience::{retry, timeout, Classify, Outcome, Rejection};
+//! use std::io;
+//!
+//! #[derive(Debug)]
+//! enum ApiError {
+//!     Io(io::Error),
+//!     Rejected(Rejection),
+//!     NotFound,
+//! }
+//!
+//! impl Classify for ApiError {
+//!     fn classify(&self) -> Outcome {
+//!         match self {
+//!             ApiError::Io(e) => e.classify(),
+//!             ApiError::Rejected(e) => e.classify(),
+//!             ApiError::NotFound => Outcome::Permanent, // never retried
+//!         }
+//!     }
+//! }
+//!
+//! impl From<Rejection> for ApiError {
+//!     fn from(e: Rejection) -> Self {
+//!         ApiError::Rejected(e)
+//!     }
+//! }
+//!
+//! #[retry(max_attempts = 3, base = "10ms")]
+//! #[timeout("1s")]
+//! async fn user(id: u32) -> Result<String, ApiError> {
+//!     if id == 0 { Err(ApiError::NotFound) } else { Ok(format!("user {id}")) }
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! assert!(matches!(user(0).await, Err(ApiError::NotFound)));
+//! # let _ = ApiError::Io(io::ErrorKind::TimedOut.into());
+//! # }
+//! ```
+//!
+//! The README (in the repository) has the same example for an error enum
+//! that wraps `reqwest::Error`, `HttpError` and `Rejection`.
+//!
+//! # Instances
+//!
+//! Each layer's state lives in a `static` private to the function by
+//! default; `name = "payments"` makes it a process-wide [`registry`] entry
+//! shared by every function naming it; `with = <expr>` uses an instance you
+//! own (`T`, `&T`, `Arc<T>` or `&Arc<T>`, e.g. `with = self.breaker` for one
+//! per host).
+//!
+//! # Testing
+//!
+//! Run tests on tokio's paused clock (`#[tokio::test(start_paused = true)]`)
+//! so backoffs and open circuits cost no real time; [`rng::with_seed`] makes
+//! jitter deterministic; with the `chaos` feature, `resilience::chaos`
+//! injects faults into a named `#[chaos]` instance for the duration of a
+//! scope. A macro's instance is a `static`, shared by every test in a
+//! binary that calls the function: call `reset()` on a breaker or a rate
+//! limiter you can reach, or pass each test its own with `with = …`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
