@@ -123,7 +123,7 @@ impl Outcome {
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::{Classify, Outcome};
+/// use resilience::{Classify, Outcome};
 ///
 /// enum ApiError {
 ///     Unavailable,
@@ -256,7 +256,7 @@ macro_rules! classify_error_objects {
             /// `io::Error` is not retried.
             ///
             /// ```
-            /// use resilience_runtime::{Classify, Outcome};
+            /// use resilience::{Classify, Outcome};
             /// use std::error::Error;
             /// use std::io;
             ///
@@ -284,7 +284,7 @@ classify_error_objects!(
 ///
 /// ```
 /// # #[cfg(feature = "anyhow")] {
-/// use resilience_runtime::{Classify, Outcome};
+/// use resilience::{Classify, Outcome};
 /// use std::io;
 ///
 /// let wrapped = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied)).context("reading the quota");
