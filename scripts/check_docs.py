@@ -3,7 +3,10 @@
 
 Run after `cargo doc -p resilience --no-deps --all-features`:
 
-    python3 scripts/check_docs.py [--list]
+    python3 scripts/check_docs.py [--list] [--root <workspace>]
+
+`--list` prints the options found per attribute; `--root` reads another
+checkout's sources (the pages are still read from `--root`'s target/doc).
 
 The options are read from the macro crate, so a new option without docs
 fails the check:
@@ -14,7 +17,11 @@ fails the check:
   it names, e.g. `Common` in `args.rs`: `name`, `with`, `crate`);
 - the key lists of hand-written parsers, `unknown_field_with_alts(…, &["…"])`;
 - in a layer parsed by hand (no `FromMeta` struct), the words it matches
-  with `Some("…")` (`#[fallback]`'s `crate` and `stale_cache`).
+  with `Some("…")` (`#[fallback]`'s `crate` and `stale_cache`);
+- and, where the schema crate exists, the keys of its tables
+  (`Spec::new("key", …)` in `resilience-schema/src/<layer>.rs`;
+  `stale_cache.rs` is `#[fallback]`'s), so an option defined there but not
+  yet parsed is missing too.
 
 The page is `target/doc/resilience/attr.<layer>.html`; an option counts as
 documented when it is the key of a code span in the first column of one of
@@ -22,14 +29,23 @@ the page's tables (`max_attempts = 3`, `stale_cache(ttl = "10m")`, `adaptive`).
 Standard library only.
 """
 
+import argparse
 import html.parser
 import pathlib
 import re
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ARGS = argparse.ArgumentParser(description="Every option of every attribute is in its rustdoc page's option table.")
+ARGS.add_argument("--list", action="store_true", help="print the options found per attribute")
+ARGS.add_argument("--root", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parent.parent,
+                  help="the workspace to read (default: this script's)")
+OPTS = ARGS.parse_args()
+ROOT = OPTS.root.resolve()
 MACROS = ROOT / "resilience-macros" / "src"
+SCHEMA = ROOT / "resilience-schema" / "src"
 DOCS = ROOT / "target" / "doc" / "resilience"
+# The schema's file for a layer whose options it keeps under another name.
+SCHEMA_FILE = {"fallback": "stale_cache"}
 
 IDENT = r"r#[A-Za-z_]\w*|[A-Za-z_]\w*"
 
@@ -149,6 +165,9 @@ def accepted_options(layer_file, shared):
         keys |= set(re.findall(r'"([^"]+)"', alts))
     if not own:
         keys |= set(re.findall(r'Some\("(\w+)"\)', src))
+    schema = SCHEMA / f"{SCHEMA_FILE.get(layer_file.stem, layer_file.stem)}.rs"
+    if schema.exists():
+        keys |= set(re.findall(r'Spec::new\(\s*"([^"]+)"', strip_comments(schema.read_text())))
     return keys
 
 
@@ -203,7 +222,7 @@ def documented(page):
 
 
 def main():
-    listing = "--list" in sys.argv[1:]
+    listing = OPTS.list
     layers = sorted(p for p in (MACROS / "layer").glob("*.rs") if p.stem != "mod")
     if not layers:
         sys.exit(f"check_docs: no layer files under {MACROS / 'layer'}")
