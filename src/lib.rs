@@ -84,8 +84,9 @@
 //!
 //! static CALLS: AtomicU32 = AtomicU32::new(0);
 //!
-//! /// Three attempts at most, 100 ms then 200 ms apart, each cut at 500 ms,
-//! /// behind a breaker that opens after 5 failed calls in a row.
+//! /// Three attempts at most, up to 100 ms then 200 ms apart (full jitter),
+//! /// each cut at 500 ms, behind a breaker that opens after 5 failed calls
+//! /// in a row.
 //! #[circuit_breaker(name = "inventory", failure_threshold = 5, open_for = "30s")]
 //! #[retry(max_attempts = 3, backoff = "exp", base = "100ms", jitter)]
 //! #[timeout("500ms")]
