@@ -39,7 +39,7 @@
 //! `Timeout::new("lookup", Duration::from_secs(1)).call(fut).await` or
 //! `retry.call(|| fetch()).await`: [`Timeout`], [`AdaptiveTimeout`],
 //! [`Retry`], [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`], [`Hedge`],
-//! [`fallback::StaleCache`].
+//! [`StaleCache`].
 //!
 //! # Use it in your crate
 //!
@@ -55,7 +55,7 @@
 //!
 //! | feature | default | adds |
 //! |---|---|---|
-//! | `stale-cache` | on | `stale_cache(…)` levels in `#[fallback]` and [`fallback::StaleCache`] (pulls in moka) |
+//! | `stale-cache` | on | `stale_cache(…)` levels in `#[fallback]` and [`StaleCache`] (pulls in moka) |
 //! | `reqwest` | off | `Classify` for `http::StatusCode` and `reqwest::Error`; `resilience::http` (`check`, `HttpError`, `RequestError`) |
 //! | `anyhow` | off | `Classify` for `anyhow::Error`, by the error it wraps (the macros need no feature for it) |
 //! | `chaos` | off | `#[chaos]` and `resilience::chaos`; without it `#[chaos]` expands to nothing, so enable it in `[dev-dependencies]` only |
@@ -454,7 +454,7 @@ pub use resilience_macros::circuit_breaker;
 /// | `stale_cache(…)` (a level) | none | the last successful result for the same arguments, while younger than `ttl`; its options follow |
 /// | `stale_cache(ttl = "10m")` | `"10m"` | how long a result may be served; zero is an error |
 /// | `stale_cache(capacity = 10_000)` | `10_000` | results remembered (least recently used evicted first) |
-/// | `stale_cache(with = <cache>)` | a private `static` cache per function | a [`StaleCache`](fallback::StaleCache) you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`), e.g. `with = self.cache` for one cache per client |
+/// | `stale_cache(with = <cache>)` | a private `static` cache per function | a [`StaleCache`] you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`), e.g. `with = self.cache` for one cache per client |
 /// | `stale_cache(key = <expr>)` | the tuple of the arguments, `self` excluded | what results are keyed by instead: any `Hash + Eq + Clone + Send + Sync + 'static` expression over the parameters and `self` |
 /// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
 ///
@@ -816,22 +816,25 @@ pub use resilience_macros::retry;
 /// ```
 pub use resilience_macros::timeout;
 pub use resilience_runtime::breaker;
-pub use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;
-pub use resilience_runtime::retry::RetryBudget;
-pub use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
+pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
+// Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
+// `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors
+// take: the runtime root's list as it is (see resilience-runtime/src/lib.rs).
+#[doc(hidden)]
+pub use resilience_runtime::RateLimitedFuture;
 pub use resilience_runtime::{
-    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Classify, Hedge, Outcome, Rejection, Retry, Timeout,
-    TimeoutFuture, latency, registry, rng,
+    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Backoff, BreakerFuture, BreakerPermit, BreakerPolicy,
+    BreakerSnapshot, Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot,
+    CircuitBreaker, Hedge, Jitter, RateLimiter, RateLimiterFuture, RateLimiterSnapshot, Retry,
+    RetryBudget, RetryPolicy, Timeout, TimeoutFuture, WindowSize,
 };
-pub use resilience_runtime::{
-    Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot, RateLimitedFuture,
-    RateLimiter, RateLimiterSnapshot,
-};
+#[cfg(feature = "stale-cache")]
+pub use resilience_runtime::{StaleCache, StaleCacheSnapshot};
 
 /// What the macro expansions name. Not public API.
 #[doc(hidden)]

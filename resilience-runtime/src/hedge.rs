@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use crate::latency::LatencyWindow;
+use crate::sync::const_unless_loom;
 
 /// Samples needed before an adaptive delay is trusted; until then no hedge
 /// is sent (hedging on a guess would add load, not cut latency).
@@ -66,51 +67,55 @@ pub struct Hedge {
 }
 
 impl Hedge {
-    /// Hedges after a fixed `delay`.
-    ///
-    /// # Panics
-    ///
-    /// If `delay` is zero or `max_hedges` is 0, as `#[hedge]` refuses
-    /// them; in a `static`, at compile time.
-    ///
-    /// ```
-    /// # use resilience_runtime::Hedge;
-    /// # use std::time::Duration;
-    /// static H: Hedge = Hedge::new("h", Duration::from_millis(50), 1);
-    /// ```
-    pub const fn new(name: &'static str, delay: Duration, max_hedges: u32) -> Hedge {
-        assert!(
-            !delay.is_zero(),
-            "a `delay` of zero would send every hedge at once and multiply load: use a delay near the P95 latency, or `adaptive`"
-        );
-        assert_hedges(max_hedges);
-        Hedge {
-            name: Cow::Borrowed(name),
-            delay: Delay::Fixed(delay),
-            max_hedges,
-            latencies: LatencyWindow::new(Duration::from_secs(10)),
+    const_unless_loom! {
+        /// Hedges after a fixed `delay`.
+        ///
+        /// # Panics
+        ///
+        /// If `delay` is zero or `max_hedges` is 0, as `#[hedge]` refuses
+        /// them; in a `static`, at compile time.
+        ///
+        /// ```
+        /// # use resilience_runtime::Hedge;
+        /// # use std::time::Duration;
+        /// static H: Hedge = Hedge::new("h", Duration::from_millis(50), 1);
+        /// ```
+        pub fn new(name: &'static str, delay: Duration, max_hedges: u32) -> Hedge {
+            assert!(
+                !delay.is_zero(),
+                "a `delay` of zero would send every hedge at once and multiply load: use a delay near the P95 latency, or `adaptive`"
+            );
+            assert_hedges(max_hedges);
+            Hedge {
+                name: Cow::Borrowed(name),
+                delay: Delay::Fixed(delay),
+                max_hedges,
+                latencies: LatencyWindow::new(Duration::from_secs(10)),
+            }
         }
     }
 
-    /// Hedges after the observed P95 latency of successful attempts (no
-    /// hedge until 20 have been seen).
-    ///
-    /// # Panics
-    ///
-    /// If `max_hedges` is 0; in a `static`, at compile time.
-    ///
-    /// ```
-    /// # use resilience_runtime::Hedge;
-    /// static H: Hedge = Hedge::adaptive("h", 1);
-    /// assert_eq!(H.current_delay(), None);
-    /// ```
-    pub const fn adaptive(name: &'static str, max_hedges: u32) -> Hedge {
-        assert_hedges(max_hedges);
-        Hedge {
-            name: Cow::Borrowed(name),
-            delay: Delay::Adaptive { quantile: 0.95 },
-            max_hedges,
-            latencies: LatencyWindow::new(Duration::from_secs(10)),
+    const_unless_loom! {
+        /// Hedges after the observed P95 latency of successful attempts (no
+        /// hedge until 20 have been seen).
+        ///
+        /// # Panics
+        ///
+        /// If `max_hedges` is 0; in a `static`, at compile time.
+        ///
+        /// ```
+        /// # use resilience_runtime::Hedge;
+        /// static H: Hedge = Hedge::adaptive("h", 1);
+        /// assert_eq!(H.current_delay(), None);
+        /// ```
+        pub fn adaptive(name: &'static str, max_hedges: u32) -> Hedge {
+            assert_hedges(max_hedges);
+            Hedge {
+                name: Cow::Borrowed(name),
+                delay: Delay::Adaptive { quantile: 0.95 },
+                max_hedges,
+                latencies: LatencyWindow::new(Duration::from_secs(10)),
+            }
         }
     }
 

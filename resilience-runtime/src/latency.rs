@@ -14,8 +14,8 @@
 //! written: nothing older than the window ever counts, even after a quiet
 //! spell with no call to rotate it away.
 
+use crate::sync::{AtomicU32, AtomicU64, Ordering, const_unless_loom};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -59,12 +59,24 @@ struct Generation {
     count: AtomicU64,
 }
 
+#[cfg(not(resilience_loom))]
+const fn zeroed_buckets() -> [AtomicU32; BUCKETS] {
+    [const { AtomicU32::new(0) }; BUCKETS]
+}
+
+#[cfg(resilience_loom)]
+fn zeroed_buckets() -> [AtomicU32; BUCKETS] {
+    std::array::from_fn(|_| AtomicU32::new(0))
+}
+
 impl Generation {
-    const fn new() -> Generation {
-        Generation {
-            period: AtomicU64::new(0),
-            buckets: [const { AtomicU32::new(0) }; BUCKETS],
-            count: AtomicU64::new(0),
+    const_unless_loom! {
+        fn new() -> Generation {
+            Generation {
+                period: AtomicU64::new(0),
+                buckets: zeroed_buckets(),
+                count: AtomicU64::new(0),
+            }
         }
     }
 
@@ -126,25 +138,27 @@ pub struct LatencyWindow {
 }
 
 impl LatencyWindow {
-    /// A histogram remembering the last `window` of latencies.
-    ///
-    /// ```
-    /// # use resilience_runtime::latency::LatencyWindow;
-    /// # use std::time::Duration;
-    /// static RECENT: LatencyWindow = LatencyWindow::new(Duration::from_secs(30));
-    /// ```
-    pub const fn new(window: Duration) -> LatencyWindow {
-        let half = window.as_nanos() / 2;
-        LatencyWindow {
-            half_window: if half == 0 {
-                1
-            } else if half > u64::MAX as u128 {
-                u64::MAX
-            } else {
-                half as u64
-            },
-            generations: [Generation::new(), Generation::new()],
-            origin: OnceLock::new(),
+    const_unless_loom! {
+        /// A histogram remembering the last `window` of latencies.
+        ///
+        /// ```
+        /// # use resilience_runtime::latency::LatencyWindow;
+        /// # use std::time::Duration;
+        /// static RECENT: LatencyWindow = LatencyWindow::new(Duration::from_secs(30));
+        /// ```
+        pub fn new(window: Duration) -> LatencyWindow {
+            let half = window.as_nanos() / 2;
+            LatencyWindow {
+                half_window: if half == 0 {
+                    1
+                } else if half > u64::MAX as u128 {
+                    u64::MAX
+                } else {
+                    half as u64
+                },
+                generations: [Generation::new(), Generation::new()],
+                origin: OnceLock::new(),
+            }
         }
     }
 

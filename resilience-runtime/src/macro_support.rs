@@ -209,7 +209,7 @@ where
 pub fn call_with_rate_limiter<F, T, E>(
     limiter: &RateLimiter,
     call: F,
-) -> crate::RateLimitedFuture<'_, F, E>
+) -> crate::RateLimiterFuture<'_, F, E>
 where
     F: core::future::Future<Output = Result<T, E>>,
     E: RateLimiterCarrier,
@@ -238,7 +238,16 @@ where
 
 #[cfg(feature = "stale-cache")]
 pub use crate::fallback::StaleCache;
-pub use crate::fallback::entering as fallback_entering;
+/// Records that a call failed and fallback level `level` (1 for the first)
+/// is being tried; emits a `tracing` event with the instance name.
+#[cold]
+pub fn fallback_entering(name: &str, level: usize) {
+    tracing::info!(
+        name,
+        level,
+        "resilience: call failed, trying fallback level"
+    );
+}
 pub use std::borrow::ToOwned;
 
 /// A fallback level: an expression of the function's return type `R`.

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::Rejection;
 use crate::registry::Registrable;
+use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 
 /// A rate limiter: `rate` calls per `per` on average, up to `burst` at
 /// once; a call over the limit waits up to `max_wait` (by default it does
@@ -108,47 +108,49 @@ const MAX_SPAN: u64 = 100 * 31_557_600 * 1_000_000_000;
 const FAR_PAST: u64 = 1 << 62;
 
 impl RateLimiter {
-    /// `rate` calls per `per`, with a burst of `rate` (all of a period's
-    /// calls may come at once) and no waiting (usable in a `static`).
-    ///
-    /// # Panics
-    ///
-    /// If `rate` is 0, `per` is shorter than `rate` nanoseconds (more
-    /// than one call per nanosecond), or `per` is longer than 100 years;
-    /// in a `static`, at compile time.
-    ///
-    /// ```
-    /// # use resilience_runtime::RateLimiter;
-    /// # use std::time::Duration;
-    /// static API: RateLimiter = RateLimiter::new("api", 100, Duration::from_secs(1));
-    /// assert_eq!(API.get_burst(), 100);
-    /// ```
-    pub const fn new(name: &'static str, rate: u32, per: Duration) -> Self {
-        assert!(rate > 0, "a rate limiter needs a rate of at least 1");
-        let interval = per.as_nanos() / rate as u128;
-        assert!(
-            interval > 0,
-            "`per / rate` must be at least 1ns: lengthen `per` or lower `rate`"
-        );
-        // The default burst, `rate`, earns back within `per`.
-        let tolerance = interval * rate as u128;
-        assert!(
-            tolerance <= MAX_SPAN as u128,
-            "a rate limiter's `per` must be at most 100 years"
-        );
-        RateLimiter {
-            name: Cow::Borrowed(name),
-            rate,
-            per,
-            burst: rate,
-            max_wait: Duration::ZERO,
-            max_wait_nanos: 0,
-            interval: interval as u64,
-            tolerance: tolerance as u64,
-            epoch: OnceLock::new(),
-            // Far before the first use, which is zero.
-            tat: AtomicU64::new(FAR_PAST.wrapping_neg()),
-            rejected: AtomicU64::new(0),
+    const_unless_loom! {
+        /// `rate` calls per `per`, with a burst of `rate` (all of a period's
+        /// calls may come at once) and no waiting (usable in a `static`).
+        ///
+        /// # Panics
+        ///
+        /// If `rate` is 0, `per` is shorter than `rate` nanoseconds (more
+        /// than one call per nanosecond), or `per` is longer than 100 years;
+        /// in a `static`, at compile time.
+        ///
+        /// ```
+        /// # use resilience_runtime::RateLimiter;
+        /// # use std::time::Duration;
+        /// static API: RateLimiter = RateLimiter::new("api", 100, Duration::from_secs(1));
+        /// assert_eq!(API.get_burst(), 100);
+        /// ```
+        pub fn new(name: &'static str, rate: u32, per: Duration) -> Self {
+            assert!(rate > 0, "a rate limiter needs a rate of at least 1");
+            let interval = per.as_nanos() / rate as u128;
+            assert!(
+                interval > 0,
+                "`per / rate` must be at least 1ns: lengthen `per` or lower `rate`"
+            );
+            // The default burst, `rate`, earns back within `per`.
+            let tolerance = interval * rate as u128;
+            assert!(
+                tolerance <= MAX_SPAN as u128,
+                "a rate limiter's `per` must be at most 100 years"
+            );
+            RateLimiter {
+                name: Cow::Borrowed(name),
+                rate,
+                per,
+                burst: rate,
+                max_wait: Duration::ZERO,
+                max_wait_nanos: 0,
+                interval: interval as u64,
+                tolerance: tolerance as u64,
+                epoch: OnceLock::new(),
+                // Far before the first use, which is zero.
+                tat: AtomicU64::new(FAR_PAST.wrapping_neg()),
+                rejected: AtomicU64::new(0),
+            }
         }
     }
 
@@ -229,14 +231,14 @@ impl RateLimiter {
         &self.name
     }
 
-    /// Calls admitted per [`get_per`](Self::get_per) on average.
+    /// Calls admitted per [`per`](Self::per) on average.
     ///
     /// ```
     /// # use resilience_runtime::RateLimiter;
     /// # use std::time::Duration;
-    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_rate(), 7);
+    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).rate(), 7);
     /// ```
-    pub fn get_rate(&self) -> u32 {
+    pub fn rate(&self) -> u32 {
         self.rate
     }
 
@@ -245,9 +247,9 @@ impl RateLimiter {
     /// ```
     /// # use resilience_runtime::RateLimiter;
     /// # use std::time::Duration;
-    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_per(), Duration::from_secs(1));
+    /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).per(), Duration::from_secs(1));
     /// ```
-    pub fn get_per(&self) -> Duration {
+    pub fn per(&self) -> Duration {
         self.per
     }
 
@@ -339,7 +341,7 @@ impl RateLimiter {
     /// assert_eq!(r.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));
     /// # }
     /// ```
-    pub fn call<F, T, E>(&self, call: F) -> RateLimitedFuture<'_, F, E>
+    pub fn call<F, T, E>(&self, call: F) -> RateLimiterFuture<'_, F, E>
     where
         F: Future<Output = Result<T, E>>,
         E: From<Rejection>,
@@ -364,11 +366,11 @@ impl RateLimiter {
         &self,
         call: F,
         reject: fn(Rejection) -> E,
-    ) -> RateLimitedFuture<'_, F, E>
+    ) -> RateLimiterFuture<'_, F, E>
     where
         F: Future<Output = Result<T, E>>,
     {
-        RateLimitedFuture {
+        RateLimiterFuture {
             limiter: self,
             state: State::Start,
             call,
@@ -664,7 +666,7 @@ pin_project! {
     /// ```
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
-    pub struct RateLimitedFuture<'a, F, E> {
+    pub struct RateLimiterFuture<'a, F, E> {
         limiter: &'a RateLimiter,
         state: State<'a>,
         #[pin]
@@ -673,7 +675,7 @@ pin_project! {
     }
 }
 
-impl<F, T, E> Future for RateLimitedFuture<'_, F, E>
+impl<F, T, E> Future for RateLimiterFuture<'_, F, E>
 where
     F: Future<Output = Result<T, E>>,
 {
@@ -710,7 +712,7 @@ where
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(resilience_loom)))]
 mod tests {
     use super::*;
 
@@ -883,5 +885,142 @@ mod model_tests {
                 }
             }
         }
+    }
+}
+
+/// loom models of the TAT word: admissions (one CAS each) racing each
+/// other, a waiting call's reservation and its refund. Every call is made
+/// at one clock reading, `NOW`, and what is checked is the GCRA bound on
+/// the turns that start (refunded ones do not): in every stretch
+/// `[t0, t1]`, at most `burst + (t1 - t0) / interval` of them. A probe made
+/// after the threads joins the turns, so a refund that freed a cell still
+/// in use would show as two starts in one cell.
+#[cfg(all(test, resilience_loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    const NOW: u64 = 1_000_000;
+    /// `per / rate` of the models' limiters, in nanoseconds.
+    const INTERVAL: u64 = 1_000;
+
+    fn limiter(burst: u32, max_wait_cells: u64) -> RateLimiter {
+        RateLimiter::new("loom", 1, Duration::from_nanos(INTERVAL))
+            .burst(burst)
+            .max_wait(Duration::from_nanos(max_wait_cells * INTERVAL))
+    }
+
+    /// The GCRA bound over the start times of the admitted turns.
+    fn assert_gcra_bound(burst: u64, mut starts: Vec<u64>) {
+        starts.sort_unstable();
+        for i in 0..starts.len() {
+            for j in i..starts.len() {
+                let calls = (j - i + 1) as u64;
+                let allowed = burst + (starts[j] - starts[i]) / INTERVAL;
+                assert!(
+                    calls <= allowed,
+                    "{calls} turns start within {}ns, at most {allowed} may: {starts:?}",
+                    starts[j] - starts[i]
+                );
+            }
+        }
+    }
+
+    /// Where the next call's turn would start, admitted with any wait.
+    fn probe(limiter: &RateLimiter) -> u64 {
+        let turn = limiter.admit_at(NOW, MAX_SPAN).unwrap();
+        NOW + turn.wait
+    }
+
+    #[test]
+    fn loom_concurrent_admissions_take_the_burst_and_no_more() {
+        loom::model(|| {
+            let limiter = Arc::new(limiter(2, 0));
+            let threads: Vec<_> = (0..3)
+                .map(|_| {
+                    let limiter = limiter.clone();
+                    thread::spawn(move || limiter.admit_at(NOW, 0).ok().map(|t| NOW + t.wait))
+                })
+                .collect();
+            let mut starts: Vec<u64> = threads
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .collect();
+            assert_eq!(
+                starts.len(),
+                2,
+                "a burst of 2 admits two of three calls at once"
+            );
+            starts.push(probe(&limiter));
+            assert_gcra_bound(2, starts);
+        });
+    }
+
+    #[test]
+    fn loom_a_refund_racing_an_admission_never_frees_a_taken_cell() {
+        loom::model(|| {
+            // Burst 1, a call may wait two cells. The first call takes the
+            // cell at NOW; a waiting call reserves the next and is dropped
+            // (refunds) while another call reserves one.
+            let limiter = Arc::new(limiter(1, 2));
+            let first = limiter.admit_at(NOW, 0).unwrap();
+            assert_eq!(first.wait, 0);
+            let dropped = {
+                let limiter = limiter.clone();
+                thread::spawn(move || {
+                    if let Ok(turn) = limiter.admit_at(NOW, 2 * INTERVAL) {
+                        limiter.refund(turn.tat);
+                    }
+                })
+            };
+            let admitted = {
+                let limiter = limiter.clone();
+                thread::spawn(move || {
+                    limiter
+                        .admit_at(NOW, 2 * INTERVAL)
+                        .ok()
+                        .map(|t| NOW + t.wait)
+                })
+            };
+            dropped.join().unwrap();
+            let mut starts = vec![NOW];
+            starts.extend(admitted.join().unwrap());
+            starts.push(probe(&limiter));
+            assert_gcra_bound(1, starts);
+        });
+    }
+
+    #[test]
+    fn loom_an_earlier_reservations_refund_never_frees_a_later_ones_cell() {
+        loom::model(|| {
+            // Burst 1, a call may wait two cells: after the first call, two
+            // waiting calls reserve the next two cells; the earlier one is
+            // dropped (its refund must fail: a later turn was computed
+            // after it) while the later one waits and a third call comes.
+            let limiter = Arc::new(limiter(1, 2));
+            limiter.admit_at(NOW, 2 * INTERVAL).unwrap();
+            let a = limiter.admit_at(NOW, 2 * INTERVAL).unwrap();
+            let b = limiter.admit_at(NOW, 2 * INTERVAL).unwrap();
+            let refunds = {
+                let limiter = limiter.clone();
+                thread::spawn(move || limiter.refund(a.tat))
+            };
+            let late = {
+                let limiter = limiter.clone();
+                thread::spawn(move || {
+                    limiter
+                        .admit_at(NOW, 2 * INTERVAL)
+                        .ok()
+                        .map(|t| NOW + t.wait)
+                })
+            };
+            refunds.join().unwrap();
+            let mut starts = vec![NOW, NOW + b.wait];
+            starts.extend(late.join().unwrap());
+            starts.push(probe(&limiter));
+            assert_gcra_bound(1, starts);
+        });
     }
 }

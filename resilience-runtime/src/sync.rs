@@ -1,4 +1,5 @@
-//! The synchronisation types of the lock-free engines (breaker, bulkhead):
+//! The synchronisation types of the runtime's engines (breaker,
+//! bulkhead, rate limiter, retry budget, latency window, adaptive timeout):
 //! `std`'s, or loom's under `--cfg resilience_loom` so the model checker
 //! sees every access.
 //!

@@ -1,9 +1,9 @@
 //! `#[timeout]`: drop a call that runs past its deadline.
 
+use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -231,57 +231,59 @@ pub struct AdaptiveTimeoutSnapshot {
 }
 
 impl AdaptiveTimeout {
-    /// An adaptive timeout (usable in a `static`): `quantile × multiplier`
-    /// of recent latency, within `[min, max]`. A `max` of `Duration::MAX`
-    /// leaves it unbounded above.
-    ///
-    /// # Panics
-    ///
-    /// As `#[timeout(adaptive, …)]` refuses them at compile time (and, in a
-    /// `static`, also at compile time): a `quantile` outside `(0, 1]`, a
-    /// `multiplier` below 1 or not finite (NaN included), a zero `min`, or
-    /// `min` not below `max`.
-    ///
-    /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
-    /// # use std::time::Duration;
-    /// static T: AdaptiveTimeout =
-    ///     AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(50), Duration::from_secs(5));
-    /// ```
-    pub const fn new(
-        name: &'static str,
-        quantile: f64,
-        multiplier: f64,
-        min: Duration,
-        max: Duration,
-    ) -> Self {
-        // The macro's rules and sentences (resilience-macros
-        // `layer/timeout.rs`), without the value: a `const fn` cannot format.
-        assert!(
-            quantile > 0.0 && quantile <= 1.0,
-            "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99)"
-        );
-        assert!(
-            multiplier >= 1.0 && multiplier.is_finite(),
-            "`multiplier` scales the observed quantile and must be at least 1 (below it, calls as slow as the quantile itself would time out)"
-        );
-        assert!(
-            !min.is_zero(),
-            "`min` of zero would let the timeout shrink to nothing: use a positive floor such as \"50ms\""
-        );
-        assert!(
-            min.as_nanos() < max.as_nanos(),
-            "`min` must be below `max`: the timeout moves between them"
-        );
-        AdaptiveTimeout {
-            name: Cow::Borrowed(name),
-            quantile,
-            multiplier,
-            min,
-            max,
-            window: LatencyWindow::new(Duration::from_secs(10)),
-            current: AtomicU64::new(0),
-            recorded: AtomicU64::new(0),
+    const_unless_loom! {
+        /// An adaptive timeout (usable in a `static`): `quantile × multiplier`
+        /// of recent latency, within `[min, max]`. A `max` of `Duration::MAX`
+        /// leaves it unbounded above.
+        ///
+        /// # Panics
+        ///
+        /// As `#[timeout(adaptive, …)]` refuses them at compile time (and, in a
+        /// `static`, also at compile time): a `quantile` outside `(0, 1]`, a
+        /// `multiplier` below 1 or not finite (NaN included), a zero `min`, or
+        /// `min` not below `max`.
+        ///
+        /// ```
+        /// # use resilience_runtime::AdaptiveTimeout;
+        /// # use std::time::Duration;
+        /// static T: AdaptiveTimeout =
+        ///     AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(50), Duration::from_secs(5));
+        /// ```
+        pub fn new(
+            name: &'static str,
+            quantile: f64,
+            multiplier: f64,
+            min: Duration,
+            max: Duration,
+        ) -> Self {
+            // The macro's rules and sentences (resilience-macros
+            // `layer/timeout.rs`), without the value: a `const fn` cannot format.
+            assert!(
+                quantile > 0.0 && quantile <= 1.0,
+                "`quantile` is a fraction of calls, above 0 and at most 1 (0.99 is P99)"
+            );
+            assert!(
+                multiplier >= 1.0 && multiplier.is_finite(),
+                "`multiplier` scales the observed quantile and must be at least 1 (below it, calls as slow as the quantile itself would time out)"
+            );
+            assert!(
+                !min.is_zero(),
+                "`min` of zero would let the timeout shrink to nothing: use a positive floor such as \"50ms\""
+            );
+            assert!(
+                min.as_nanos() < max.as_nanos(),
+                "`min` must be below `max`: the timeout moves between them"
+            );
+            AdaptiveTimeout {
+                name: Cow::Borrowed(name),
+                quantile,
+                multiplier,
+                min,
+                max,
+                window: LatencyWindow::new(Duration::from_secs(10)),
+                current: AtomicU64::new(0),
+                recorded: AtomicU64::new(0),
+            }
         }
     }
 

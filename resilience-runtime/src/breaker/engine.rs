@@ -53,10 +53,17 @@ const PAYLOAD_SHIFT: u32 = 35;
 const PAYLOAD_MASK: u64 = (1 << (64 - PAYLOAD_SHIFT)) - 1;
 /// The state and generation bits: a closed word with no failures is
 /// exactly its ticket.
-pub(crate) const CLOSED_TICKET_MASK: u64 = (1 << PAYLOAD_SHIFT) - 1;
+const CLOSED_TICKET_MASK: u64 = (1 << PAYLOAD_SHIFT) - 1;
 /// The largest consecutive-failure threshold: the count below it fits
 /// the closed payload.
 pub(crate) const MAX_FAILURE_THRESHOLD: u32 = PAYLOAD_MASK as u32;
+/// The half-open payload: trials in flight in the low bits, trial
+/// successes above them, each this wide.
+const HALF_OPEN_COUNT_BITS: u32 = 8;
+const HALF_OPEN_COUNT_MASK: u64 = (1 << HALF_OPEN_COUNT_BITS) - 1;
+/// The largest `half_open_max_calls` and `success_threshold`: each count
+/// fits its half of the half-open payload.
+pub(crate) const MAX_HALF_OPEN_COUNT: u32 = HALF_OPEN_COUNT_MASK as u32;
 
 // The `since` word: [ generation tag (16) | µs (48) ].
 const SINCE_TAG_SHIFT: u32 = 48;
@@ -83,7 +90,11 @@ impl Word {
     }
 
     fn half_open(generation: u64, in_flight: u64, successes: u64) -> Word {
-        Word::new(HALF_OPEN, generation, in_flight | (successes << 8))
+        Word::new(
+            HALF_OPEN,
+            generation,
+            in_flight | (successes << HALF_OPEN_COUNT_BITS),
+        )
     }
 
     #[inline]
@@ -106,11 +117,11 @@ impl Word {
     }
 
     fn in_flight(self) -> u64 {
-        self.payload() & 0xFF
+        self.payload() & HALF_OPEN_COUNT_MASK
     }
 
     fn successes(self) -> u64 {
-        (self.payload() >> 8) & 0xFF
+        (self.payload() >> HALF_OPEN_COUNT_BITS) & HALF_OPEN_COUNT_MASK
     }
 
     #[inline]
@@ -142,6 +153,58 @@ pub(crate) enum Ticket {
 pub(crate) enum Admission {
     Admitted(Ticket),
     Rejected { retry_after: Duration },
+}
+
+/// A [`Ticket`] in one word, as a permit carries it:
+///
+/// ```text
+/// [ unused (29) | generation (32) | unused | kind (2) ]
+/// ```
+///
+/// The generation sits where the state word has it, and a closed token's
+/// kind is the closed state: the state and generation bits of a closed
+/// word ([`Engine::admit_closed`]) are a closed token as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token(u64);
+
+const TOKEN_KIND_MASK: u64 = 0b11;
+const TOKEN_CLOSED: u64 = CLOSED;
+const TOKEN_TRIAL: u64 = 1;
+const TOKEN_PASS: u64 = 2;
+
+// A closed ticket is a closed token only if the kind bits are state bits.
+const _: () = assert!(TOKEN_KIND_MASK & !STATE_MASK == 0);
+
+impl Token {
+    #[inline]
+    pub(crate) fn new(ticket: Ticket) -> Token {
+        let (kind, generation) = match ticket {
+            Ticket::Closed { generation } => (TOKEN_CLOSED, generation),
+            Ticket::Trial { generation } => (TOKEN_TRIAL, generation),
+            Ticket::Pass => (TOKEN_PASS, 0),
+        };
+        Token(kind | ((generation & GEN_MASK) << GEN_SHIFT))
+    }
+
+    #[inline]
+    pub(crate) fn ticket(self) -> Ticket {
+        let generation = (self.0 >> GEN_SHIFT) & GEN_MASK;
+        match self.kind() {
+            TOKEN_CLOSED => Ticket::Closed { generation },
+            TOKEN_TRIAL => Ticket::Trial { generation },
+            _ => Ticket::Pass,
+        }
+    }
+
+    #[inline]
+    fn kind(self) -> u64 {
+        self.0 & TOKEN_KIND_MASK
+    }
+
+    #[inline]
+    pub(crate) fn is_trial(self) -> bool {
+        self.kind() == TOKEN_TRIAL
+    }
 }
 
 /// How a call ended, as the breaker sees it.
@@ -267,17 +330,18 @@ impl Engine {
     }
 
     /// The closed-state fast path: when closed, the word's state and
-    /// generation bits (the low 16), which the caller keeps as its ticket.
+    /// generation bits, which are the caller's [`Token`] as they are.
     #[inline(always)]
-    pub(crate) fn admit_closed(&self) -> Option<u64> {
+    pub(crate) fn admit_closed(&self) -> Option<Token> {
         let word = self.word.load(Ordering::Acquire);
-        (word & STATE_MASK == CLOSED).then_some(word & CLOSED_TICKET_MASK)
+        (word & STATE_MASK == CLOSED).then_some(Token(word & CLOSED_TICKET_MASK))
     }
 
-    /// Records the success of the closed call admitted with `ticket` (from
-    /// [`admit_closed`](Self::admit_closed)) if it can be done here, without
-    /// the clock; `false` leaves it to [`finish`](Self::finish). Either way
-    /// the circuit must still be closed in the same generation.
+    /// Records the success of the call admitted with `token` if it was
+    /// admitted closed (e.g. by [`admit_closed`](Self::admit_closed)) and
+    /// it can be done here, without the clock; `false` leaves it to
+    /// [`finish`](Self::finish). Either way the circuit must still be
+    /// closed in the same generation.
     ///
     /// - Consecutive mode: a success with no failures before it changes
     ///   nothing. One load.
@@ -287,10 +351,15 @@ impl Engine {
     ///
     /// A slow-call rule or a time window needs the clock: `false`.
     #[inline(always)]
-    pub(crate) fn closed_success(&self, ticket: u64, now_us: impl Fn() -> u64) -> bool {
-        if self.policy.slow_call.is_some() || self.word.load(Ordering::Acquire) != ticket {
+    pub(crate) fn closed_success(&self, token: Token, now_us: impl Fn() -> u64) -> bool {
+        // A closed token is its closed word with no failures, as it is.
+        if token.kind() != TOKEN_CLOSED
+            || self.policy.slow_call.is_some()
+            || self.word.load(Ordering::Acquire) != token.0
+        {
             return false;
         }
+        let ticket = token.0;
         match &self.window {
             Window::None => true,
             Window::Calls(ring) => {
@@ -485,9 +554,7 @@ impl Engine {
     /// [`finish`](Self::finish).
     #[cfg(test)]
     pub(crate) fn succeed(&self, ticket: Ticket, now_us: impl Fn() -> u64) {
-        if let Ticket::Closed { generation } = ticket
-            && self.closed_success(Word::new(CLOSED, generation, 0).0, &now_us)
-        {
+        if self.closed_success(Token::new(ticket), &now_us) {
             return;
         }
         self.finish(ticket, Verdict::Success, false, now_us);
@@ -659,6 +726,25 @@ mod tests {
         let c = Word::new(CLOSED, GEN_MASK, u64::from(MAX_FAILURE_THRESHOLD));
         assert_eq!(c.payload(), u64::from(MAX_FAILURE_THRESHOLD));
         assert_eq!(c.0 & CLOSED_TICKET_MASK, Word::new(CLOSED, GEN_MASK, 0).0);
+    }
+
+    #[test]
+    fn tokens_round_trip_and_a_closed_ticket_is_a_closed_token() {
+        for ticket in [
+            Ticket::Closed {
+                generation: GEN_MASK,
+            },
+            Ticket::Trial { generation: 7 },
+            Ticket::Pass,
+        ] {
+            assert_eq!(Token::new(ticket).ticket(), ticket);
+        }
+        assert!(Token::new(Ticket::Trial { generation: 0 }).is_trial());
+        let e = Engine::new("token".into(), BreakerPolicy::new());
+        assert_eq!(
+            e.admit_closed(),
+            Some(Token::new(Ticket::Closed { generation: 0 }))
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The last good result per argument tuple, served when the call fails.
 
+use crate::sync::{AtomicU64, Ordering};
 use std::borrow::Cow;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;

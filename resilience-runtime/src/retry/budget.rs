@@ -3,8 +3,8 @@
 //! SDKs do), so a fleet of callers cannot multiply load on a recovering
 //! service.
 
+use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -52,29 +52,43 @@ struct Slot {
     retries: AtomicU64,
 }
 
+#[cfg(not(resilience_loom))]
+const fn slots() -> [Slot; SLOTS] {
+    [const { Slot::new() }; SLOTS]
+}
+
+#[cfg(resilience_loom)]
+fn slots() -> [Slot; SLOTS] {
+    std::array::from_fn(|_| Slot::new())
+}
+
 impl Slot {
-    const fn new() -> Slot {
-        Slot {
-            second: AtomicU64::new(0),
-            calls: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
+    const_unless_loom! {
+        fn new() -> Slot {
+            Slot {
+                second: AtomicU64::new(0),
+                calls: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+            }
         }
     }
 }
 
 impl RetryBudget {
-    /// A budget of `ratio` retries per call (e.g. `0.2`) plus `min_per_sec`.
-    ///
-    /// ```
-    /// use resilience_runtime::retry::RetryBudget;
-    /// static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
-    /// ```
-    pub const fn new(ratio: f64, min_per_sec: u32) -> RetryBudget {
-        RetryBudget {
-            ratio,
-            min_per_sec,
-            origin: OnceLock::new(),
-            slots: [const { Slot::new() }; SLOTS],
+    const_unless_loom! {
+        /// A budget of `ratio` retries per call (e.g. `0.2`) plus `min_per_sec`.
+        ///
+        /// ```
+        /// use resilience_runtime::retry::RetryBudget;
+        /// static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
+        /// ```
+        pub fn new(ratio: f64, min_per_sec: u32) -> RetryBudget {
+            RetryBudget {
+                ratio,
+                min_per_sec,
+                origin: OnceLock::new(),
+                slots: slots(),
+            }
         }
     }
 

@@ -3,10 +3,10 @@
 
 mod semaphore;
 
+use crate::sync::{AtomicU64, Ordering};
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -169,9 +169,9 @@ impl Bulkhead {
     ///
     /// ```
     /// # use resilience_runtime::Bulkhead;
-    /// assert_eq!(Bulkhead::new("db", 2).get_max_concurrent(), 2);
+    /// assert_eq!(Bulkhead::new("db", 2).max_concurrent(), 2);
     /// ```
-    pub fn get_max_concurrent(&self) -> usize {
+    pub fn max_concurrent(&self) -> usize {
         self.max_concurrent
     }
 

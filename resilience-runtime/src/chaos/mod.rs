@@ -514,3 +514,6 @@ impl crate::registry::Registrable for Chaos {
             && self.latency_rate == other.latency_rate
     }
 }
+
+pub mod experiment;
+pub mod proxy;
