@@ -26,6 +26,11 @@ fails the check:
 The page is `target/doc/resilience/attr.<layer>.html`; an option counts as
 documented when it is the key of a code span in the first column of one of
 the page's tables (`max_attempts = 3`, `stale_cache(ttl = "10m")`, `adaptive`).
+
+It also checks that no doc comment of the facade or the runtime names
+`resilience_runtime::` (hidden `# ` lines included): users depend on
+`resilience`, and the runtime's doctests see the facade as a dev-dependency.
+
 Standard library only.
 """
 
@@ -221,6 +226,17 @@ def documented(page):
     return keys, " ".join(parser.text)
 
 
+def runtime_paths():
+    """`file:line` of every doc comment that names `resilience_runtime::`."""
+    found = []
+    for tree in (ROOT / "src", ROOT / "resilience-runtime" / "src"):
+        for path in sorted(tree.rglob("*.rs")):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if re.match(r"\s*//[/!]", line) and "resilience_runtime::" in line:
+                    found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    return found
+
+
 def main():
     listing = OPTS.list
     layers = sorted(p for p in (MACROS / "layer").glob("*.rs") if p.stem != "mod")
@@ -246,10 +262,17 @@ def main():
         for key in sorted(options - in_tables):
             where = "mentioned on the page but not" if re.search(rf"\b{re.escape(key)}\b", text) else "not"
             problems.append(f"#[{layer}]: option `{key}` is {where} in the option table of {page.relative_to(ROOT)}")
+    paths = runtime_paths()
+    if paths:
+        print("check_docs: doc comments that say `resilience_runtime::` (write `resilience::`, the crate users depend on):")
+        for p in paths:
+            print(f"  - {p}")
     if problems:
         print("check_docs: options missing from the attribute pages (document them on the re-exports in src/lib.rs):")
         for p in problems:
             print(f"  - {p}")
+        return 1
+    if paths:
         return 1
     print(f"check_docs: every option of {len(layers)} attributes is in its page's option table")
     return 0

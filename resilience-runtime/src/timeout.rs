@@ -36,7 +36,7 @@ use crate::time;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::{Rejection, Timeout};
+/// use resilience::{Rejection, Timeout};
 /// use std::time::Duration;
 ///
 /// static LOOKUP: Timeout = Timeout::new("lookup", Duration::from_millis(50));
@@ -66,7 +66,7 @@ impl Timeout {
     /// compile time.
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// static T: Timeout = Timeout::new("search", Duration::from_secs(2));
     /// assert_eq!(T.duration(), Duration::from_secs(2));
@@ -89,7 +89,7 @@ impl Timeout {
     /// As [`Timeout::new`].
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// let host = "eu-1";
     /// let t = Timeout::named(format!("api@{host}"), Duration::from_secs(1));
@@ -104,7 +104,7 @@ impl Timeout {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).name(), "a");
     /// ```
@@ -115,7 +115,7 @@ impl Timeout {
     /// How long a call may run.
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).duration(), Duration::from_secs(1));
     /// ```
@@ -128,7 +128,7 @@ impl Timeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{Rejection, Timeout};
+    /// # use resilience::{Rejection, Timeout};
     /// # use std::time::Duration;
     /// let t = Timeout::new("fast", Duration::from_secs(1));
     /// let answer = t.call(async { Ok::<_, Rejection>(42) }).await;
@@ -148,7 +148,7 @@ impl Timeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// let t = Timeout::new("t", Duration::from_millis(5));
     /// let out: Result<(), String> = t.call_with(std::future::pending(), |r| r.to_string()).await;
@@ -185,8 +185,8 @@ const MIN_SAMPLES: u64 = 20;
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// use resilience_runtime::AdaptiveTimeout;
-/// use resilience_runtime::Rejection;
+/// use resilience::AdaptiveTimeout;
+/// use resilience::Rejection;
 /// use std::time::Duration;
 ///
 /// static SEARCH: AdaptiveTimeout =
@@ -244,7 +244,7 @@ impl AdaptiveTimeout {
         /// `min` not below `max`.
         ///
         /// ```
-        /// # use resilience_runtime::AdaptiveTimeout;
+        /// # use resilience::AdaptiveTimeout;
         /// # use std::time::Duration;
         /// static T: AdaptiveTimeout =
         ///     AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(50), Duration::from_secs(5));
@@ -290,7 +290,7 @@ impl AdaptiveTimeout {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(1));
     /// assert_eq!(t.name(), "t");
@@ -302,7 +302,7 @@ impl AdaptiveTimeout {
     /// The timeout the next call gets.
     ///
     /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
     /// assert_eq!(t.current(), Duration::from_secs(3));
@@ -317,7 +317,7 @@ impl AdaptiveTimeout {
     /// The current timeout, the samples behind it and the observed quantile.
     ///
     /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
     /// assert_eq!(t.snapshot().samples, 0);
@@ -368,7 +368,7 @@ impl AdaptiveTimeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{AdaptiveTimeout, Rejection};
+    /// # use resilience::{AdaptiveTimeout, Rejection};
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
     /// assert_eq!(t.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));
@@ -387,7 +387,7 @@ impl AdaptiveTimeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_millis(5));
     /// let out: Result<(), String> = t.call_with(std::future::pending(), |r| r.to_string()).await;

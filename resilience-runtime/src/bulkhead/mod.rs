@@ -51,7 +51,7 @@ use crate::sync::const_unless_loom;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::{Bulkhead, Rejection};
+/// use resilience::{Bulkhead, Rejection};
 ///
 /// static DB: Bulkhead = Bulkhead::new("db", 1);
 ///
@@ -84,7 +84,7 @@ impl Bulkhead {
         /// `usize::MAX / 2`; in a `static`, at compile time.
         ///
         /// ```
-        /// # use resilience_runtime::Bulkhead;
+        /// # use resilience::Bulkhead;
         /// static POOL: Bulkhead = Bulkhead::new("pool", 8);
         /// assert_eq!(POOL.snapshot().available, 8);
         /// ```
@@ -108,7 +108,7 @@ impl Bulkhead {
     /// As [`Bulkhead::new`].
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let host = "eu-1";
     /// let b = Bulkhead::named(format!("api@{host}"), 4);
     /// assert_eq!(b.name(), "api@eu-1");
@@ -125,7 +125,7 @@ impl Bulkhead {
         /// `Duration::ZERO` (the default) refuses at once.
         ///
         /// ```
-        /// # use resilience_runtime::Bulkhead;
+        /// # use resilience::Bulkhead;
         /// # use std::time::Duration;
         /// static POOL: Bulkhead = Bulkhead::new("pool", 8).max_wait(Duration::from_millis(50));
         /// assert_eq!(POOL.get_max_wait(), Duration::from_millis(50));
@@ -142,7 +142,7 @@ impl Bulkhead {
         /// `max_wait`).
         ///
         /// ```
-        /// # use resilience_runtime::Bulkhead;
+        /// # use resilience::Bulkhead;
         /// # use std::time::Duration;
         /// static POOL: Bulkhead = Bulkhead::new("pool", 8)
         ///     .max_wait(Duration::from_millis(50))
@@ -158,7 +158,7 @@ impl Bulkhead {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// assert_eq!(Bulkhead::new("db", 2).name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -168,7 +168,7 @@ impl Bulkhead {
     /// How many calls may run at once.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// assert_eq!(Bulkhead::new("db", 2).max_concurrent(), 2);
     /// ```
     pub fn max_concurrent(&self) -> usize {
@@ -178,7 +178,7 @@ impl Bulkhead {
     /// How long a caller waits for a permit.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// # use std::time::Duration;
     /// assert_eq!(Bulkhead::new("db", 2).get_max_wait(), Duration::ZERO);
     /// ```
@@ -189,7 +189,7 @@ impl Bulkhead {
     /// How many callers may wait at once (`None`: unbounded).
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// assert_eq!(Bulkhead::new("db", 2).get_max_queue(), None);
     /// ```
     pub fn get_max_queue(&self) -> Option<usize> {
@@ -200,7 +200,7 @@ impl Bulkhead {
     /// Lock-free and allocation-free. Does not count as a rejection.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let b = Bulkhead::new("db", 1);
     /// let permit = b.try_acquire();
     /// assert!(permit.is_some());
@@ -224,7 +224,7 @@ impl Bulkhead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use resilience_runtime::Bulkhead;
+    /// use resilience::Bulkhead;
     ///
     /// let b = Bulkhead::new("db", 1);
     /// let permit = b.acquire().await.unwrap();
@@ -246,7 +246,7 @@ impl Bulkhead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{Bulkhead, Rejection};
+    /// # use resilience::{Bulkhead, Rejection};
     /// let b = Bulkhead::new("db", 4);
     /// assert_eq!(b.call(async { Ok::<_, Rejection>(42) }).await, Ok(42));
     /// # }
@@ -264,7 +264,7 @@ impl Bulkhead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let b = Bulkhead::new("db", 1);
     /// let _held = b.try_acquire();
     /// let out: Result<(), String> = b.call_with(async { Ok(()) }, |r| r.to_string()).await;
@@ -290,7 +290,7 @@ impl Bulkhead {
     /// Permits in use, callers waiting, and rejections so far.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let b = Bulkhead::new("db", 3);
     /// let _p = b.try_acquire();
     /// let s = b.snapshot();
@@ -326,7 +326,7 @@ impl Registrable for Bulkhead {
 /// What a [`Bulkhead`] is doing right now (see [`Bulkhead::snapshot`]).
 ///
 /// ```
-/// # use resilience_runtime::Bulkhead;
+/// # use resilience::Bulkhead;
 /// let s = Bulkhead::new("db", 3).snapshot();
 /// assert_eq!(s.max_concurrent, 3);
 /// ```
@@ -349,7 +349,7 @@ pub struct BulkheadSnapshot {
 /// when this is dropped.
 ///
 /// ```
-/// # use resilience_runtime::Bulkhead;
+/// # use resilience::Bulkhead;
 /// let b = Bulkhead::new("db", 1);
 /// {
 ///     let _permit = b.try_acquire().unwrap();
@@ -409,7 +409,7 @@ fn take_ticket(ticket: &mut Option<Ticket>) -> Ticket {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// # use resilience_runtime::Bulkhead;
+/// # use resilience::Bulkhead;
 /// # use std::time::Duration;
 /// let b = Bulkhead::new("db", 1).max_wait(Duration::from_millis(10));
 /// let _held = b.acquire().await.unwrap();
@@ -519,7 +519,7 @@ pin_project! {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{Bulkhead, Rejection};
+    /// # use resilience::{Bulkhead, Rejection};
     /// let b = Bulkhead::new("db", 1);
     /// let call = b.call(async { Ok::<_, Rejection>(1) });
     /// assert_eq!(call.await, Ok(1));
