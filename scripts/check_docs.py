@@ -18,10 +18,12 @@ fails the check:
 - the key lists of hand-written parsers, `unknown_field_with_alts(…, &["…"])`;
 - in a layer parsed by hand (no `FromMeta` struct), the words it matches
   with `Some("…")` (`#[fallback]`'s `crate` and `stale_cache`);
-- and, where the schema crate exists, the keys of its tables
-  (`Spec::new("key", …)` in `resilience-schema/src/<layer>.rs`;
-  `stale_cache.rs` is `#[fallback]`'s), so an option defined there but not
-  yet parsed is missing too.
+- and, where the schema crate exists, the keys of its tables in
+  `resilience-schema/src/<layer>.rs` (the rows of `options! { key: Type,
+  Kind, default, "…"; … }`, or `Spec::new("key", …)`), with those of
+  `common.rs`; `stale_cache.rs` is the table of `#[fallback]`'s
+  `stale_cache(…)` level, which takes none of the common options but
+  `crate`.
 
 The page is `target/doc/resilience/attr.<layer>.html`; an option counts as
 documented when it is the key of a code span in the first column of one of
@@ -95,16 +97,27 @@ def braced(src, open_at):
     raise ValueError("unbalanced braces")
 
 
-def split_top(body):
-    """`body` split at the commas outside brackets (one item per field)."""
-    items, depth, start = [], 0, 0
+def split_top(body, sep=","):
+    """`body` split at each `sep` outside brackets and strings (one item per
+    field, or per row of a table)."""
+    items, depth, start, in_str = [], 0, 0, False
     pairs = {"(": 1, "[": 1, "{": 1, "<": 1, ")": -1, "]": -1, "}": -1, ">": -1}
-    for j, c in enumerate(body):
-        if c in pairs and not (c == ">" and body[j - 1] == "-"):
+    j = 0
+    while j < len(body):
+        c = body[j]
+        if in_str:
+            if c == "\\":
+                j += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in pairs and not (c == ">" and body[j - 1] == "-"):
             depth += pairs[c]
-        elif c == "," and depth == 0:
+        elif c == sep and depth == 0:
             items.append(body[start:j])
             start = j + 1
+        j += 1
     items.append(body[start:])
     return [item for item in items if item.strip()]
 
@@ -168,11 +181,29 @@ def accepted_options(layer_file, shared):
             keys |= keys_of(name, structs)
     for alts in re.findall(r"unknown_field_with_alts\([^&]*&\[([^\]]*)\]", src):
         keys |= set(re.findall(r'"([^"]+)"', alts))
-    if not own:
+    layer = layer_file.stem
+    schema = schema_keys(SCHEMA_FILE.get(layer, layer))
+    if schema and layer not in SCHEMA_FILE:
+        schema |= schema_keys("common")
+    keys |= schema
+    if not own and (layer in SCHEMA_FILE or not schema):
+        # Parsed by hand: the words it matches.
         keys |= set(re.findall(r'Some\("(\w+)"\)', src))
-    schema = SCHEMA / f"{SCHEMA_FILE.get(layer_file.stem, layer_file.stem)}.rs"
-    if schema.exists():
-        keys |= set(re.findall(r'Spec::new\(\s*"([^"]+)"', strip_comments(schema.read_text())))
+    return keys
+
+
+def schema_keys(stem):
+    """The keys of the schema crate's table in `<stem>.rs` (empty without it)."""
+    path = SCHEMA / f"{stem}.rs"
+    if not path.exists():
+        return set()
+    src = strip_comments(path.read_text())
+    keys = set(re.findall(r'Spec::new\(\s*"([^"]+)"', src))
+    for m in re.finditer(r"\boptions!\s*\{", src):
+        for row in split_top(braced(src, m.end() - 1), ";"):
+            r = re.match(r"\s*(?:#\[[^\]]*\]\s*)*([A-Za-z_]\w*)\s*(?::|,|\[)", row)
+            if r:
+                keys.add(r.group(1))
     return keys
 
 
