@@ -17,7 +17,7 @@ use crate::Rejection;
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::Outcome;
+/// use resilience::Outcome;
 /// use std::time::Duration;
 ///
 /// let throttled = Outcome::Transient { retry_after: Some(Duration::from_secs(1)) };
@@ -47,7 +47,7 @@ impl Outcome {
     /// A transient outcome with no hint of when to retry.
     ///
     /// ```
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::Outcome;
     /// assert_eq!(Outcome::TRANSIENT, Outcome::Transient { retry_after: None });
     /// ```
     pub const TRANSIENT: Outcome = Outcome::Transient { retry_after: None };
@@ -55,7 +55,7 @@ impl Outcome {
     /// Whether `#[retry]` may try again after this outcome.
     ///
     /// ```
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::Outcome;
     /// assert!(Outcome::TRANSIENT.is_retryable(false));
     /// assert!(!Outcome::Permanent.is_retryable(true));
     /// ```
@@ -70,7 +70,7 @@ impl Outcome {
     /// Whether the outcome counts against the service (for a circuit breaker).
     ///
     /// ```
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::Outcome;
     /// assert!(Outcome::Fault.counts_as_failure());
     /// assert!(!Outcome::Permanent.counts_as_failure());
     /// ```
@@ -81,7 +81,7 @@ impl Outcome {
     /// The service's hint of when to call again, if any.
     ///
     /// ```
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::Outcome;
     /// assert_eq!(Outcome::Fault.retry_after(), None);
     /// ```
     pub const fn retry_after(self) -> Option<std::time::Duration> {
@@ -95,7 +95,7 @@ impl Outcome {
     /// transient failure (retried and counted), `false` permanent.
     ///
     /// ```
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::Outcome;
     /// assert_eq!(Outcome::from_predicate(true), Outcome::TRANSIENT);
     /// assert_eq!(Outcome::from_predicate(false), Outcome::Permanent);
     /// ```
@@ -123,7 +123,7 @@ impl Outcome {
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::{Classify, Outcome};
+/// use resilience::{Classify, Outcome};
 ///
 /// enum ApiError {
 ///     Unavailable,
@@ -256,7 +256,7 @@ macro_rules! classify_error_objects {
             /// `io::Error` is not retried.
             ///
             /// ```
-            /// use resilience_runtime::{Classify, Outcome};
+            /// use resilience::{Classify, Outcome};
             /// use std::error::Error;
             /// use std::io;
             ///
@@ -284,7 +284,7 @@ classify_error_objects!(
 ///
 /// ```
 /// # #[cfg(feature = "anyhow")] {
-/// use resilience_runtime::{Classify, Outcome};
+/// use resilience::{Classify, Outcome};
 /// use std::io;
 ///
 /// let wrapped = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied)).context("reading the quota");

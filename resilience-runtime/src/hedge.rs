@@ -41,7 +41,7 @@ enum Delay {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// use resilience_runtime::Hedge;
+/// use resilience::Hedge;
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
 ///
@@ -77,7 +77,7 @@ impl Hedge {
         /// them; in a `static`, at compile time.
         ///
         /// ```
-        /// # use resilience_runtime::Hedge;
+        /// # use resilience::Hedge;
         /// # use std::time::Duration;
         /// static H: Hedge = Hedge::new("h", Duration::from_millis(50), 1);
         /// ```
@@ -102,7 +102,7 @@ impl Hedge {
         /// If `max_hedges` is 0; in a `static`, at compile time.
         ///
         /// ```
-        /// # use resilience_runtime::Hedge;
+        /// # use resilience::Hedge;
         /// static H: Hedge = Hedge::adaptive("h", 1);
         /// assert_eq!(H.current_delay(), None);
         /// ```
@@ -122,7 +122,7 @@ impl Hedge {
     /// The instance name used in events.
     ///
     /// ```
-    /// # use resilience_runtime::Hedge;
+    /// # use resilience::Hedge;
     /// # use std::time::Duration;
     /// assert_eq!(Hedge::new("h", Duration::from_millis(5), 1).name(), "h");
     /// ```
@@ -134,7 +134,7 @@ impl Hedge {
     /// while an adaptive delay has too few samples.
     ///
     /// ```
-    /// # use resilience_runtime::Hedge;
+    /// # use resilience::Hedge;
     /// # use std::time::Duration;
     /// let h = Hedge::new("h", Duration::from_millis(5), 1);
     /// assert_eq!(h.current_delay(), Some(Duration::from_millis(5)));
@@ -164,7 +164,7 @@ impl Hedge {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::Hedge;
+    /// # use resilience::Hedge;
     /// # use std::time::Duration;
     /// let h = Hedge::new("h", Duration::from_millis(5), 1);
     /// let out = h.call(|| async { Ok::<_, std::io::Error>(3) }).await;

@@ -25,8 +25,8 @@
 //! `Ok(http::check(client.get(url).send().await?)?.text().await?)`.
 //!
 //! ```
-//! use resilience_runtime::http::{RequestError, check};
-//! use resilience_runtime::{Classify, Outcome};
+//! use resilience::http::{RequestError, check};
+//! use resilience::{Classify, Outcome};
 //! use std::time::Duration;
 //!
 //! fn body(response: reqwest::Response) -> Result<reqwest::Response, RequestError> {
@@ -63,7 +63,7 @@ impl Classify for StatusCode {
     ///
     /// ```
     /// use http::StatusCode;
-    /// use resilience_runtime::{Classify, Outcome};
+    /// use resilience::{Classify, Outcome};
     ///
     /// assert_eq!(StatusCode::SERVICE_UNAVAILABLE.classify(), Outcome::TRANSIENT);
     /// assert_eq!(StatusCode::INTERNAL_SERVER_ERROR.classify(), Outcome::Fault);
@@ -93,7 +93,7 @@ impl Classify for reqwest::Error {
     /// decode is a fault of the service.
     ///
     /// ```no_run
-    /// use resilience_runtime::{Classify, Outcome};
+    /// use resilience::{Classify, Outcome};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -132,8 +132,8 @@ impl Classify for reqwest::Error {
 ///
 /// ```
 /// use http::StatusCode;
-/// use resilience_runtime::http::HttpError;
-/// use resilience_runtime::{Classify, Outcome};
+/// use resilience::http::HttpError;
+/// use resilience::{Classify, Outcome};
 /// use std::time::Duration;
 ///
 /// let throttled = HttpError::new(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(2)));
@@ -154,7 +154,7 @@ impl HttpError {
     /// An error for `status`, with the server's `Retry-After` if it sent one.
     ///
     /// ```
-    /// # use resilience_runtime::http::HttpError;
+    /// # use resilience::http::HttpError;
     /// let err = HttpError::new(http::StatusCode::BAD_GATEWAY, None);
     /// assert_eq!(err.status(), http::StatusCode::BAD_GATEWAY);
     /// ```
@@ -171,7 +171,7 @@ impl HttpError {
     /// Prefer [`check`], which makes one only for error statuses.
     ///
     /// ```
-    /// # use resilience_runtime::http::HttpError;
+    /// # use resilience::http::HttpError;
     /// let response = http::Response::builder()
     ///     .status(503)
     ///     .header("retry-after", "7")
@@ -191,7 +191,7 @@ impl HttpError {
     /// The response's status.
     ///
     /// ```
-    /// # use resilience_runtime::http::HttpError;
+    /// # use resilience::http::HttpError;
     /// # use http::StatusCode;
     /// assert_eq!(HttpError::new(StatusCode::NOT_FOUND, None).status(), StatusCode::NOT_FOUND);
     /// ```
@@ -202,7 +202,7 @@ impl HttpError {
     /// How long the server asked the client to wait, from `Retry-After`.
     ///
     /// ```
-    /// # use resilience_runtime::http::HttpError;
+    /// # use resilience::http::HttpError;
     /// # use http::StatusCode;
     /// assert_eq!(HttpError::new(StatusCode::NOT_FOUND, None).retry_after(), None);
     /// ```
@@ -213,7 +213,7 @@ impl HttpError {
     /// The URL of the response, when the error was made from one.
     ///
     /// ```
-    /// # use resilience_runtime::http::HttpError;
+    /// # use resilience::http::HttpError;
     /// # use http::StatusCode;
     /// assert!(HttpError::new(StatusCode::NOT_FOUND, None).url().is_none());
     /// ```
@@ -241,8 +241,8 @@ impl Classify for HttpError {
     /// As [`StatusCode`], with `Retry-After` on a transient outcome.
     ///
     /// ```
-    /// # use resilience_runtime::http::HttpError;
-    /// # use resilience_runtime::{Classify, Outcome};
+    /// # use resilience::http::HttpError;
+    /// # use resilience::{Classify, Outcome};
     /// # use std::time::Duration;
     /// let err = HttpError::new(http::StatusCode::SERVICE_UNAVAILABLE, Some(Duration::from_secs(30)));
     /// assert_eq!(err.classify().retry_after(), Some(Duration::from_secs(30)));
@@ -266,7 +266,7 @@ impl Classify for HttpError {
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::http::check;
+/// use resilience::http::check;
 /// use std::time::Duration;
 ///
 /// let throttled = http::Response::builder()
@@ -298,7 +298,7 @@ pub fn check(response: reqwest::Response) -> Result<reqwest::Response, HttpError
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::RETRY_AFTER};
-/// use resilience_runtime::http::retry_after;
+/// use resilience::http::retry_after;
 /// use std::time::Duration;
 ///
 /// let mut headers = HeaderMap::new();
@@ -317,7 +317,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::http::parse_retry_after;
+/// use resilience::http::parse_retry_after;
 /// use std::time::{Duration, SystemTime};
 ///
 /// let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
@@ -350,8 +350,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::http::{HttpError, RequestError};
-/// use resilience_runtime::{Classify, Outcome, Rejection};
+/// use resilience::http::{HttpError, RequestError};
+/// use resilience::{Classify, Outcome, Rejection};
 /// use std::time::Duration;
 ///
 /// let status: RequestError = HttpError::new(http::StatusCode::NOT_FOUND, None).into();
@@ -394,8 +394,8 @@ impl Classify for RequestError {
     /// As the error it holds.
     ///
     /// ```
-    /// # use resilience_runtime::http::{HttpError, RequestError};
-    /// # use resilience_runtime::{Classify, Outcome};
+    /// # use resilience::http::{HttpError, RequestError};
+    /// # use resilience::{Classify, Outcome};
     /// let err = RequestError::from(HttpError::new(http::StatusCode::INTERNAL_SERVER_ERROR, None));
     /// assert_eq!(err.classify(), Outcome::Fault);
     /// ```

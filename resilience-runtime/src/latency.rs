@@ -114,7 +114,7 @@ impl Generation {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// use resilience_runtime::latency::LatencyWindow;
+/// use resilience::latency::LatencyWindow;
 /// use std::time::Duration;
 ///
 /// let window = LatencyWindow::new(Duration::from_secs(10));
@@ -142,7 +142,7 @@ impl LatencyWindow {
         /// A histogram remembering the last `window` of latencies.
         ///
         /// ```
-        /// # use resilience_runtime::latency::LatencyWindow;
+        /// # use resilience::latency::LatencyWindow;
         /// # use std::time::Duration;
         /// static RECENT: LatencyWindow = LatencyWindow::new(Duration::from_secs(30));
         /// ```
@@ -187,7 +187,7 @@ impl LatencyWindow {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::latency::LatencyWindow;
+    /// # use resilience::latency::LatencyWindow;
     /// # use std::time::Duration;
     /// let w = LatencyWindow::new(Duration::from_secs(10));
     /// w.record(Duration::from_millis(3));
@@ -204,7 +204,7 @@ impl LatencyWindow {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::latency::LatencyWindow;
+    /// # use resilience::latency::LatencyWindow;
     /// # use std::time::Duration;
     /// let w = LatencyWindow::new(Duration::from_secs(10));
     /// w.record_at(Duration::from_millis(3), tokio::time::Instant::now());
@@ -235,7 +235,7 @@ impl LatencyWindow {
     /// How many latencies the window holds.
     ///
     /// ```
-    /// # use resilience_runtime::latency::LatencyWindow;
+    /// # use resilience::latency::LatencyWindow;
     /// # use std::time::Duration;
     /// assert_eq!(LatencyWindow::new(Duration::from_secs(1)).samples(), 0);
     /// ```
@@ -256,7 +256,7 @@ impl LatencyWindow {
     /// record.
     ///
     /// ```
-    /// # use resilience_runtime::latency::LatencyWindow;
+    /// # use resilience::latency::LatencyWindow;
     /// # use std::time::Duration;
     /// assert_eq!(LatencyWindow::new(Duration::from_secs(1)).quantile(0.5), None);
     /// ```

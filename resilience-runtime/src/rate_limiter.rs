@@ -62,7 +62,7 @@ use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::{RateLimiter, Rejection};
+/// use resilience::{RateLimiter, Rejection};
 /// use std::time::Duration;
 ///
 /// // 10 per second, 2 at once.
@@ -121,7 +121,7 @@ impl RateLimiter {
         /// in a `static`, at compile time.
         ///
         /// ```
-        /// # use resilience_runtime::RateLimiter;
+        /// # use resilience::RateLimiter;
         /// # use std::time::Duration;
         /// static API: RateLimiter = RateLimiter::new("api", 100, Duration::from_secs(1));
         /// assert_eq!(API.get_burst(), 100);
@@ -158,7 +158,7 @@ impl RateLimiter {
     /// As [`RateLimiter::new`].
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// let tenant = 42;
     /// let r = RateLimiter::named(format!("tenant-{tenant}"), 5, Duration::from_secs(1));
@@ -178,7 +178,7 @@ impl RateLimiter {
     /// earn back (`burst × per / rate`); in a `static`, at compile time.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// static API: RateLimiter = RateLimiter::new("api", 100, Duration::from_secs(1)).burst(20);
     /// assert_eq!(API.get_burst(), 20);
@@ -196,7 +196,7 @@ impl RateLimiter {
     /// `max_wait` beyond 100 years counts as 100 years.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// static API: RateLimiter =
     ///     RateLimiter::new("api", 100, Duration::from_secs(1)).max_wait(Duration::from_millis(20));
@@ -216,7 +216,7 @@ impl RateLimiter {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// assert_eq!(RateLimiter::new("api", 1, Duration::from_secs(1)).name(), "api");
     /// ```
@@ -227,7 +227,7 @@ impl RateLimiter {
     /// Calls admitted per [`per`](Self::per) on average.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).rate(), 7);
     /// ```
@@ -238,7 +238,7 @@ impl RateLimiter {
     /// The period of the rate.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).per(), Duration::from_secs(1));
     /// ```
@@ -249,7 +249,7 @@ impl RateLimiter {
     /// The burst.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_burst(), 7);
     /// ```
@@ -260,7 +260,7 @@ impl RateLimiter {
     /// How long a call may wait for its turn.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_max_wait(), Duration::ZERO);
     /// ```
@@ -271,7 +271,7 @@ impl RateLimiter {
     /// The time one cell takes to free: `per / rate`.
     ///
     /// ```
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 4, Duration::from_secs(1));
     /// assert_eq!(r.interval(), Duration::from_millis(250));
@@ -286,7 +286,7 @@ impl RateLimiter {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{RateLimiter, Rejection};
+    /// # use resilience::{RateLimiter, Rejection};
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 2, Duration::from_secs(1)).burst(1);
     /// assert!(r.check().is_ok());
@@ -307,7 +307,7 @@ impl RateLimiter {
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 10, Duration::from_secs(1))
     ///     .burst(1)
@@ -328,7 +328,7 @@ impl RateLimiter {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{RateLimiter, Rejection};
+    /// # use resilience::{RateLimiter, Rejection};
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 5, Duration::from_secs(1));
     /// assert_eq!(r.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));
@@ -347,7 +347,7 @@ impl RateLimiter {
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 1, Duration::from_secs(1));
     /// r.check().unwrap();
@@ -376,7 +376,7 @@ impl RateLimiter {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 10, Duration::from_secs(1)).burst(3);
     /// r.check().unwrap();
@@ -406,7 +406,7 @@ impl RateLimiter {
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// # use resilience_runtime::RateLimiter;
+    /// # use resilience::RateLimiter;
     /// # use std::time::Duration;
     /// static API: RateLimiter = RateLimiter::new("api", 2, Duration::from_secs(1));
     /// API.check().unwrap();
@@ -591,7 +591,7 @@ impl Registrable for RateLimiter {
 /// What a [`RateLimiter`] allows right now (see [`RateLimiter::snapshot`]).
 ///
 /// ```
-/// # use resilience_runtime::RateLimiter;
+/// # use resilience::RateLimiter;
 /// # use std::time::Duration;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -649,7 +649,7 @@ pin_project! {
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// # use resilience_runtime::{RateLimiter, Rejection};
+    /// # use resilience::{RateLimiter, Rejection};
     /// # use std::time::Duration;
     /// let r = RateLimiter::new("api", 1, Duration::from_secs(1));
     /// assert_eq!(r.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));

@@ -53,7 +53,7 @@ fn map() -> MutexGuard<'static, Map> {
 /// `tracing` warning names the instance.
 ///
 /// ```
-/// use resilience_runtime::{registry, Timeout};
+/// use resilience::{registry, Timeout};
 /// use std::time::Duration;
 ///
 /// let a = registry::get_or_register("doc-search", || Timeout::named("doc-search", Duration::from_secs(1)));
@@ -96,7 +96,7 @@ pub fn get_or_register<T: Registrable>(
 /// Every named instance, sorted by kind and name (for a health endpoint).
 ///
 /// ```
-/// use resilience_runtime::{registry, Timeout};
+/// use resilience::{registry, Timeout};
 /// use std::time::Duration;
 ///
 /// registry::get_or_register("doc-entries", || Timeout::named("doc-entries", Duration::from_secs(1)));
@@ -119,7 +119,7 @@ pub fn entries() -> Vec<Entry> {
 /// then every call is a single atomic load.
 ///
 /// ```
-/// use resilience_runtime::{registry::NamedSlot, Timeout};
+/// use resilience::{registry::NamedSlot, Timeout};
 /// use std::time::Duration;
 ///
 /// static SLOT: NamedSlot<Timeout> = NamedSlot::new();
@@ -133,7 +133,7 @@ impl<T: Registrable> NamedSlot<T> {
     /// An empty slot, for a `static`.
     ///
     /// ```
-    /// # use resilience_runtime::{registry::NamedSlot, Timeout};
+    /// # use resilience::{registry::NamedSlot, Timeout};
     /// static SLOT: NamedSlot<Timeout> = NamedSlot::new();
     /// ```
     pub const fn new() -> Self {
@@ -143,7 +143,7 @@ impl<T: Registrable> NamedSlot<T> {
     /// The registered instance, registering it on first use.
     ///
     /// ```
-    /// # use resilience_runtime::{registry::NamedSlot, Timeout};
+    /// # use resilience::{registry::NamedSlot, Timeout};
     /// # use std::time::Duration;
     /// static SLOT: NamedSlot<Timeout> = NamedSlot::new();
     /// let first = SLOT.get("doc-get", || Timeout::named("doc-get", Duration::from_secs(1)));

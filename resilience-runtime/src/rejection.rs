@@ -20,7 +20,7 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// use resilience_runtime::Rejection;
+/// use resilience::Rejection;
 /// use std::time::Duration;
 ///
 /// let rejection = Rejection::timeout("inventory::lookup", Duration::from_millis(250));
@@ -75,7 +75,7 @@ impl Rejection {
     /// A [`Rejection::Timeout`] for `name` after `elapsed`.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// # use std::time::Duration;
     /// let r = Rejection::timeout("search", Duration::from_secs(2));
     /// assert!(matches!(r, Rejection::Timeout { .. }));
@@ -90,7 +90,7 @@ impl Rejection {
     /// A [`Rejection::CircuitOpen`] for `name`, admitting again after `retry_after`.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// # use std::time::Duration;
     /// let r = Rejection::circuit_open("payments", Duration::from_secs(30));
     /// assert_eq!(r.retry_after(), Some(Duration::from_secs(30)));
@@ -105,7 +105,7 @@ impl Rejection {
     /// A [`Rejection::BulkheadFull`] for `name`.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// let r = Rejection::bulkhead_full("db");
     /// assert_eq!(r.to_string(), "bulkhead `db` is full");
     /// ```
@@ -116,7 +116,7 @@ impl Rejection {
     /// A [`Rejection::RateLimited`] for `name`, admitting again after `retry_after`.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// # use std::time::Duration;
     /// let r = Rejection::rate_limited("github", Duration::from_millis(40));
     /// assert_eq!(r.retry_after(), Some(Duration::from_millis(40)));
@@ -131,7 +131,7 @@ impl Rejection {
     /// A [`Rejection::Injected`] fault for `name`.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// let r = Rejection::injected("inventory");
     /// assert_eq!(r.name(), "inventory");
     /// ```
@@ -142,7 +142,7 @@ impl Rejection {
     /// The name of the instance that rejected the call.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// assert_eq!(Rejection::bulkhead_full("db").name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -158,7 +158,7 @@ impl Rejection {
     /// How long until the rejecting instance admits a call, where it knows.
     ///
     /// ```
-    /// # use resilience_runtime::Rejection;
+    /// # use resilience::Rejection;
     /// # use std::time::Duration;
     /// assert_eq!(Rejection::bulkhead_full("db").retry_after(), None);
     /// let open = Rejection::circuit_open("db", Duration::from_secs(5));

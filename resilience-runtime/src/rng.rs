@@ -24,7 +24,7 @@ tokio::task_local! {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::rng;
+/// use resilience::rng;
 /// use std::time::Duration;
 ///
 /// let a = rng::with_seed(7, async { rng::uniform(Duration::ZERO, Duration::from_secs(1)) }).await;
@@ -44,7 +44,7 @@ pub async fn with_seed<F: Future>(seed: u64, future: F) -> F::Output {
 /// the thread's generator. If `high < low`, returns `low`.
 ///
 /// ```
-/// use resilience_runtime::rng;
+/// use resilience::rng;
 /// use std::time::Duration;
 ///
 /// let d = rng::uniform(Duration::from_millis(10), Duration::from_millis(20));
@@ -66,7 +66,7 @@ pub fn uniform(low: Duration, high: Duration) -> Duration {
 /// as [`uniform`].
 ///
 /// ```
-/// use resilience_runtime::rng;
+/// use resilience::rng;
 /// assert!(rng::chance(1.0));
 /// assert!(!rng::chance(0.0));
 /// ```

@@ -37,7 +37,7 @@ use crate::time;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::{Rejection, Timeout};
+/// use resilience::{Rejection, Timeout};
 /// use std::time::Duration;
 ///
 /// static LOOKUP: Timeout = Timeout::new("lookup", Duration::from_millis(50));
@@ -67,7 +67,7 @@ impl Timeout {
     /// compile time.
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// static T: Timeout = Timeout::new("search", Duration::from_secs(2));
     /// assert_eq!(T.duration(), Duration::from_secs(2));
@@ -87,7 +87,7 @@ impl Timeout {
     /// As [`Timeout::new`].
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// let host = "eu-1";
     /// let t = Timeout::named(format!("api@{host}"), Duration::from_secs(1));
@@ -102,7 +102,7 @@ impl Timeout {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).name(), "a");
     /// ```
@@ -113,7 +113,7 @@ impl Timeout {
     /// How long a call may run.
     ///
     /// ```
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).duration(), Duration::from_secs(1));
     /// ```
@@ -126,7 +126,7 @@ impl Timeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{Rejection, Timeout};
+    /// # use resilience::{Rejection, Timeout};
     /// # use std::time::Duration;
     /// let t = Timeout::new("fast", Duration::from_secs(1));
     /// let answer = t.call(async { Ok::<_, Rejection>(42) }).await;
@@ -146,7 +146,7 @@ impl Timeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::Timeout;
+    /// # use resilience::Timeout;
     /// # use std::time::Duration;
     /// let t = Timeout::new("t", Duration::from_millis(5));
     /// let out: Result<(), String> = t.call_with(std::future::pending(), |r| r.to_string()).await;
@@ -183,8 +183,8 @@ const MIN_SAMPLES: u64 = 20;
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// use resilience_runtime::AdaptiveTimeout;
-/// use resilience_runtime::Rejection;
+/// use resilience::AdaptiveTimeout;
+/// use resilience::Rejection;
 /// use std::time::Duration;
 ///
 /// static SEARCH: AdaptiveTimeout =
@@ -242,7 +242,7 @@ impl AdaptiveTimeout {
         /// `min` not below `max`.
         ///
         /// ```
-        /// # use resilience_runtime::AdaptiveTimeout;
+        /// # use resilience::AdaptiveTimeout;
         /// # use std::time::Duration;
         /// static T: AdaptiveTimeout =
         ///     AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(50), Duration::from_secs(5));
@@ -275,7 +275,7 @@ impl AdaptiveTimeout {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(1));
     /// assert_eq!(t.name(), "t");
@@ -287,7 +287,7 @@ impl AdaptiveTimeout {
     /// The timeout the next call gets.
     ///
     /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
     /// assert_eq!(t.current(), Duration::from_secs(3));
@@ -302,7 +302,7 @@ impl AdaptiveTimeout {
     /// The current timeout, the samples behind it and the observed quantile.
     ///
     /// ```
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
     /// assert_eq!(t.snapshot().samples, 0);
@@ -353,7 +353,7 @@ impl AdaptiveTimeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{AdaptiveTimeout, Rejection};
+    /// # use resilience::{AdaptiveTimeout, Rejection};
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_secs(3));
     /// assert_eq!(t.call(async { Ok::<_, Rejection>(1) }).await, Ok(1));
@@ -372,7 +372,7 @@ impl AdaptiveTimeout {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::AdaptiveTimeout;
+    /// # use resilience::AdaptiveTimeout;
     /// # use std::time::Duration;
     /// let t = AdaptiveTimeout::new("t", 0.99, 2.0, Duration::from_millis(1), Duration::from_millis(5));
     /// let out: Result<(), String> = t.call_with(std::future::pending(), |r| r.to_string()).await;

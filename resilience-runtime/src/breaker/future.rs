@@ -29,7 +29,7 @@ pin_project! {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// # use std::io;
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// let fut = b.call(async { Ok::<_, io::Error>(5) }); // nothing asked yet

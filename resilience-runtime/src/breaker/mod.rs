@@ -38,7 +38,7 @@ pub use policy::{BreakerPolicy, MAX_FAILURE_THRESHOLD, WindowSize};
 /// Where a breaker stands.
 ///
 /// ```
-/// use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+/// use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::new("doc-state", BreakerPolicy::new());
 /// assert_eq!(breaker.state(), State::Closed);
@@ -79,7 +79,7 @@ impl fmt::Display for State {
 /// calls apart from each other.
 ///
 /// ```
-/// use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State, WindowSize};
+/// use resilience::breaker::{BreakerPolicy, CircuitBreaker, State, WindowSize};
 ///
 /// let breaker = CircuitBreaker::new("doc-snapshot", BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(10)));
 /// let s = breaker.snapshot();
@@ -175,8 +175,8 @@ fn now_us() -> u64 {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
-/// use resilience_runtime::Rejection;
+/// use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
+/// use resilience::Rejection;
 /// use std::io;
 /// use std::time::Duration;
 ///
@@ -220,7 +220,7 @@ impl CircuitBreaker {
         /// A breaker usable in a `static`.
         ///
         /// ```
-        /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+        /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
         /// static B: CircuitBreaker = CircuitBreaker::new("search", BreakerPolicy::new());
         /// assert_eq!(B.name(), "search");
         /// ```
@@ -234,7 +234,7 @@ impl CircuitBreaker {
     /// A breaker with a name built at run time (one per host, per tenant).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let host = "eu-1";
     /// let b = CircuitBreaker::named(format!("api@{host}"), BreakerPolicy::new());
     /// assert_eq!(b.name(), "api@eu-1");
@@ -248,7 +248,7 @@ impl CircuitBreaker {
     /// The instance name carried by its rejections and events.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// assert_eq!(CircuitBreaker::new("a", BreakerPolicy::new()).name(), "a");
     /// ```
     #[inline]
@@ -259,7 +259,7 @@ impl CircuitBreaker {
     /// The policy.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(9));
     /// assert_eq!(b.policy().get_failure_threshold(), Some(9));
     /// ```
@@ -271,7 +271,7 @@ impl CircuitBreaker {
     /// reads `Open` until the next call turns it half-open.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
     /// assert_eq!(CircuitBreaker::new("a", BreakerPolicy::new()).state(), State::Closed);
     /// ```
     #[inline]
@@ -283,7 +283,7 @@ impl CircuitBreaker {
     /// rejected (e.g. to shed a downstream under maintenance).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.force_open();
     /// assert!(b.try_acquire().is_err());
@@ -296,7 +296,7 @@ impl CircuitBreaker {
     /// and nothing is recorded.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(1));
     /// b.disable();
     /// b.try_acquire().unwrap().failure();
@@ -310,7 +310,7 @@ impl CircuitBreaker {
     /// [`force_open`](Self::force_open) and [`disable`](Self::disable)).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.force_open();
     /// b.reset();
@@ -323,7 +323,7 @@ impl CircuitBreaker {
     /// The state and counters now.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().failure();
     /// assert_eq!(b.snapshot().consecutive_failures, 1);
@@ -351,7 +351,7 @@ impl CircuitBreaker {
     /// while holding the permit, then report.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// match b.try_acquire() {
     ///     Ok(permit) => {
@@ -418,7 +418,7 @@ impl CircuitBreaker {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// # use std::io;
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// let out: io::Result<u8> = b.call(async { Ok(1) }).await;
@@ -439,8 +439,8 @@ impl CircuitBreaker {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// # use resilience::Outcome;
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(1));
     /// // 404s are the caller's problem, not the service's.
     /// let not_found = |e: &u16| if *e == 404 { Outcome::Permanent } else { Outcome::Fault };

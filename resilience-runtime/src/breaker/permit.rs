@@ -20,7 +20,7 @@ use crate::Outcome;
 /// sibling in a `join!`, is a cancellation).
 ///
 /// ```
-/// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker, State};
+/// # use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
 /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(1));
 /// let permit = b.try_acquire().unwrap();
 /// drop(permit); // cancelled: not counted
@@ -50,7 +50,7 @@ impl Permit<'_> {
     /// Whether this permit is a half-open trial.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// assert!(!b.try_acquire().unwrap().is_trial());
     /// ```
@@ -62,7 +62,7 @@ impl Permit<'_> {
     /// The call succeeded (a slow success may still count as slow).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().success();
     /// ```
@@ -79,7 +79,7 @@ impl Permit<'_> {
     /// The call failed in a way that counts against the service.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().failure();
     /// assert_eq!(b.snapshot().consecutive_failures, 1);
@@ -92,8 +92,8 @@ impl Permit<'_> {
     /// [`Outcome::Permanent`], which is ignored.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
-    /// # use resilience_runtime::Outcome;
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::Outcome;
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().record(Outcome::Permanent);
     /// assert_eq!(b.snapshot().consecutive_failures, 0);
@@ -110,7 +110,7 @@ impl Permit<'_> {
     /// permit is given back.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, CircuitBreaker};
+    /// # use resilience::breaker::{BreakerPolicy, CircuitBreaker};
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().ignore();
     /// ```

@@ -11,7 +11,7 @@ use super::{engine, window};
 /// `#[circuit_breaker(window = …)]` and a configuration file write it.
 ///
 /// ```
-/// use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+/// use resilience::breaker::{BreakerPolicy, WindowSize};
 /// use std::time::Duration;
 ///
 /// let last_100_calls = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(100));
@@ -58,7 +58,7 @@ pub(super) enum TripRule {
 /// durations, `min_calls` outside rate mode or above a count window.
 ///
 /// ```
-/// use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+/// use resilience::breaker::{BreakerPolicy, WindowSize};
 /// use std::time::Duration;
 ///
 /// const PAYMENTS: BreakerPolicy = BreakerPolicy::new()
@@ -90,7 +90,7 @@ impl Default for BreakerPolicy {
 /// in a row shares the breaker's state word with a 32-bit generation).
 ///
 /// ```
-/// use resilience_runtime::breaker::{BreakerPolicy, MAX_FAILURE_THRESHOLD};
+/// use resilience::breaker::{BreakerPolicy, MAX_FAILURE_THRESHOLD};
 ///
 /// let p = BreakerPolicy::new().failure_threshold(MAX_FAILURE_THRESHOLD);
 /// assert_eq!(p.get_failure_threshold(), Some(MAX_FAILURE_THRESHOLD));
@@ -101,7 +101,7 @@ impl BreakerPolicy {
     /// The default policy (see the type's docs).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// assert_eq!(BreakerPolicy::new().get_failure_threshold(), Some(5));
     /// ```
     pub const fn new() -> Self {
@@ -122,7 +122,7 @@ impl BreakerPolicy {
     /// the count), 1 to [`MAX_FAILURE_THRESHOLD`]. Replaces a rate rule.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// assert_eq!(BreakerPolicy::new().failure_threshold(3).get_failure_threshold(), Some(3));
     /// ```
     pub const fn failure_threshold(mut self, n: u32) -> Self {
@@ -139,7 +139,7 @@ impl BreakerPolicy {
     /// consecutive rule.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+    /// # use resilience::breaker::{BreakerPolicy, WindowSize};
     /// let p = BreakerPolicy::new().failure_rate(0.25, WindowSize::Calls(10));
     /// assert_eq!(p.get_failure_threshold(), None);
     /// assert_eq!(p.get_min_calls(), Some(10));
@@ -165,7 +165,7 @@ impl BreakerPolicy {
     /// as `#[circuit_breaker(min_calls = …)]` without a rate is refused).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::{BreakerPolicy, WindowSize};
+    /// # use resilience::breaker::{BreakerPolicy, WindowSize};
     /// let p = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(100)).min_calls(40);
     /// assert_eq!(p.get_min_calls(), Some(40));
     /// ```
@@ -194,7 +194,7 @@ impl BreakerPolicy {
     /// calls have their own rate, [`slow_call_rate`](Self::slow_call_rate).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// # use std::time::Duration;
     /// let p = BreakerPolicy::new().slow_call(Duration::from_secs(2));
     /// # let _ = p;
@@ -209,7 +209,7 @@ impl BreakerPolicy {
     /// slow (default 1.0: all of them).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// let p = BreakerPolicy::new().slow_call_rate(0.8);
     /// # let _ = p;
     /// ```
@@ -222,7 +222,7 @@ impl BreakerPolicy {
     /// How long the circuit stays open before it admits a trial call.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// # use std::time::Duration;
     /// let p = BreakerPolicy::new().open_for(Duration::from_secs(5));
     /// assert_eq!(p.get_open_for(), Duration::from_secs(5));
@@ -236,7 +236,7 @@ impl BreakerPolicy {
     /// Successful trials needed to close the circuit (1 to 255).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// let p = BreakerPolicy::new().success_threshold(3);
     /// # let _ = p;
     /// ```
@@ -250,7 +250,7 @@ impl BreakerPolicy {
     /// rejected.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// let p = BreakerPolicy::new().half_open_max_calls(2);
     /// # let _ = p;
     /// ```
@@ -265,7 +265,7 @@ impl BreakerPolicy {
     /// (a hung trial cannot keep the breaker half-open forever).
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// # use std::time::Duration;
     /// let p = BreakerPolicy::new().half_open_max_wait(Duration::from_secs(10));
     /// # let _ = p;
@@ -279,7 +279,7 @@ impl BreakerPolicy {
     /// The consecutive-failure threshold, or `None` in rate mode.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// assert_eq!(BreakerPolicy::new().get_failure_threshold(), Some(5));
     /// ```
     pub const fn get_failure_threshold(&self) -> Option<u32> {
@@ -293,7 +293,7 @@ impl BreakerPolicy {
     /// mode.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// assert_eq!(BreakerPolicy::new().get_min_calls(), None);
     /// ```
     pub const fn get_min_calls(&self) -> Option<u32> {
@@ -306,7 +306,7 @@ impl BreakerPolicy {
     /// How long the circuit stays open.
     ///
     /// ```
-    /// # use resilience_runtime::breaker::BreakerPolicy;
+    /// # use resilience::breaker::BreakerPolicy;
     /// # use std::time::Duration;
     /// assert_eq!(BreakerPolicy::new().get_open_for(), Duration::from_secs(60));
     /// ```

@@ -52,7 +52,7 @@ use crate::sync::const_unless_loom;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::{Bulkhead, Rejection};
+/// use resilience::{Bulkhead, Rejection};
 ///
 /// static DB: Bulkhead = Bulkhead::new("db", 1);
 ///
@@ -85,7 +85,7 @@ impl Bulkhead {
         /// `usize::MAX / 2`; in a `static`, at compile time.
         ///
         /// ```
-        /// # use resilience_runtime::Bulkhead;
+        /// # use resilience::Bulkhead;
         /// static POOL: Bulkhead = Bulkhead::new("pool", 8);
         /// assert_eq!(POOL.snapshot().available, 8);
         /// ```
@@ -109,7 +109,7 @@ impl Bulkhead {
     /// As [`Bulkhead::new`].
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let host = "eu-1";
     /// let b = Bulkhead::named(format!("api@{host}"), 4);
     /// assert_eq!(b.name(), "api@eu-1");
@@ -126,7 +126,7 @@ impl Bulkhead {
         /// `Duration::ZERO` (the default) refuses at once.
         ///
         /// ```
-        /// # use resilience_runtime::Bulkhead;
+        /// # use resilience::Bulkhead;
         /// # use std::time::Duration;
         /// static POOL: Bulkhead = Bulkhead::new("pool", 8).max_wait(Duration::from_millis(50));
         /// assert_eq!(POOL.get_max_wait(), Duration::from_millis(50));
@@ -143,7 +143,7 @@ impl Bulkhead {
         /// `max_wait`).
         ///
         /// ```
-        /// # use resilience_runtime::Bulkhead;
+        /// # use resilience::Bulkhead;
         /// # use std::time::Duration;
         /// static POOL: Bulkhead = Bulkhead::new("pool", 8)
         ///     .max_wait(Duration::from_millis(50))
@@ -159,7 +159,7 @@ impl Bulkhead {
     /// The instance name carried by its rejections.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// assert_eq!(Bulkhead::new("db", 2).name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -169,7 +169,7 @@ impl Bulkhead {
     /// How many calls may run at once.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// assert_eq!(Bulkhead::new("db", 2).max_concurrent(), 2);
     /// ```
     pub fn max_concurrent(&self) -> usize {
@@ -179,7 +179,7 @@ impl Bulkhead {
     /// How long a caller waits for a permit.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// # use std::time::Duration;
     /// assert_eq!(Bulkhead::new("db", 2).get_max_wait(), Duration::ZERO);
     /// ```
@@ -190,7 +190,7 @@ impl Bulkhead {
     /// How many callers may wait at once (`None`: unbounded).
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// assert_eq!(Bulkhead::new("db", 2).get_max_queue(), None);
     /// ```
     pub fn get_max_queue(&self) -> Option<usize> {
@@ -201,7 +201,7 @@ impl Bulkhead {
     /// Lock-free and allocation-free. Does not count as a rejection.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let b = Bulkhead::new("db", 1);
     /// let permit = b.try_acquire();
     /// assert!(permit.is_some());
@@ -225,7 +225,7 @@ impl Bulkhead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use resilience_runtime::Bulkhead;
+    /// use resilience::Bulkhead;
     ///
     /// let b = Bulkhead::new("db", 1);
     /// let permit = b.acquire().await.unwrap();
@@ -247,7 +247,7 @@ impl Bulkhead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{Bulkhead, Rejection};
+    /// # use resilience::{Bulkhead, Rejection};
     /// let b = Bulkhead::new("db", 4);
     /// assert_eq!(b.call(async { Ok::<_, Rejection>(42) }).await, Ok(42));
     /// # }
@@ -265,7 +265,7 @@ impl Bulkhead {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let b = Bulkhead::new("db", 1);
     /// let _held = b.try_acquire();
     /// let out: Result<(), String> = b.call_with(async { Ok(()) }, |r| r.to_string()).await;
@@ -291,7 +291,7 @@ impl Bulkhead {
     /// Permits in use, callers waiting, and rejections so far.
     ///
     /// ```
-    /// # use resilience_runtime::Bulkhead;
+    /// # use resilience::Bulkhead;
     /// let b = Bulkhead::new("db", 3);
     /// let _p = b.try_acquire();
     /// let s = b.snapshot();
@@ -327,7 +327,7 @@ impl Registrable for Bulkhead {
 /// What a [`Bulkhead`] is doing right now (see [`Bulkhead::snapshot`]).
 ///
 /// ```
-/// # use resilience_runtime::Bulkhead;
+/// # use resilience::Bulkhead;
 /// let s = Bulkhead::new("db", 3).snapshot();
 /// assert_eq!(s.max_concurrent, 3);
 /// ```
@@ -350,7 +350,7 @@ pub struct BulkheadSnapshot {
 /// when this is dropped.
 ///
 /// ```
-/// # use resilience_runtime::Bulkhead;
+/// # use resilience::Bulkhead;
 /// let b = Bulkhead::new("db", 1);
 /// {
 ///     let _permit = b.try_acquire().unwrap();
@@ -410,7 +410,7 @@ fn take_ticket(ticket: &mut Option<Ticket>) -> Ticket {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// # use resilience_runtime::Bulkhead;
+/// # use resilience::Bulkhead;
 /// # use std::time::Duration;
 /// let b = Bulkhead::new("db", 1).max_wait(Duration::from_millis(10));
 /// let _held = b.acquire().await.unwrap();
@@ -520,7 +520,7 @@ pin_project! {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{Bulkhead, Rejection};
+    /// # use resilience::{Bulkhead, Rejection};
     /// let b = Bulkhead::new("db", 1);
     /// let call = b.call(async { Ok::<_, Rejection>(1) });
     /// assert_eq!(call.await, Ok(1));

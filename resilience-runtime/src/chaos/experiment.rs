@@ -14,7 +14,6 @@
 //! calls that reached the upstream.
 //!
 //! ```
-//! # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use resilience::chaos::experiment::{Answer, Experiment, Phase};
@@ -61,7 +60,6 @@ use crate::breaker::{CircuitBreaker, State};
 /// How one call of the workload ended, as the workload classifies it.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// use resilience::chaos::experiment::Answer;
 /// // E.g. from a `#[fallback]` function whose answer says where it came from.
 /// let from_cache = true;
@@ -84,7 +82,6 @@ type Action<'a> = Box<dyn FnOnce() -> Box<dyn Send + 'a> + Send + 'a>;
 /// action at its start.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// use resilience::chaos::experiment::Phase;
@@ -119,7 +116,6 @@ impl<'a> Phase<'a> {
     /// A phase that lasts `duration` and changes nothing at its start.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// let steady = resilience::chaos::experiment::Phase::new("steady", Duration::from_secs(1));
     /// # let _ = steady;
@@ -137,7 +133,6 @@ impl<'a> Phase<'a> {
     /// last the phase; `()` is a one-off action.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::Phase;
     /// let phase = Phase::new("deploy", Duration::from_secs(1)).action(|| println!("deploying"));
@@ -152,7 +147,6 @@ impl<'a> Phase<'a> {
 /// A workload driven through phases; see the [module](self) docs.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use resilience::chaos::experiment::{Answer, Experiment, Phase};
@@ -214,7 +208,6 @@ where
     /// (clone a client or an `Arc` into it).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// let experiment = Experiment::new("noop", || async { Answer::Fresh });
     /// # let _ = experiment;
@@ -236,7 +229,6 @@ where
     /// start while the runner is late are skipped, not bunched.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// // 50 calls per second.
@@ -252,7 +244,6 @@ where
     /// and drops it.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// let e = Experiment::new("e", || async { Answer::Fresh }).call_timeout(Duration::from_secs(2));
@@ -266,7 +257,6 @@ where
     /// Adds a phase, after those already added.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::experiment::{Answer, Experiment, Phase};
     /// let e = Experiment::new("e", || async { Answer::Fresh })
@@ -281,7 +271,6 @@ where
     /// Watches `breaker` to report when it opens (`Open` or `ForcedOpen`).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// use resilience::{BreakerPolicy, CircuitBreaker};
     /// let breaker = CircuitBreaker::new("watched", BreakerPolicy::new());
@@ -295,7 +284,6 @@ where
     /// Reports when `is_open` turns true, for a breaker of another kind.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// let e = Experiment::new("e", || async { Answer::Fresh }).breaker_open_when(|| false);
     /// # let _ = e;
@@ -309,7 +297,6 @@ where
     /// the server), reported per phase as a difference.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::experiment::{Answer, Experiment};
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// let hits = AtomicU64::new(0);
@@ -326,7 +313,6 @@ where
     /// resets).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// use resilience::chaos::experiment::{Answer, Experiment};
@@ -350,7 +336,6 @@ where
     /// Outside a tokio runtime, or when a call of the workload panics.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
@@ -512,7 +497,6 @@ fn quantile(latencies: &[Duration], q: f64) -> Duration {
 /// What an [`Experiment`] measured; printed as a table by `Display`.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # use std::time::Duration;
@@ -541,7 +525,6 @@ impl Report {
     /// The first phase named `name`.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
@@ -566,7 +549,6 @@ impl Report {
 /// it, so that a fault's first effect on calls already running counts.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # use std::time::Duration;
@@ -623,7 +605,6 @@ impl PhaseReport {
     /// Fresh answers over calls (0 without calls).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;
@@ -642,7 +623,6 @@ impl PhaseReport {
     /// Fallback answers over calls (0 without calls).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::time::Duration;

@@ -17,8 +17,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use resilience_runtime::chaos::{self, Chaos, Fault};
-//! use resilience_runtime::Rejection;
+//! use resilience::chaos::{self, Chaos, Fault};
+//! use resilience::Rejection;
 //!
 //! static PAYMENTS: Chaos = Chaos::new("payments");
 //!
@@ -65,7 +65,7 @@ impl Fault {
     /// Fail the call with [`Rejection::Injected`], without running it.
     ///
     /// ```
-    /// let fault = resilience_runtime::chaos::Fault::error();
+    /// let fault = resilience::chaos::Fault::error();
     /// # let _ = fault;
     /// ```
     pub fn error() -> Fault {
@@ -76,7 +76,7 @@ impl Fault {
     /// Calls whose error type is not `E` get [`Rejection::Injected`].
     ///
     /// ```
-    /// use resilience_runtime::chaos::Fault;
+    /// use resilience::chaos::Fault;
     /// let fault = Fault::error_with(|| std::io::Error::from(std::io::ErrorKind::ConnectionReset));
     /// # let _ = fault;
     /// ```
@@ -88,7 +88,7 @@ impl Fault {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let fault = resilience_runtime::chaos::Fault::latency(Duration::from_millis(200));
+    /// let fault = resilience::chaos::Fault::latency(Duration::from_millis(200));
     /// # let _ = fault;
     /// ```
     pub fn latency(delay: Duration) -> Fault {
@@ -98,7 +98,7 @@ impl Fault {
     /// Never answer (exercises timeouts). The call is not run.
     ///
     /// ```
-    /// let fault = resilience_runtime::chaos::Fault::hang();
+    /// let fault = resilience::chaos::Fault::hang();
     /// # let _ = fault;
     /// ```
     pub fn hang() -> Fault {
@@ -108,7 +108,7 @@ impl Fault {
     /// Panic where the call would run (exercises panic safety).
     ///
     /// ```
-    /// let fault = resilience_runtime::chaos::Fault::panic();
+    /// let fault = resilience::chaos::Fault::panic();
     /// # let _ = fault;
     /// ```
     pub fn panic() -> Fault {
@@ -175,8 +175,8 @@ tokio::task_local! {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::chaos::{Chaos, Fault, Scope};
-/// use resilience_runtime::Rejection;
+/// use resilience::chaos::{Chaos, Fault, Scope};
+/// use resilience::Rejection;
 ///
 /// static DB: Chaos = Chaos::new("db");
 /// let scope = Scope::new();
@@ -201,7 +201,7 @@ impl Scope {
     /// An empty scope.
     ///
     /// ```
-    /// let scope = resilience_runtime::chaos::Scope::new();
+    /// let scope = resilience::chaos::Scope::new();
     /// # let _ = scope;
     /// ```
     pub fn new() -> Scope {
@@ -212,7 +212,7 @@ impl Scope {
     /// inside this scope, until the guard drops (or a limit set on it).
     ///
     /// ```
-    /// use resilience_runtime::chaos::{Fault, Scope};
+    /// use resilience::chaos::{Fault, Scope};
     /// let scope = Scope::new();
     /// let guard = scope.inject("search", Fault::hang()).for_calls(2);
     /// drop(guard); // removed
@@ -241,7 +241,7 @@ impl Scope {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let scope = resilience_runtime::chaos::Scope::new();
+    /// let scope = resilience::chaos::Scope::new();
     /// assert_eq!(scope.enter(async { 1 }).await, 1);
     /// # }
     /// ```
@@ -255,7 +255,7 @@ impl Scope {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::chaos;
+/// use resilience::chaos;
 /// chaos::scope(async {
 ///     assert!(chaos::inject("x", chaos::Fault::hang()).is_ok());
 /// })
@@ -275,7 +275,7 @@ pub async fn scope<F: Future>(future: F) -> F::Output {
 /// leak into unrelated tests, so none is set.
 ///
 /// ```
-/// let outside = resilience_runtime::chaos::inject("x", resilience_runtime::chaos::Fault::error());
+/// let outside = resilience::chaos::inject("x", resilience::chaos::Fault::error());
 /// assert!(outside.is_err());
 /// ```
 pub fn inject(
@@ -325,7 +325,7 @@ impl InjectionGuard {
     /// Ends the injection after `calls` calls.
     ///
     /// ```
-    /// use resilience_runtime::chaos::{Fault, Scope};
+    /// use resilience::chaos::{Fault, Scope};
     /// let _guard = Scope::new().inject("x", Fault::error()).for_calls(3);
     /// ```
     pub fn for_calls(self, calls: u64) -> Self {
@@ -338,7 +338,7 @@ impl InjectionGuard {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use resilience_runtime::chaos::{Fault, Scope};
+    /// use resilience::chaos::{Fault, Scope};
     /// use std::time::Duration;
     /// let _guard = Scope::new().inject("x", Fault::error()).for_duration(Duration::from_secs(5));
     /// # }
@@ -364,8 +364,8 @@ impl Drop for InjectionGuard {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::chaos::Chaos;
-/// use resilience_runtime::Rejection;
+/// use resilience::chaos::Chaos;
+/// use resilience::Rejection;
 ///
 /// static ALWAYS: Chaos = Chaos::new("always").error_rate(1.0);
 /// let out = ALWAYS.call(async { Ok::<_, Rejection>(1) }).await;
@@ -384,7 +384,7 @@ impl Chaos {
     /// An instance with no random faults (only injected ones).
     ///
     /// ```
-    /// static C: resilience_runtime::chaos::Chaos = resilience_runtime::chaos::Chaos::new("c");
+    /// static C: resilience::chaos::Chaos = resilience::chaos::Chaos::new("c");
     /// ```
     pub const fn new(name: &'static str) -> Chaos {
         Chaos {
@@ -399,7 +399,7 @@ impl Chaos {
     /// An instance with a run-time name.
     ///
     /// ```
-    /// let c = resilience_runtime::chaos::Chaos::named(format!("host-{}", 1));
+    /// let c = resilience::chaos::Chaos::named(format!("host-{}", 1));
     /// assert_eq!(c.name(), "host-1");
     /// ```
     pub fn named(name: impl Into<Cow<'static, str>>) -> Chaos {
@@ -412,7 +412,7 @@ impl Chaos {
     /// Fails this fraction of calls with [`Rejection::Injected`], 0 to 1 (outside it panics, as `#[chaos]` refuses it).
     ///
     /// ```
-    /// let c = resilience_runtime::chaos::Chaos::new("c").error_rate(0.1);
+    /// let c = resilience::chaos::Chaos::new("c").error_rate(0.1);
     /// # let _ = c;
     /// ```
     pub const fn error_rate(mut self, rate: f64) -> Chaos {
@@ -425,7 +425,7 @@ impl Chaos {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let c = resilience_runtime::chaos::Chaos::new("c").latency(Duration::from_millis(200), 0.2);
+    /// let c = resilience::chaos::Chaos::new("c").latency(Duration::from_millis(200), 0.2);
     /// # let _ = c;
     /// ```
     pub const fn latency(mut self, latency: Duration, rate: f64) -> Chaos {
@@ -438,7 +438,7 @@ impl Chaos {
     /// The name injections target.
     ///
     /// ```
-    /// assert_eq!(resilience_runtime::chaos::Chaos::new("c").name(), "c");
+    /// assert_eq!(resilience::chaos::Chaos::new("c").name(), "c");
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -470,9 +470,9 @@ impl Chaos {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use resilience_runtime::chaos::Chaos;
+    /// use resilience::chaos::Chaos;
     /// let c = Chaos::new("quiet");
-    /// assert_eq!(c.call(async { Ok::<_, resilience_runtime::Rejection>(5) }).await, Ok(5));
+    /// assert_eq!(c.call(async { Ok::<_, resilience::Rejection>(5) }).await, Ok(5));
     /// # }
     /// ```
     pub async fn call<F, T, E>(&self, call: F) -> Result<T, E>

@@ -15,7 +15,6 @@
 //! connection and ends every task it started.
 //!
 //! ```
-//! # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
 //! use resilience::chaos::proxy::{Fault, Proxy};
@@ -77,7 +76,6 @@ const REBIND_RETRY: Duration = Duration::from_millis(50);
 /// Which way bytes travel through the proxy.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// use resilience::chaos::proxy::{Direction, Fault};
 /// // Requests arrive late, responses on time.
 /// let fault = Fault::latency(std::time::Duration::from_millis(50)).direction(Direction::Upstream);
@@ -118,7 +116,6 @@ impl fmt::Display for Direction {
 /// (bandwidth: the lowest limit); partitions and black holes add up.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// use resilience::chaos::proxy::{Direction, Fault};
 /// use std::time::Duration;
 ///
@@ -157,7 +154,6 @@ impl Fault {
     /// Holds every chunk of data for `delay` before forwarding it.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// let fault = resilience::chaos::proxy::Fault::latency(Duration::from_millis(100));
     /// # let _ = fault;
@@ -171,7 +167,6 @@ impl Fault {
     /// [seed](ProxyBuilder::seed) repeats it).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// use resilience::chaos::proxy::Fault;
     /// let fault = Fault::jittered_latency(Duration::from_millis(100), Duration::from_millis(30));
@@ -188,7 +183,6 @@ impl Fault {
     /// each direction it applies to.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// // A 1 Mbit/s link.
     /// let fault = resilience::chaos::proxy::Fault::bandwidth(125_000);
     /// # let _ = fault;
@@ -204,7 +198,6 @@ impl Fault {
     /// connected upstream until the black hole ends.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// let fault = resilience::chaos::proxy::Fault::black_hole();
     /// # let _ = fault;
     /// ```
@@ -218,7 +211,6 @@ impl Fault {
     /// data to forward.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::proxy::{Direction, Fault};
     /// // Cut every response after 100 bytes.
     /// let fault = Fault::reset_after(100).direction(Direction::Downstream);
@@ -231,7 +223,6 @@ impl Fault {
     /// Waits `delay` before passing a close (FIN) on to the other end.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # use std::time::Duration;
     /// let fault = resilience::chaos::proxy::Fault::slow_close(Duration::from_secs(1));
     /// # let _ = fault;
@@ -245,7 +236,6 @@ impl Fault {
     /// across a real partition, and arrive when it heals.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::proxy::{Direction, Fault};
     /// // Requests get through, responses never come back.
     /// let fault = Fault::partition(Direction::Downstream);
@@ -258,7 +248,6 @@ impl Fault {
     /// Applies the fault in `direction` only.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::proxy::{Direction, Fault};
     /// let fault = Fault::bandwidth(10_000).direction(Direction::Upstream);
     /// assert_eq!(fault.get_direction(), Direction::Upstream);
@@ -272,7 +261,6 @@ impl Fault {
     /// `[0, 1]`; NaN is 0), drawn once per connection.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// let fault = resilience::chaos::proxy::Fault::black_hole().share(0.25);
     /// assert_eq!(fault.get_share(), 0.25);
     /// ```
@@ -288,7 +276,6 @@ impl Fault {
     /// The direction the fault applies in.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::proxy::{Direction, Fault};
     /// assert_eq!(Fault::black_hole().get_direction(), Direction::Both);
     /// ```
@@ -299,7 +286,6 @@ impl Fault {
     /// The share of connections the fault applies to.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// assert_eq!(resilience::chaos::proxy::Fault::black_hole().get_share(), 1.0);
     /// ```
     pub fn get_share(&self) -> f64 {
@@ -333,7 +319,6 @@ impl fmt::Display for Fault {
 /// The proxy's counters since it started; see [`Proxy::stats`].
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -367,7 +352,6 @@ impl ProxyStats {
     /// `live`, which stays the current count.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// use resilience::chaos::proxy::ProxyStats;
     /// let zero = ProxyStats::default();
     /// assert_eq!(zero.since(&zero), zero);
@@ -539,7 +523,6 @@ impl Shared {
 /// [module](self) docs.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// use resilience::chaos::proxy::Proxy;
@@ -573,7 +556,6 @@ impl fmt::Debug for Proxy {
 /// Options of a [`Proxy`] before it starts.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -597,7 +579,6 @@ impl ProxyBuilder {
     /// generator.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # let upstream: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
     /// let builder = resilience::chaos::proxy::Proxy::builder(upstream).seed(42);
     /// # let _ = builder;
@@ -618,7 +599,6 @@ impl ProxyBuilder {
     /// Outside a tokio runtime.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -662,7 +642,6 @@ impl Proxy {
     /// When the port cannot be bound.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -678,7 +657,6 @@ impl Proxy {
     /// A proxy to `upstream`, to configure before it starts.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # let upstream: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
     /// let builder = resilience::chaos::proxy::Proxy::builder(upstream);
     /// # let _ = builder;
@@ -693,7 +671,6 @@ impl Proxy {
     /// The address clients connect to.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -710,7 +687,6 @@ impl Proxy {
     /// The address the proxy forwards to.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -727,7 +703,6 @@ impl Proxy {
     /// drops.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// use resilience::chaos::proxy::{Fault, Proxy};
@@ -759,7 +734,6 @@ impl Proxy {
     /// such guard drops the port is bound again (the same port).
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -780,7 +754,6 @@ impl Proxy {
     /// The counters since the proxy started.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -798,7 +771,6 @@ impl Proxy {
     /// Dropping the proxy does the same without waiting.
     ///
     /// ```
-    /// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// # let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -846,7 +818,6 @@ enum Guarded {
 /// Keeps a fault of a [`Proxy`] on; dropping it switches the fault off.
 ///
 /// ```
-/// # extern crate resilience_runtime as resilience; // `resilience::` re-exports this crate
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// use resilience::chaos::proxy::{Fault, Proxy};

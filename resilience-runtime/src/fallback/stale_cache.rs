@@ -41,7 +41,7 @@ use tokio::time::Instant;
 /// another.
 ///
 /// ```
-/// use resilience_runtime::fallback::StaleCache;
+/// use resilience::fallback::StaleCache;
 /// use std::time::Duration;
 ///
 /// // The cache of `async fn stock(&self, sku: u32) -> Result<u64, E>`
@@ -55,7 +55,7 @@ use tokio::time::Instant;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::fallback::StaleCache;
+/// use resilience::fallback::StaleCache;
 /// use std::time::Duration;
 ///
 /// let cache: StaleCache<u64, String> = StaleCache::new("profiles", Duration::from_secs(600), 1_000);
@@ -94,7 +94,7 @@ where
     /// `capacity` keys.
     ///
     /// ```
-    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use resilience::fallback::StaleCache;
     /// # use std::time::Duration;
     /// let cache: StaleCache<String, u32> = StaleCache::new("prices", Duration::from_secs(60), 100);
     /// # let _ = cache;
@@ -114,7 +114,7 @@ where
     /// Remembers `value` as the last good result for `key`.
     ///
     /// ```
-    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use resilience::fallback::StaleCache;
     /// # use std::time::Duration;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -132,7 +132,7 @@ where
     /// as a stale answer; `None` (counted as a miss) otherwise.
     ///
     /// ```
-    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use resilience::fallback::StaleCache;
     /// # use std::time::Duration;
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -168,7 +168,7 @@ where
     /// The counters.
     ///
     /// ```
-    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use resilience::fallback::StaleCache;
     /// # use std::time::Duration;
     /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
     /// assert_eq!(cache.snapshot().served_stale, 0);
@@ -184,7 +184,7 @@ where
     /// The instance name used in events.
     ///
     /// ```
-    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use resilience::fallback::StaleCache;
     /// # use std::time::Duration;
     /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
     /// assert_eq!(cache.name(), "c");
@@ -196,7 +196,7 @@ where
     /// How old a remembered result may be and still be served.
     ///
     /// ```
-    /// # use resilience_runtime::fallback::StaleCache;
+    /// # use resilience::fallback::StaleCache;
     /// # use std::time::Duration;
     /// let cache: StaleCache<u8, u8> = StaleCache::new("c", Duration::from_secs(1), 10);
     /// assert_eq!(cache.ttl(), Duration::from_secs(1));

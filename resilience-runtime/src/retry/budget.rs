@@ -25,7 +25,7 @@ const SLOTS: usize = 10;
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// use resilience_runtime::retry::RetryBudget;
+/// use resilience::RetryBudget;
 ///
 /// let budget = RetryBudget::new(0.2, 0);
 /// for _ in 0..10 {
@@ -84,7 +84,7 @@ impl RetryBudget {
         /// refuses it; in a `static`, at compile time.
         ///
         /// ```
-        /// use resilience_runtime::retry::RetryBudget;
+        /// use resilience::RetryBudget;
         /// static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
         /// ```
         pub fn new(ratio: f64, min_per_sec: u32) -> RetryBudget {
@@ -101,7 +101,7 @@ impl RetryBudget {
     /// The allowed fraction of retries per call.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryBudget;
+    /// # use resilience::RetryBudget;
     /// assert_eq!(RetryBudget::new(0.2, 10).ratio(), 0.2);
     /// ```
     pub fn ratio(&self) -> f64 {
@@ -111,7 +111,7 @@ impl RetryBudget {
     /// The floor of retries per second.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryBudget;
+    /// # use resilience::RetryBudget;
     /// assert_eq!(RetryBudget::new(0.2, 10).min_per_sec(), 10);
     /// ```
     pub fn min_per_sec(&self) -> u32 {
@@ -140,7 +140,7 @@ impl RetryBudget {
     /// Counts one call (every call, first attempts included).
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryBudget;
+    /// # use resilience::RetryBudget;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let budget = RetryBudget::new(0.5, 0);
@@ -156,7 +156,7 @@ impl RetryBudget {
     /// Takes one retry from the budget if the window allows it.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryBudget;
+    /// # use resilience::RetryBudget;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let budget = RetryBudget::new(0.5, 0);
@@ -185,7 +185,7 @@ impl RetryBudget {
     /// The window the budget looks at.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryBudget;
+    /// # use resilience::RetryBudget;
     /// assert_eq!(RetryBudget::window(), std::time::Duration::from_secs(10));
     /// ```
     pub const fn window() -> Duration {

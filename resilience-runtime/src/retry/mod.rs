@@ -17,7 +17,7 @@ use crate::{Classify, Outcome, rng};
 /// …)]` and a configuration file name the same variants).
 ///
 /// ```
-/// use resilience_runtime::retry::{Backoff, Jitter, RetryPolicy};
+/// use resilience::{Backoff, Jitter, RetryPolicy};
 /// use std::time::Duration;
 ///
 /// let p = RetryPolicy::new()
@@ -40,7 +40,7 @@ use resilience_schema::{self as schema, expect};
 /// `base`), no jitter, no overall deadline, not idempotent.
 ///
 /// ```
-/// use resilience_runtime::retry::{Backoff, RetryPolicy};
+/// use resilience::{Backoff, RetryPolicy};
 /// use std::time::Duration;
 ///
 /// const POLICY: RetryPolicy = RetryPolicy::new()
@@ -71,7 +71,7 @@ impl RetryPolicy {
     /// The default policy (see the type's docs).
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// assert_eq!(RetryPolicy::new().get_max_attempts(), 3);
     /// ```
     pub const fn new() -> Self {
@@ -94,12 +94,12 @@ impl RetryPolicy {
     /// compile time.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// assert_eq!(RetryPolicy::new().max_attempts(1).get_max_attempts(), 1);
     /// ```
     ///
     /// ```compile_fail
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// static NEVER: RetryPolicy = RetryPolicy::new().max_attempts(0); // `max_attempts` counts every call…
     /// ```
     pub const fn max_attempts(mut self, attempts: u32) -> Self {
@@ -111,7 +111,7 @@ impl RetryPolicy {
     /// The growth of delays.
     ///
     /// ```
-    /// # use resilience_runtime::retry::{Backoff, RetryPolicy};
+    /// # use resilience::{Backoff, RetryPolicy};
     /// let p = RetryPolicy::new().backoff(Backoff::Fixed);
     /// # let _ = p;
     /// ```
@@ -123,7 +123,7 @@ impl RetryPolicy {
     /// The first delay (and the unit of growth).
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// # use std::time::Duration;
     /// let p = RetryPolicy::new().base(Duration::from_millis(10));
     /// assert_eq!(p.delay(1, Duration::ZERO), Duration::from_millis(10));
@@ -137,7 +137,7 @@ impl RetryPolicy {
     /// hint honoured: a longer hint ends the retries.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// # use std::time::Duration;
     /// let p = RetryPolicy::new().max_delay(Duration::from_millis(150));
     /// assert_eq!(p.delay(10, Duration::ZERO), Duration::from_millis(150));
@@ -150,7 +150,7 @@ impl RetryPolicy {
     /// The randomisation of each delay.
     ///
     /// ```
-    /// # use resilience_runtime::retry::{Jitter, RetryPolicy};
+    /// # use resilience::{Jitter, RetryPolicy};
     /// let p = RetryPolicy::new().jitter(Jitter::Full);
     /// # let _ = p;
     /// ```
@@ -162,7 +162,7 @@ impl RetryPolicy {
     /// An overall deadline, from the first call: no attempt starts after it.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// # use std::time::Duration;
     /// let p = RetryPolicy::new().max_elapsed(Duration::from_secs(10));
     /// # let _ = p;
@@ -177,7 +177,7 @@ impl RetryPolicy {
     /// call can run twice without harm).
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// let p = RetryPolicy::new().idempotent(true);
     /// # let _ = p;
     /// ```
@@ -189,7 +189,7 @@ impl RetryPolicy {
     /// Total calls allowed, the first included.
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// assert_eq!(RetryPolicy::new().max_attempts(4).get_max_attempts(), 4);
     /// ```
     pub const fn get_max_attempts(&self) -> u32 {
@@ -200,7 +200,7 @@ impl RetryPolicy {
     /// `base` (a long `base` alone is honoured, as `#[retry(base = …)]`).
     ///
     /// ```
-    /// # use resilience_runtime::retry::RetryPolicy;
+    /// # use resilience::RetryPolicy;
     /// # use std::time::Duration;
     /// let long = RetryPolicy::new().base(Duration::from_secs(60));
     /// assert_eq!(long.cap(), Duration::from_secs(60));
@@ -225,7 +225,7 @@ impl RetryPolicy {
     /// [`Backoff::Decorrelated`]; `Duration::ZERO` before the first).
     ///
     /// ```
-    /// # use resilience_runtime::retry::{Backoff, RetryPolicy};
+    /// # use resilience::{Backoff, RetryPolicy};
     /// # use std::time::Duration;
     /// let p = RetryPolicy::new().backoff(Backoff::Linear).base(Duration::from_millis(5));
     /// assert_eq!(p.delay(3, Duration::ZERO), Duration::from_millis(15));
@@ -265,8 +265,8 @@ impl RetryPolicy {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use resilience_runtime::Retry;
-/// use resilience_runtime::retry::{Backoff, RetryPolicy};
+/// use resilience::Retry;
+/// use resilience::{Backoff, RetryPolicy};
 /// use std::io;
 /// use std::time::Duration;
 ///
@@ -303,7 +303,7 @@ impl Retry {
     /// A retry instance usable in a `static`.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use resilience::{RetryPolicy, Retry};
     /// static R: Retry = Retry::new("r", RetryPolicy::new());
     /// assert_eq!(R.name(), "r");
     /// ```
@@ -319,7 +319,7 @@ impl Retry {
     /// retries beyond the budget are refused and the last error is returned.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::{RetryBudget, RetryPolicy}, Retry};
+    /// # use resilience::{RetryBudget, RetryPolicy, Retry};
     /// static R: Retry = Retry::with_budget("r", RetryPolicy::new(), RetryBudget::new(0.2, 10));
     /// assert_eq!(R.budget().map(|b| b.ratio()), Some(0.2));
     /// ```
@@ -334,7 +334,7 @@ impl Retry {
     /// Adds a [`RetryBudget`] to an instance built at run time.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::{RetryBudget, RetryPolicy}, Retry};
+    /// # use resilience::{RetryBudget, RetryPolicy, Retry};
     /// let r = Retry::named("api", RetryPolicy::new()).budgeted(RetryBudget::new(0.1, 5));
     /// assert_eq!(r.budget().map(|b| b.min_per_sec()), Some(5));
     /// ```
@@ -346,7 +346,7 @@ impl Retry {
     /// The budget, if any.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use resilience::{RetryPolicy, Retry};
     /// assert!(Retry::new("r", RetryPolicy::new()).budget().is_none());
     /// ```
     pub fn budget(&self) -> Option<&RetryBudget> {
@@ -356,7 +356,7 @@ impl Retry {
     /// A retry instance with a name built at run time.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use resilience::{RetryPolicy, Retry};
     /// let r = Retry::named(format!("api-{}", 1), RetryPolicy::new());
     /// assert_eq!(r.name(), "api-1");
     /// ```
@@ -371,7 +371,7 @@ impl Retry {
     /// The instance name used in events.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use resilience::{RetryPolicy, Retry};
     /// assert_eq!(Retry::new("x", RetryPolicy::new()).name(), "x");
     /// ```
     pub fn name(&self) -> &str {
@@ -381,7 +381,7 @@ impl Retry {
     /// The policy.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use resilience::{RetryPolicy, Retry};
     /// assert_eq!(Retry::new("x", RetryPolicy::new()).policy(), &RetryPolicy::new());
     /// ```
     pub fn policy(&self) -> &RetryPolicy {
@@ -392,7 +392,7 @@ impl Retry {
     /// inlines the loop so that each attempt can borrow the arguments anew).
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Outcome, Retry};
+    /// # use resilience::{RetryPolicy, Outcome, Retry};
     /// let r = Retry::new("x", RetryPolicy::new().max_attempts(2));
     /// let mut attempts = r.start();
     /// assert!(attempts.after_failure(Outcome::TRANSIENT).is_some());
@@ -422,7 +422,7 @@ impl Retry {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// # use resilience_runtime::{retry::RetryPolicy, Retry};
+    /// # use resilience::{RetryPolicy, Retry};
     /// # use std::io;
     /// let r = Retry::new("x", RetryPolicy::new());
     /// let out: io::Result<u8> = r.call(|| async { Ok(1) }).await;
@@ -472,7 +472,7 @@ impl Attempts<'_> {
     /// A `retry_after` hint longer than the computed delay replaces it.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::*, Outcome, Retry};
+    /// # use resilience::{Backoff, Outcome, Retry, RetryPolicy};
     /// # use std::time::Duration;
     /// let r = Retry::new("x", RetryPolicy::new().backoff(Backoff::Fixed).base(Duration::from_millis(10)));
     /// let mut a = r.start();
@@ -541,7 +541,7 @@ impl Attempts<'_> {
     /// How many attempts have failed so far.
     ///
     /// ```
-    /// # use resilience_runtime::{retry::RetryPolicy, Outcome, Retry};
+    /// # use resilience::{RetryPolicy, Outcome, Retry};
     /// let r = Retry::new("x", RetryPolicy::new());
     /// let mut a = r.start();
     /// a.after_failure(Outcome::TRANSIENT);
