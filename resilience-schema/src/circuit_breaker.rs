@@ -13,7 +13,8 @@ pub const MAX_FAILURE_THRESHOLD: u32 = (1 << 29) - 1;
 /// `failure_rate`).
 pub const FAILURE_RATE: f64 = 0.5;
 /// The window of rate mode, without `window`: the last 100 calls.
-pub const WINDOW: Window = Window::Calls(100);
+pub const WINDOW: Window = Window::Calls(WINDOW_CALLS);
+const WINDOW_CALLS: u32 = 100;
 /// The largest count window.
 pub const MAX_WINDOW_CALLS: u32 = 1_000_000;
 /// Calls the window must hold before its rates count (at most the
@@ -44,7 +45,7 @@ crate::options! {
     /// `#[circuit_breaker]`'s options as written (`None`: the default).
     failure_threshold: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(FAILURE_THRESHOLD as u64), "Consecutive mode: open after this many failures in a row (at most 536870911).";
     failure_rate: f64, Kind::Number, Fallback::Number(FAILURE_RATE), "Rate mode: open when this fraction of the window's calls failed, in (0, 1].";
-    window: Window, Kind::CountOrDuration, Fallback::Count(100), "Rate mode: the last N calls (`window = 100`) or the calls of a duration (`window = \"10s\"`).";
+    window: Window, Kind::CountOrDuration, Fallback::Count(WINDOW_CALLS as u64), "Rate mode: the last N calls (`window = 100`) or the calls of a duration (`window = \"10s\"`).";
     min_calls: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(MIN_CALLS as u64), "Rate mode: calls the window must hold before its rates count (at most the window's size).";
     open_for: Duration, Kind::Duration, Fallback::Duration(OPEN_FOR), "How long the circuit stays open before a trial call.";
     slow_call: Duration, Kind::Duration, Fallback::Unset, "A call this long or longer is slow (a failure in consecutive mode and half-open); unset: none is.";

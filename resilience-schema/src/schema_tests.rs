@@ -105,3 +105,36 @@ fn durations_read_as_written() {
     assert_eq!(duration_text(Duration::from_secs(600)), "10m");
     assert_eq!(duration_text(Duration::from_millis(1500)), "1500ms");
 }
+
+/// A sentence is static (a `const fn` cannot format): the limits it names
+/// are written out, and must be the limits the rules check.
+#[test]
+fn sentences_name_the_limits_their_rules_check() {
+    let says = |check: Check, limit: u64| {
+        let problem = check.unwrap_err();
+        assert!(problem.message.contains(&limit.to_string()), "{problem}");
+    };
+    let max = circuit_breaker::MAX_FAILURE_THRESHOLD;
+    says(
+        circuit_breaker::check_failure_threshold(max + 1),
+        max.into(),
+    );
+    assert!(circuit_breaker::check_failure_threshold(max).is_ok());
+    let max = circuit_breaker::MAX_HALF_OPEN;
+    says(
+        circuit_breaker::check_success_threshold(max + 1),
+        max.into(),
+    );
+    says(
+        circuit_breaker::check_half_open_max_calls(max + 1),
+        max.into(),
+    );
+    let max = circuit_breaker::MAX_WINDOW_CALLS;
+    says(
+        circuit_breaker::check_window(circuit_breaker::Window::Calls(max + 1)),
+        max.into(),
+    );
+    let max = bulkhead::MAX_PERMITS;
+    says(bulkhead::check_max_concurrent(max + 1), max);
+    assert!(bulkhead::check_max_concurrent(max).is_ok());
+}
