@@ -52,10 +52,21 @@ pub(crate) fn sleep_until(deadline: Instant, layer: Layer) -> Sleep {
     }
     // Inside a runtime, tokio still panics at once if it was built without
     // its time driver; it has no way to ask, so catch and restate.
+    // Any other panic (a runtime shutting down) goes on as tokio raised it.
     match panic::catch_unwind(AssertUnwindSafe(|| tokio::time::sleep_until(deadline))) {
         Ok(sleep) => sleep,
-        Err(_) => timers_disabled(layer),
+        Err(payload) if says_timers_are_disabled(&*payload) => timers_disabled(layer),
+        Err(payload) => panic::resume_unwind(payload),
     }
+}
+
+/// Whether a panic's message is tokio's "timers are disabled".
+fn says_timers_are_disabled(payload: &(dyn std::any::Any + Send)) -> bool {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    message.is_some_and(|m| m.contains("timers are disabled"))
 }
 
 #[cold]
