@@ -129,24 +129,27 @@ const CASES: &[Case] = &[
 ];
 
 fn main() {
+    // `cargo bench` passes flags (`--bench`, criterion's `--warm-up-time 1`
+    // when every bench runs): anything but `<case> <calls>` lists the cases.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench` passes `--bench`; skip flags.
     let args: Vec<&str> = args
         .iter()
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let [case, calls] = args[..] else {
+    let found = match args[..] {
+        [case, calls] => CASES
+            .iter()
+            .find(|(name, _)| *name == case)
+            .zip(calls.parse::<u64>().ok()),
+        _ => None,
+    };
+    let Some(((_, run), calls)) = found else {
         for (name, _) in CASES {
             println!("{name}");
         }
         return;
     };
-    let calls: u64 = calls.parse().expect("the number of calls");
-    let (_, run) = CASES
-        .iter()
-        .find(|(name, _)| *name == case)
-        .unwrap_or_else(|| panic!("no case `{case}`; run without arguments for the list"));
     let mut sum = 0u64;
     for i in 0..calls {
         sum = sum.wrapping_add(run(black_box(i)).unwrap_or(0));
