@@ -62,7 +62,7 @@ for area in "${AREAS[@]}"; do
     printf '\n==> mutants: %s\n' "$name"
     rm -rf "$out/$name"
     # Exit 2 (missed mutants) and 3 (timeouts) are results, not failures.
-    (cd "$tree" && cargo mutants --in-place --workspace --timeout "${MUTANTS_TIMEOUT:-120}" \
+    (cd "$tree" && cargo mutants --in-place --workspace --timeout "${MUTANTS_TIMEOUT:-60}" \
         --no-shuffle -o "../$name" "${args[@]}") || { rc=$?; [[ $rc == 2 || $rc == 3 ]]; }
     count() { [[ -f "$out/$name/mutants.out/$1.txt" ]] && wc -l <"$out/$name/mutants.out/$1.txt" || echo 0; }
     c=$(count caught) m=$(count missed) t=$(count timeout) u=$(count unviable)

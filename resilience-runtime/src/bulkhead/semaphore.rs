@@ -639,6 +639,40 @@ mod mutants_tests {
     }
 
     #[test]
+    fn holds_up_to_max_permits_and_refuses_more_at_construction() {
+        let s = Semaphore::new(MAX_PERMITS);
+        assert_eq!(s.available(), usize::MAX / 2);
+        assert!(s.try_acquire());
+        assert_eq!(s.available(), usize::MAX / 2 - 1);
+        let more = std::panic::catch_unwind(|| Semaphore::new(MAX_PERMITS + 1));
+        let message = *more.unwrap_err().downcast::<&str>().unwrap();
+        assert_eq!(message, "too many permits");
+    }
+
+    /// The documented fast path: with nobody queued, a release and an
+    /// acquire never wait for the queue's lock (held here, as a slow
+    /// caller would hold it).
+    #[test]
+    fn without_waiters_release_and_acquire_never_take_the_lock() {
+        let s = Semaphore::new(1);
+        assert!(s.try_acquire());
+        let guard = s.lock();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                s.release();
+                assert!(s.try_acquire());
+                s.release();
+                done.send(()).unwrap();
+            });
+            let lock_free = finished.recv_timeout(std::time::Duration::from_secs(5));
+            drop(guard);
+            assert!(lock_free.is_ok(), "release waited for the queue's lock");
+        });
+        assert_eq!(s.available(), 1);
+    }
+
+    #[test]
     fn a_full_queue_refuses_only_past_max_queue() {
         let s = Semaphore::new(1);
         assert!(s.try_acquire());
