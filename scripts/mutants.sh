@@ -44,8 +44,9 @@ if ! cargo mutants --version >/dev/null 2>&1; then
     cargo install --locked cargo-mutants
 fi
 
-out=target/mutants
-tree=$out/tree
+out=$PWD/target/mutants
+# MUTANTS_TREE: another scratch copy to mutate (its target/ is reused).
+tree=${MUTANTS_TREE:-$out/tree}
 mkdir -p "$tree"
 rsync -a --delete --exclude /target --exclude /.git ./ "$tree/"
 
@@ -63,7 +64,7 @@ for area in "${AREAS[@]}"; do
     rm -rf "$out/$name"
     # Exit 2 (missed mutants) and 3 (timeouts) are results, not failures.
     (cd "$tree" && cargo mutants --in-place --workspace --timeout "${MUTANTS_TIMEOUT:-60}" \
-        --no-shuffle -o "../$name" "${args[@]}") || { rc=$?; [[ $rc == 2 || $rc == 3 ]]; }
+        --no-shuffle -o "$out/$name" "${args[@]}") || { rc=$?; [[ $rc == 2 || $rc == 3 ]]; }
     count() { [[ -f "$out/$name/mutants.out/$1.txt" ]] && wc -l <"$out/$name/mutants.out/$1.txt" || echo 0; }
     c=$(count caught) m=$(count missed) t=$(count timeout) u=$(count unviable)
     rows+=("$(printf '%-16s %7d %7d %8d %9d' "$name" "$c" "$m" "$t" "$u")")
@@ -78,5 +79,5 @@ if [[ $judged -gt 0 ]]; then
     printf '%-16s %7d %7d %8d %9d\n' total "$total_caught" "$total_missed" "$total_timeout" "$total_unviable"
     awk -v k=$((total_caught + total_timeout)) -v n=$judged \
         'BEGIN { printf "mutation score: %d of %d non-equivalent mutants caught (%.1f %%)\n", k, n, 100 * k / n }'
-    echo "missed: $out/*/mutants.out/missed.txt"
+    echo "missed: target/mutants/*/mutants.out/missed.txt"
 fi
