@@ -629,3 +629,52 @@ mod tests {
         assert_eq!(window.record(FAIL, &at(9_000_000)), Some(calls(1, 1, 0)));
     }
 }
+
+/// What mutation testing (issue 22) found no test pinning down: the ring's
+/// guard against totals read mid-race.
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests {
+    use super::*;
+
+    const FAIL: Sample = Sample {
+        failure: true,
+        slow: false,
+    };
+    const OK: Sample = Sample {
+        failure: false,
+        slow: false,
+    };
+
+    /// Two writers a whole window apart land on one slot: the first has
+    /// swapped its failure in but not yet added it to the totals when the
+    /// second swaps it out. The second's totals are then out of range for
+    /// a moment (a failure taken away before it was added); it must judge
+    /// nothing rather than act on them, and once the first's addition
+    /// lands the totals are right again.
+    #[test]
+    fn totals_read_before_a_racing_writer_lands_are_never_judged() {
+        let ring = CallRing::new(2);
+        assert_eq!(ring.record(OK).map(|c| c.calls), Some(1));
+        // The first writer, stopped between its swap and its addition.
+        let first = ring.take_index();
+        assert_eq!(first, 1);
+        let old = ring.slot(first).swap(encode(FAIL), Relaxed);
+        // The second writer, a window later, on the same slot.
+        assert_eq!(
+            ring.record_at(first, OK),
+            None,
+            "out-of-range totals judged"
+        );
+        assert_eq!(ring.counts(), None, "a reader sees them out of range too");
+        // The first writer's addition lands.
+        ring.totals.fetch_add(delta(old, encode(FAIL)), Relaxed);
+        assert_eq!(
+            ring.counts(),
+            Some(Counts {
+                calls: 2,
+                failures: 0,
+                slow: 0
+            })
+        );
+    }
+}
