@@ -677,4 +677,36 @@ mod mutants_tests {
             })
         );
     }
+
+    /// A writer that read a bucket's epoch, then lost the CPU while another
+    /// caller started the bucket over for a later tenth, adds its call for
+    /// an epoch that has passed: it must be dropped (the call has left the
+    /// window), not overwrite the new tenth's count.
+    #[test]
+    fn a_late_writer_of_an_old_epoch_never_overwrites_the_new_count() {
+        let window = TimeBuckets::new(10_000_000); // 10 s in 1 s buckets
+        window.record(FAIL, &|| 0);
+        let bucket = &window.buckets[0];
+        let (_, old_epoch) = unpack_stamp(bucket.stamp.load(Acquire));
+        // Ten seconds on, the same bucket starts over for its new tenth.
+        assert_eq!(
+            window.record(OK, &|| 10_000_000),
+            Some(Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            })
+        );
+        // The late writer lands now.
+        bucket.add(CALLS, old_epoch);
+        bucket.add(FAILURES, old_epoch);
+        assert_eq!(
+            window.counts_at(10_000_000),
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
 }
