@@ -709,4 +709,47 @@ mod mutants_tests {
             }
         );
     }
+
+    /// A bucket's epoch is 8 bits: after 256 restarts it comes round again.
+    /// A counter left untouched all that time (no failure since the first
+    /// tenth) must not come back with it: each restart retires it.
+    #[test]
+    fn a_failure_never_returns_when_its_buckets_epoch_comes_round_again() {
+        let window = TimeBuckets::new(10_000_000); // 10 s in 1 s buckets
+        window.record(FAIL, &|| 0);
+        // Bucket 0 starts over every 10 s; 256 times, with successes only.
+        for lap in 1..=256u64 {
+            let now = lap * 10_000_000;
+            assert_eq!(
+                window.record(OK, &|| now),
+                Some(Counts {
+                    calls: 1,
+                    failures: 0,
+                    slow: 0
+                }),
+                "lap {lap}"
+            );
+        }
+    }
+
+    /// A caller that starts a bucket over retires its counters to the new
+    /// epoch; one that does so late, after writers of that epoch already
+    /// counted, must leave their counts alone.
+    #[test]
+    fn a_late_retire_keeps_the_counts_of_its_own_epoch() {
+        let window = TimeBuckets::new(10_000_000);
+        window.record(FAIL, &|| 0);
+        window.record(FAIL, &|| 10_000_000);
+        let bucket = &window.buckets[0];
+        let (_, epoch) = unpack_stamp(bucket.stamp.load(Acquire));
+        bucket.retire(epoch);
+        assert_eq!(
+            window.counts_at(10_000_000),
+            Counts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
 }
