@@ -48,7 +48,9 @@ out=$PWD/target/mutants
 # MUTANTS_TREE: another scratch copy to mutate (its target/ is reused).
 tree=${MUTANTS_TREE:-$out/tree}
 mkdir -p "$tree"
-rsync -a --delete --exclude /target --exclude /.git ./ "$tree/"
+# By content, not times: a file restored after an in-place mutant is newer
+# than the mutant's build, and must stay so for cargo to rebuild it.
+rsync -rl --checksum --delete --exclude /target --exclude /.git ./ "$tree/"
 
 declare -a rows=()
 total_caught=0 total_missed=0 total_timeout=0 total_unviable=0
@@ -62,8 +64,15 @@ for area in "${AREAS[@]}"; do
     for t in $tests; do args+=("--cargo-arg=--test=$t"); done
     printf '\n==> mutants: %s\n' "$name"
     rm -rf "$out/$name"
-    # Exit 2 (missed mutants) and 3 (timeouts) are results, not failures.
-    (cd "$tree" && cargo mutants --in-place --workspace --timeout "${MUTANTS_TIMEOUT:-60}" \
+    mkdir -p "$out/$name"
+    # The unmutated tests first (cargo-mutants' own baseline would build
+    # only the mutated package's tests, not `test_package`'s), then the
+    # mutants with a fixed timeout. Exit 2 (missed mutants) and 3
+    # (timeouts) are results, not failures.
+    tests_args=()
+    for t in $tests; do tests_args+=("--test=$t"); done
+    (cd "$tree" && cargo test -q -p resilience-runtime -p resilience --all-features --lib "${tests_args[@]}" >/dev/null)
+    (cd "$tree" && cargo mutants --in-place --workspace --baseline skip --timeout "${MUTANTS_TIMEOUT:-60}" \
         --no-shuffle -o "$out/$name" "${args[@]}") || { rc=$?; [[ $rc == 2 || $rc == 3 ]]; }
     count() { [[ -f "$out/$name/mutants.out/$1.txt" ]] && wc -l <"$out/$name/mutants.out/$1.txt" || echo 0; }
     c=$(count caught) m=$(count missed) t=$(count timeout) u=$(count unviable)
