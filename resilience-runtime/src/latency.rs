@@ -432,3 +432,153 @@ mod tests {
         );
     }
 }
+
+/// What mutation testing (issue 22) found no test pinning down: the bucket
+/// bounds at small values and octave edges (the proptest above samples
+/// mostly large ones), latencies past the top bucket, exact quantile ranks,
+/// a late record for an earlier half window, and very long windows.
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests {
+    use super::*;
+
+    /// The bucket's bound is at least the value, at most an eighth above
+    /// it, and the bucket below ends before the value.
+    fn assert_bounded(micros: u64) {
+        let bucket = bucket_of(micros);
+        let upper = upper_bound(bucket);
+        assert!(
+            upper >= micros,
+            "{micros} µs -> bucket {bucket}, bound {upper}"
+        );
+        assert!(
+            upper - micros <= micros / 8 + 1,
+            "{micros} µs -> bound {upper}"
+        );
+        if bucket > 0 {
+            assert!(
+                upper_bound(bucket - 1) < micros,
+                "{micros} µs: bucket {bucket} too high"
+            );
+        }
+    }
+
+    #[test]
+    fn every_small_latency_and_every_octave_edge_is_bounded_within_an_eighth() {
+        for micros in 0..20_000 {
+            assert_bounded(micros);
+        }
+        for octave in 4..36 {
+            let edge = 1u64 << octave;
+            for micros in [edge - 1, edge, edge + 1, edge + edge / 16, edge + edge / 8] {
+                assert_bounded(micros);
+            }
+        }
+        // Consecutive values fill consecutive buckets: none is skipped.
+        let mut previous = bucket_of(0);
+        for micros in 1..20_000 {
+            let bucket = bucket_of(micros);
+            assert!(bucket == previous || bucket == previous + 1, "{micros} µs");
+            previous = bucket;
+        }
+        assert_eq!(upper_bound(EXACT - 1), EXACT as u64 - 1);
+        assert_eq!(bucket_of(EXACT as u64), EXACT);
+        assert_eq!(upper_bound(EXACT), EXACT as u64 + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latencies_past_the_top_bucket_count_in_it() {
+        let w = LatencyWindow::new(Duration::from_secs(10));
+        let top = Duration::from_micros(upper_bound(BUCKETS - 1));
+        w.record(Duration::from_secs(30 * 3600));
+        w.record(Duration::MAX);
+        assert_eq!(w.samples(), 2);
+        assert_eq!(w.quantile(0.5), Some(top));
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+        assert_eq!(bucket_of(1 << 40), BUCKETS - 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quantile_is_the_bound_of_the_bucket_holding_its_rank() {
+        let w = LatencyWindow::new(Duration::from_secs(10));
+        for ms in 1..=100 {
+            w.record(Duration::from_millis(ms));
+        }
+        let bound = |ms: u64| Some(Duration::from_micros(upper_bound(bucket_of(ms * 1000))));
+        assert_eq!(w.quantile(0.5), bound(50));
+        assert_eq!(w.quantile(0.9), bound(90));
+        assert_eq!(w.quantile(0.01), bound(1));
+        assert_eq!(w.quantile(0.011), bound(2), "rank 1.1 rounds up to 2");
+        assert_eq!(w.quantile(1.0), bound(100));
+        assert_eq!(w.quantile(0.0), bound(1), "the rank is at least 1");
+        assert_eq!(w.quantile(7.0), bound(100), "q is at most 1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn both_half_windows_count_until_the_older_leaves() {
+        let w = LatencyWindow::new(Duration::from_secs(10));
+        w.record(Duration::from_millis(100));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        w.record(Duration::from_millis(1));
+        w.record(Duration::from_millis(1));
+        assert_eq!(w.samples(), 3);
+        let bound = |ms: u64| Some(Duration::from_micros(upper_bound(bucket_of(ms * 1000))));
+        assert_eq!(w.quantile(1.0), bound(100), "the older half window counts");
+        assert_eq!(w.quantile(0.5), bound(1));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(w.samples(), 2);
+        assert_eq!(w.quantile(1.0), bound(1));
+    }
+
+    #[test]
+    fn a_late_record_for_an_earlier_half_window_is_dropped() {
+        let w = LatencyWindow::new(Duration::from_secs(10));
+        let base = Instant::now();
+        let at = |s: u64| base + Duration::from_secs(s);
+        assert!(w.record_renewing(Duration::from_millis(5), at(0)));
+        assert!(
+            !w.record_renewing(Duration::from_millis(5), at(1)),
+            "same half window"
+        );
+        // 10 s on: the third half window, in the first one's generation.
+        assert!(w.record_renewing(Duration::from_millis(7), at(10)));
+        // A record that ended 9 s earlier, for the first half window: too late.
+        assert!(!w.record_renewing(Duration::from_millis(9), at(1)));
+        assert_eq!(
+            w.samples_at(at(10)),
+            1,
+            "the late record neither counts nor clears"
+        );
+        assert_eq!(
+            w.quantile_at(1.0, at(10)),
+            Some(Duration::from_micros(upper_bound(bucket_of(7_000))))
+        );
+        assert!(
+            w.record_renewing(Duration::from_millis(5), at(15)),
+            "a new half window"
+        );
+        assert!(!w.record_renewing(Duration::from_millis(5), at(16)));
+        assert_eq!(w.samples_at(at(16)), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_too_long_for_the_clock_forgets_nothing() {
+        let w = LatencyWindow::new(Duration::MAX);
+        w.record(Duration::from_millis(3));
+        tokio::time::advance(Duration::from_secs(1000 * 86_400)).await;
+        w.record(Duration::from_millis(3));
+        assert_eq!(w.samples(), 2);
+    }
+
+    #[test]
+    fn a_zero_window_keeps_a_record_for_its_own_instant_only() {
+        let w = LatencyWindow::new(Duration::ZERO);
+        let base = Instant::now();
+        w.record_at(Duration::from_millis(1), base);
+        assert_eq!(w.samples_at(base), 1);
+        assert_eq!(w.samples_at(base + Duration::from_nanos(2)), 0);
+        let w = LatencyWindow::new(Duration::from_nanos(4));
+        w.record_at(Duration::from_millis(1), base);
+        assert_eq!(w.samples_at(base + Duration::from_nanos(3)), 1);
+        assert_eq!(w.samples_at(base + Duration::from_nanos(4)), 0);
+    }
+}

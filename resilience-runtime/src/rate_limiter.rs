@@ -1017,3 +1017,198 @@ mod loom_tests {
         });
     }
 }
+
+/// What mutation testing (issue 22) found no test pinning down: the
+/// accessors, `acquire`, the snapshot's counts and the registry's
+/// comparison of settings, each as a caller sees it.
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests {
+    use super::*;
+
+    fn retry_after(result: Result<(), Rejection>) -> Duration {
+        match result {
+            Err(Rejection::RateLimited { retry_after, .. }) => retry_after,
+            other => panic!("expected RateLimited, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_accessors_report_the_configuration() {
+        let r = RateLimiter::named("tenant-7".to_string(), 4, Duration::from_secs(2))
+            .burst(3)
+            .max_wait(Duration::from_millis(20));
+        assert_eq!(r.name(), "tenant-7");
+        assert_eq!(r.rate(), 4);
+        assert_eq!(r.per(), Duration::from_secs(2));
+        assert_eq!(r.get_burst(), 3);
+        assert_eq!(r.get_max_wait(), Duration::from_millis(20));
+        assert_eq!(r.interval(), Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_is_refused_over_the_limit_without_max_wait() {
+        let r = RateLimiter::new("acq", 10, Duration::from_secs(1)).burst(1);
+        r.acquire().await.unwrap();
+        let refused = r.acquire().await.unwrap_err();
+        assert_eq!(
+            refused,
+            Rejection::rate_limited("acq", Duration::from_millis(100))
+        );
+        assert_eq!(r.snapshot().rejected, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_waits_exactly_for_its_turn() {
+        let r = RateLimiter::new("acq-wait", 10, Duration::from_secs(1))
+            .burst(2)
+            .max_wait(Duration::from_millis(250));
+        let start = Instant::now();
+        r.acquire().await.unwrap();
+        r.acquire().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO, "the burst does not wait");
+        r.acquire().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        r.acquire().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_beyond_max_wait_is_refused_with_the_time_to_the_next_free_turn() {
+        let r = RateLimiter::new("beyond", 10, Duration::from_secs(1))
+            .burst(1)
+            .max_wait(Duration::from_millis(150));
+        r.check().unwrap();
+        // Turn at 100 ms: within max_wait, reserved.
+        let mut first = Box::pin(r.acquire());
+        assert!(futures_poll_once(first.as_mut()).await.is_none());
+        // Next at 200 ms: beyond 150 ms, refused with 200 ms less the burst.
+        let refused = r.acquire().await.unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(200)));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(first.await, Ok(()));
+    }
+
+    async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut f).poll(cx) {
+                Poll::Ready(v) => Some(v),
+                Poll::Pending => None,
+            })
+        })
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn check_refuses_past_the_burst_and_earns_one_call_per_interval() {
+        let r = RateLimiter::new("chk", 4, Duration::from_secs(1)).burst(2);
+        assert!(r.check().is_ok());
+        assert!(r.check().is_ok());
+        assert_eq!(retry_after(r.check()), Duration::from_millis(250));
+        tokio::time::advance(Duration::from_millis(249)).await;
+        assert_eq!(retry_after(r.check()), Duration::from_millis(1));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(r.check().is_ok());
+        assert!(r.check().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_snapshot_counts_what_is_available_and_refused() {
+        let r = RateLimiter::new("snap", 10, Duration::from_secs(1)).burst(3);
+        assert_eq!(
+            r.snapshot(),
+            RateLimiterSnapshot {
+                available: 3,
+                burst: 3,
+                rejected: 0
+            }
+        );
+        r.check().unwrap();
+        assert_eq!(r.snapshot().available, 2);
+        r.check().unwrap();
+        r.check().unwrap();
+        assert!(r.check().is_err());
+        assert!(r.check().is_err());
+        assert_eq!(
+            r.snapshot(),
+            RateLimiterSnapshot {
+                available: 0,
+                burst: 3,
+                rejected: 2
+            }
+        );
+        tokio::time::advance(Duration::from_millis(150)).await;
+        assert_eq!(r.snapshot().available, 1, "one interval earned back");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(r.snapshot().available, 3, "never more than the burst");
+        r.reset();
+        assert_eq!(r.snapshot().rejected, 2, "reset keeps the rejections");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reset_gives_back_the_whole_burst_at_once() {
+        let r = RateLimiter::new("rst", 1, Duration::from_secs(60)).burst(2);
+        r.check().unwrap();
+        r.check().unwrap();
+        assert!(r.check().is_err());
+        r.reset();
+        assert_eq!(r.snapshot().available, 2);
+        assert!(r.check().is_ok());
+        assert!(r.check().is_ok());
+        assert!(r.check().is_err());
+    }
+
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    /// A clock that moves back by less than the limiter's horizon (the next
+    /// test's paused clock) must still find a fresh or reset limiter's
+    /// whole burst: their TAT lies far in the past, not at the moment the
+    /// limiter was first read or reset.
+    #[test]
+    fn a_fresh_or_reset_limiter_offers_its_whole_burst_on_a_clock_a_little_behind() {
+        let fresh = RateLimiter::new("fresh", 1, Duration::from_secs(100)).burst(2);
+        let reset = RateLimiter::new("reset", 1, Duration::from_secs(100)).burst(2);
+        paused_runtime().block_on(async {
+            reset.check().unwrap();
+            tokio::time::advance(Duration::from_secs(10)).await;
+            // First read ten seconds into this clock; nothing admitted.
+            assert_eq!(fresh.snapshot().available, 2);
+            reset.reset();
+        });
+        // Ten seconds behind, well within the 200 s horizon.
+        paused_runtime().block_on(async {
+            for limiter in [&fresh, &reset] {
+                assert!(
+                    limiter.check().is_ok(),
+                    "{}: first of the burst",
+                    limiter.name()
+                );
+                assert!(
+                    limiter.check().is_ok(),
+                    "{}: second of the burst",
+                    limiter.name()
+                );
+                assert!(limiter.check().is_err());
+            }
+        });
+    }
+
+    #[test]
+    fn the_registry_tells_equal_settings_from_different_ones() {
+        let base = || RateLimiter::new("reg", 10, Duration::from_secs(1)).burst(2);
+        assert!(base().same_settings(&base()));
+        assert!(
+            !base().same_settings(&RateLimiter::new("reg", 11, Duration::from_secs(1)).burst(2))
+        );
+        assert!(
+            !base().same_settings(&RateLimiter::new("reg", 10, Duration::from_secs(2)).burst(2))
+        );
+        assert!(!base().same_settings(&base().burst(3)));
+        assert!(!base().same_settings(&base().max_wait(Duration::from_millis(1))));
+    }
+}

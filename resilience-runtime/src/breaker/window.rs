@@ -629,3 +629,127 @@ mod tests {
         assert_eq!(window.record(FAIL, &at(9_000_000)), Some(calls(1, 1, 0)));
     }
 }
+
+/// What mutation testing (issue 22) found no test pinning down: the ring's
+/// guard against totals read mid-race.
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests {
+    use super::*;
+
+    const FAIL: Sample = Sample {
+        failure: true,
+        slow: false,
+    };
+    const OK: Sample = Sample {
+        failure: false,
+        slow: false,
+    };
+
+    /// Two writers a whole window apart land on one slot: the first has
+    /// swapped its failure in but not yet added it to the totals when the
+    /// second swaps it out. The second's totals are then out of range for
+    /// a moment (a failure taken away before it was added); it must judge
+    /// nothing rather than act on them, and once the first's addition
+    /// lands the totals are right again.
+    #[test]
+    fn totals_read_before_a_racing_writer_lands_are_never_judged() {
+        let ring = CallRing::new(2);
+        assert_eq!(ring.record(OK).map(|c| c.calls), Some(1));
+        // The first writer, stopped between its swap and its addition.
+        let first = ring.take_index();
+        assert_eq!(first, 1);
+        let old = ring.slot(first).swap(encode(FAIL), Relaxed);
+        // The second writer, a window later, on the same slot.
+        assert_eq!(
+            ring.record_at(first, OK),
+            None,
+            "out-of-range totals judged"
+        );
+        assert_eq!(ring.counts(), None, "a reader sees them out of range too");
+        // The first writer's addition lands.
+        ring.totals.fetch_add(delta(old, encode(FAIL)), Relaxed);
+        assert_eq!(
+            ring.counts(),
+            Some(Counts {
+                calls: 2,
+                failures: 0,
+                slow: 0
+            })
+        );
+    }
+
+    /// A writer that read a bucket's epoch, then lost the CPU while another
+    /// caller started the bucket over for a later tenth, adds its call for
+    /// an epoch that has passed: it must be dropped (the call has left the
+    /// window), not overwrite the new tenth's count.
+    #[test]
+    fn a_late_writer_of_an_old_epoch_never_overwrites_the_new_count() {
+        let window = TimeBuckets::new(10_000_000); // 10 s in 1 s buckets
+        window.record(FAIL, &|| 0);
+        let bucket = &window.buckets[0];
+        let (_, old_epoch) = unpack_stamp(bucket.stamp.load(Acquire));
+        // Ten seconds on, the same bucket starts over for its new tenth.
+        assert_eq!(
+            window.record(OK, &|| 10_000_000),
+            Some(Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            })
+        );
+        // The late writer lands now.
+        bucket.add(CALLS, old_epoch);
+        bucket.add(FAILURES, old_epoch);
+        assert_eq!(
+            window.counts_at(10_000_000),
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+
+    /// A bucket's epoch is 8 bits: after 256 restarts it comes round again.
+    /// A counter left untouched all that time (no failure since the first
+    /// tenth) must not come back with it: each restart retires it.
+    #[test]
+    fn a_failure_never_returns_when_its_buckets_epoch_comes_round_again() {
+        let window = TimeBuckets::new(10_000_000); // 10 s in 1 s buckets
+        window.record(FAIL, &|| 0);
+        // Bucket 0 starts over every 10 s; 256 times, with successes only.
+        for lap in 1..=256u64 {
+            let now = lap * 10_000_000;
+            assert_eq!(
+                window.record(OK, &|| now),
+                Some(Counts {
+                    calls: 1,
+                    failures: 0,
+                    slow: 0
+                }),
+                "lap {lap}"
+            );
+        }
+    }
+
+    /// A caller that starts a bucket over retires its counters to the new
+    /// epoch; one that does so late, after writers of that epoch already
+    /// counted, must leave their counts alone.
+    #[test]
+    fn a_late_retire_keeps_the_counts_of_its_own_epoch() {
+        let window = TimeBuckets::new(10_000_000);
+        window.record(FAIL, &|| 0);
+        window.record(FAIL, &|| 10_000_000);
+        let bucket = &window.buckets[0];
+        let (_, epoch) = unpack_stamp(bucket.stamp.load(Acquire));
+        bucket.retire(epoch);
+        assert_eq!(
+            window.counts_at(10_000_000),
+            Counts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+}

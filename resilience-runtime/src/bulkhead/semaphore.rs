@@ -551,3 +551,150 @@ mod loom_tests {
         Waker::noop()
     }
 }
+
+/// What mutation testing (issue 22) found no test pinning down: which
+/// waker a release wakes, and the counts a bulkhead reports.
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize as Count;
+    use std::task::Wake;
+
+    /// A waker that counts its wakes.
+    struct Counting(Count);
+
+    impl Wake for Counting {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (std::sync::Arc<Counting>, Waker) {
+        let count = std::sync::Arc::new(Counting(Count::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn a_waiter_polled_from_another_task_is_woken_there() {
+        let s = Semaphore::new(1);
+        assert!(s.try_acquire());
+        let (first, first_waker) = counting();
+        let Enqueued::Queued(ticket) = s.acquire_or_enqueue(&first_waker, usize::MAX) else {
+            panic!("should queue")
+        };
+        // The waiting future moves to another task: polled with its waker.
+        let (moved, moved_waker) = counting();
+        assert!(!s.poll_ticket(&ticket, &moved_waker));
+        s.release();
+        assert_eq!(moved.0.load(Ordering::SeqCst), 1, "the task now polling it");
+        assert_eq!(first.0.load(Ordering::SeqCst), 0, "not the one it left");
+        assert!(s.poll_ticket(&ticket, &moved_waker), "granted");
+    }
+
+    #[test]
+    fn a_waiter_polled_again_by_the_same_task_is_woken_once() {
+        let s = Semaphore::new(1);
+        assert!(s.try_acquire());
+        let (count, waker) = counting();
+        let Enqueued::Queued(ticket) = s.acquire_or_enqueue(&waker, usize::MAX) else {
+            panic!("should queue")
+        };
+        assert!(!s.poll_ticket(&ticket, &waker));
+        assert!(!s.poll_ticket(&ticket, &waker.clone()));
+        s.release();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_counts_follow_permits_and_waiters() {
+        let s = Semaphore::new(3);
+        assert_eq!((s.available(), s.waiting()), (3, 0));
+        assert!(s.try_acquire());
+        assert!(s.try_acquire());
+        assert_eq!((s.available(), s.waiting()), (1, 0));
+        assert!(matches!(
+            s.acquire_or_enqueue(Waker::noop(), usize::MAX),
+            Enqueued::Acquired
+        ));
+        let Enqueued::Queued(a) = s.acquire_or_enqueue(Waker::noop(), usize::MAX) else {
+            panic!("should queue")
+        };
+        let Enqueued::Queued(b) = s.acquire_or_enqueue(Waker::noop(), usize::MAX) else {
+            panic!("should queue")
+        };
+        assert_eq!((s.available(), s.waiting()), (0, 2));
+        assert!(!s.withdraw(a));
+        assert_eq!((s.available(), s.waiting()), (0, 1));
+        s.release();
+        assert!(b.is_granted());
+        assert_eq!((s.available(), s.waiting()), (0, 0));
+        assert!(
+            s.withdraw(b),
+            "granted before it withdrew: it holds the permit"
+        );
+        s.release();
+        s.release();
+        s.release();
+        assert_eq!((s.available(), s.waiting()), (3, 0));
+    }
+
+    #[test]
+    fn holds_up_to_max_permits_and_refuses_more_at_construction() {
+        let s = Semaphore::new(MAX_PERMITS);
+        assert_eq!(s.available(), usize::MAX / 2);
+        assert!(s.try_acquire());
+        assert_eq!(s.available(), usize::MAX / 2 - 1);
+        let more = std::panic::catch_unwind(|| Semaphore::new(MAX_PERMITS + 1));
+        let message = *more.unwrap_err().downcast::<&str>().unwrap();
+        assert_eq!(message, "too many permits");
+    }
+
+    /// The documented fast path: with nobody queued, a release and an
+    /// acquire never wait for the queue's lock (held here, as a slow
+    /// caller would hold it).
+    #[test]
+    fn without_waiters_release_and_acquire_never_take_the_lock() {
+        let s = Semaphore::new(1);
+        assert!(s.try_acquire());
+        let guard = s.lock();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                s.release();
+                assert!(s.try_acquire());
+                s.release();
+                done.send(()).unwrap();
+            });
+            let lock_free = finished.recv_timeout(std::time::Duration::from_secs(5));
+            drop(guard);
+            assert!(lock_free.is_ok(), "release waited for the queue's lock");
+        });
+        assert_eq!(s.available(), 1);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_only_past_max_queue() {
+        let s = Semaphore::new(1);
+        assert!(s.try_acquire());
+        let mut tickets = Vec::new();
+        for _ in 0..2 {
+            match s.acquire_or_enqueue(Waker::noop(), 2) {
+                Enqueued::Queued(t) => tickets.push(t),
+                other => panic!("room for two waiters, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            s.acquire_or_enqueue(Waker::noop(), 2),
+            Enqueued::Full
+        ));
+        assert!(matches!(
+            s.acquire_or_enqueue(Waker::noop(), 0),
+            Enqueued::Full
+        ));
+        for t in tickets {
+            assert!(!s.withdraw(t));
+        }
+        s.release();
+        assert!(s.try_acquire(), "the queue emptied: the fast path is back");
+    }
+}

@@ -216,3 +216,88 @@ mod tests {
         assert_eq!(granted, 20, "2 per second over a 10 s window");
     }
 }
+
+/// What mutation testing (issue 22) found no test pinning down: the
+/// budget's sum over the window, its one-second slots and its accessors.
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests {
+    use super::*;
+
+    fn granted(budget: &RetryBudget, asked: usize) -> usize {
+        (0..asked).filter(|_| budget.try_retry()).count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_allowance_is_the_ratio_of_calls_plus_the_floor_over_the_window() {
+        // 0.5 × 10 calls + 1 per second × 10 s = 15 retries.
+        let budget = RetryBudget::new(0.5, 1);
+        for _ in 0..10 {
+            budget.record_call();
+        }
+        assert_eq!(granted(&budget, 100), 15);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_of_every_second_in_the_window_count() {
+        let budget = RetryBudget::new(0.5, 0);
+        for _ in 0..9 {
+            for _ in 0..2 {
+                budget.record_call();
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // 18 calls over the last nine seconds: 9 retries.
+        assert_eq!(granted(&budget, 100), 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_is_reused_for_the_calls_of_a_later_second() {
+        let budget = RetryBudget::new(0.5, 0);
+        for _ in 0..10 {
+            budget.record_call();
+        }
+        assert_eq!(granted(&budget, 100), 5);
+        // Ten seconds on: the same slot, now counting the new second.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(granted(&budget, 100), 0, "the old calls and retries left");
+        for _ in 0..4 {
+            budget.record_call();
+        }
+        assert_eq!(granted(&budget, 100), 2, "0.5 × the 4 new calls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_leave_the_window_ten_seconds_after_their_second() {
+        let budget = RetryBudget::new(1.0, 0);
+        assert!(!budget.try_retry(), "no calls yet");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        for _ in 0..5 {
+            budget.record_call();
+        }
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert!(budget.try_retry(), "9.999 s later the calls still count");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!budget.try_retry(), "10 s later they do not");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_older_than_the_window_never_count_even_in_a_slot_not_reused_yet() {
+        let budget = RetryBudget::new(1.0, 0);
+        assert!(!budget.try_retry(), "no calls yet");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        for _ in 0..5 {
+            budget.record_call();
+        }
+        // 11 s later: their slot is not the current one, and not reused yet.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(!budget.try_retry(), "11 s old calls do not count");
+    }
+
+    #[test]
+    fn the_accessors_report_the_configuration() {
+        let budget = RetryBudget::new(0.25, 7);
+        assert_eq!(budget.ratio(), 0.25);
+        assert_eq!(budget.min_per_sec(), 7);
+        assert_eq!(RetryBudget::window(), Duration::from_secs(10));
+    }
+}

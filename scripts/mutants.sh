@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Mutation testing of the runtime (issue 22): runs cargo-mutants over the
+# engines, one area at a time (its files, with the runtime's unit tests and
+# that layer's behaviour tests), then prints each area's tally and the score:
+# caught (+ timeouts) over caught + timeouts + missed. Unviable mutants (that
+# do not compile) do not count; equivalent ones are excluded, each with its
+# reason, in .cargo/mutants.toml.
+#
+#   scripts/mutants.sh                 # every area (about an hour on 2 cores)
+#   scripts/mutants.sh rate_limiter    # the areas named
+#   scripts/mutants.sh --list          # the areas
+#
+# The tree is copied once (without target/) to target/mutants/tree and
+# mutated in place there, keeping its own warm target/ between runs: your
+# working tree is never touched, and only the first area builds from cold.
+# Reports: target/mutants/<area>/mutants.out/{caught,missed,timeout,unviable}.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# area | files (globs, relative to the workspace) | integration tests
+AREAS=(
+    "rate_limiter|resilience-runtime/src/rate_limiter.rs|rate_limiter regressions_rate_limiter"
+    "retry_budget|resilience-runtime/src/retry/budget.rs|retry"
+    "semaphore|resilience-runtime/src/bulkhead/semaphore.rs|bulkhead"
+    "latency|resilience-runtime/src/latency.rs|regressions_latency timeout hedge"
+    "breaker_window|resilience-runtime/src/breaker/window.rs|circuit_breaker regressions_breaker"
+    "breaker_engine|resilience-runtime/src/breaker/engine.rs|circuit_breaker regressions_breaker"
+    "breaker|resilience-runtime/src/breaker/mod.rs resilience-runtime/src/breaker/policy.rs resilience-runtime/src/breaker/permit.rs resilience-runtime/src/breaker/future.rs|circuit_breaker regressions_breaker"
+    "bulkhead|resilience-runtime/src/bulkhead/mod.rs|bulkhead"
+    "timeout|resilience-runtime/src/timeout.rs|timeout"
+    "hedge|resilience-runtime/src/hedge.rs|hedge"
+    "retry|resilience-runtime/src/retry/mod.rs|retry"
+    "stale_cache|resilience-runtime/src/fallback/*.rs|fallback"
+    "chaos|resilience-runtime/src/chaos/*.rs|chaos chaos_proxy"
+    "registry|resilience-runtime/src/registry.rs|circuit_breaker rate_limiter"
+)
+
+if [[ "${1:-}" == "--list" ]]; then
+    printf '%s\n' "${AREAS[@]}" | cut -d'|' -f1
+    exit 0
+fi
+
+if ! cargo mutants --version >/dev/null 2>&1; then
+    cargo install --locked cargo-mutants
+fi
+
+out=$PWD/target/mutants
+# MUTANTS_TREE: another scratch copy to mutate (its target/ is reused).
+tree=${MUTANTS_TREE:-$out/tree}
+mkdir -p "$tree"
+# By content, not times: a file restored after an in-place mutant is newer
+# than the mutant's build, and must stay so for cargo to rebuild it.
+rsync -rl --checksum --delete --exclude /target --exclude /.git ./ "$tree/"
+
+declare -a rows=()
+total_caught=0 total_missed=0 total_timeout=0 total_unviable=0
+for area in "${AREAS[@]}"; do
+    IFS='|' read -r name files tests <<<"$area"
+    if [[ $# -gt 0 ]] && [[ ! " $* " =~ \ $name\  ]]; then
+        continue
+    fi
+    args=()
+    for f in $files; do args+=(-f "$f"); done
+    for t in $tests; do args+=("--cargo-arg=--test=$t"); done
+    printf '\n==> mutants: %s\n' "$name"
+    rm -rf "$out/$name"
+    mkdir -p "$out/$name"
+    # The unmutated tests first (cargo-mutants' own baseline would build
+    # only the mutated package's tests, not `test_package`'s), then the
+    # mutants with a fixed timeout. Exit 2 (missed mutants) and 3
+    # (timeouts) are results, not failures.
+    tests_args=()
+    for t in $tests; do tests_args+=("--test=$t"); done
+    (cd "$tree" && cargo test -q -p resilience-runtime -p resilience --all-features --lib "${tests_args[@]}" >/dev/null)
+    (cd "$tree" && cargo mutants --in-place --workspace --baseline skip --timeout "${MUTANTS_TIMEOUT:-60}" \
+        --no-shuffle -o "$out/$name" "${args[@]}") || { rc=$?; [[ $rc == 2 || $rc == 3 ]]; }
+    count() { [[ -f "$out/$name/mutants.out/$1.txt" ]] && wc -l <"$out/$name/mutants.out/$1.txt" || echo 0; }
+    c=$(count caught) m=$(count missed) t=$(count timeout) u=$(count unviable)
+    rows+=("$(printf '%-16s %7d %7d %8d %9d' "$name" "$c" "$m" "$t" "$u")")
+    total_caught=$((total_caught + c)) total_missed=$((total_missed + m))
+    total_timeout=$((total_timeout + t)) total_unviable=$((total_unviable + u))
+done
+
+printf '\n%-16s %7s %7s %8s %9s\n' area caught missed timeout unviable
+printf '%s\n' "${rows[@]}"
+judged=$((total_caught + total_timeout + total_missed))
+if [[ $judged -gt 0 ]]; then
+    printf '%-16s %7d %7d %8d %9d\n' total "$total_caught" "$total_missed" "$total_timeout" "$total_unviable"
+    awk -v k=$((total_caught + total_timeout)) -v n=$judged \
+        'BEGIN { printf "mutation score: %d of %d non-equivalent mutants caught (%.1f %%)\n", k, n, 100 * k / n }'
+    echo "missed: target/mutants/*/mutants.out/missed.txt"
+fi
