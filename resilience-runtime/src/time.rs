@@ -55,9 +55,20 @@ pub(crate) fn sleep_until(deadline: Instant, layer: Layer) -> Sleep {
     // Any other panic (a runtime shutting down) goes on as tokio raised it.
     match panic::catch_unwind(AssertUnwindSafe(|| tokio::time::sleep_until(deadline))) {
         Ok(sleep) => sleep,
-        Err(payload) if says_timers_are_disabled(&*payload) => timers_disabled(layer),
-        Err(payload) => panic::resume_unwind(payload),
+        Err(payload) => restate(payload, layer),
     }
+}
+
+/// Tokio's "timers are disabled" as this crate's sentence with the fix;
+/// any other panic as it was raised.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn restate(payload: Box<dyn std::any::Any + Send>, layer: Layer) -> ! {
+    if says_timers_are_disabled(&*payload) {
+        timers_disabled(layer)
+    }
+    panic::resume_unwind(payload)
 }
 
 /// Whether a panic's message is tokio's "timers are disabled".
@@ -111,6 +122,22 @@ mod tests {
     )]
     fn a_timer_outside_a_runtime_names_the_crate_and_the_fix() {
         drop(sleep(Duration::from_secs(1), RETRY));
+    }
+
+    #[test]
+    fn only_tokios_timers_are_disabled_panic_is_restated() {
+        let other = panic::catch_unwind(|| restate(Box::new("a runtime shutting down"), RETRY))
+            .unwrap_err();
+        assert_eq!(
+            other.downcast_ref::<&str>(),
+            Some(&"a runtime shutting down")
+        );
+        let tokios = String::from(
+            "A Tokio 1.x context was found, but timers are disabled. Call `enable_time` on the runtime builder to enable timers.",
+        );
+        let ours = panic::catch_unwind(|| restate(Box::new(tokios), RETRY)).unwrap_err();
+        let ours = ours.downcast_ref::<String>().expect("a formatted message");
+        assert!(ours.contains("add `enable_time()`"), "{ours}");
     }
 
     #[test]
