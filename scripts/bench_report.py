@@ -3,7 +3,7 @@
 
 Usage:
 
-    cargo bench --bench '*' -- --warm-up-time 1 --measurement-time 2
+    cargo bench --features chaos --bench '*' -- --warm-up-time 1 --measurement-time 2
     python3 scripts/bench_report.py [CRITERION_DIR] [-o BENCHMARKS.md]
         [--command "the command that produced the numbers"] [--since WHEN]
         [--notes benches/notes.md]
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_COMMAND = (
-    "CARGO_TARGET_DIR=/work/target-bench cargo bench --bench '*' -- "
+    "cargo bench --features chaos --bench '*' -- "
     "--warm-up-time 1 --measurement-time 2"
 )
 
