@@ -472,11 +472,11 @@ mod tests {
 
     use super::*;
 
-    const FAIL: Sample = Sample {
+    pub(super) const FAIL: Sample = Sample {
         failure: true,
         slow: false,
     };
-    const OK: Sample = Sample {
+    pub(super) const OK: Sample = Sample {
         failure: false,
         slow: false,
     };
@@ -634,16 +634,8 @@ mod tests {
 /// guard against totals read mid-race.
 #[cfg(all(test, not(resilience_loom)))]
 mod mutants_tests {
+    use super::tests::{FAIL, OK};
     use super::*;
-
-    const FAIL: Sample = Sample {
-        failure: true,
-        slow: false,
-    };
-    const OK: Sample = Sample {
-        failure: false,
-        slow: false,
-    };
 
     /// Two writers a whole window apart land on one slot: the first has
     /// swapped its failure in but not yet added it to the totals when the
