@@ -15,6 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use resilience::breaker::WindowSize;
+mod common;
+use common::awaited;
 use resilience::{
     BreakerPolicy, Bulkhead, CircuitBreaker, RateLimiter, Rejection, Retry, RetryPolicy, Timeout,
     bulkhead, circuit_breaker, rate_limiter, retry, timeout,
@@ -128,6 +130,65 @@ const CASES: &[Case] = &[
     ("retry_timeout_bulkhead_macro", |x| now(three_layers(x))),
 ];
 
+/// The awaited harness (issue 23, `benches/common/awaited.rs`): `calls`
+/// calls awaited in a loop inside one current-thread runtime, each
+/// returning the user's error enum. The runtime's start-up is the same for
+/// N and 2N calls, so it cancels out of the per-call count.
+type AwaitedCase = (&'static str, fn(u64) -> u64);
+
+const AWAITED_CASES: &[AwaitedCase] = &[
+    ("awaited_direct", |n| awaited(n, awaited::plain)),
+    ("awaited_retry_macro", |n| awaited(n, awaited::with_retry)),
+    ("awaited_timeout_macro", |n| {
+        awaited(n, awaited::with_timeout)
+    }),
+    ("awaited_timeout_runtime", |n| {
+        awaited(n, |x| TIMEOUT.call(awaited::plain(x)))
+    }),
+    ("awaited_circuit_breaker_macro", |n| {
+        awaited(n, awaited::with_breaker)
+    }),
+    ("awaited_circuit_breaker_runtime", |n| {
+        awaited(n, |x| BREAKER.call(awaited::plain(x)))
+    }),
+    ("awaited_circuit_breaker_rate_window_macro", |n| {
+        awaited(n, awaited::with_rate_breaker)
+    }),
+    ("awaited_bulkhead_macro", |n| {
+        awaited(n, awaited::with_bulkhead)
+    }),
+    ("awaited_rate_limiter_macro", |n| {
+        awaited(n, awaited::with_rate_limiter)
+    }),
+    ("awaited_retry_timeout_bulkhead_macro", |n| {
+        awaited(n, awaited::three_layers)
+    }),
+    ("awaited_tokio_retry", |n| {
+        awaited(n, |x| {
+            let backoff = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
+            tokio_retry::Retry::start(backoff, move || awaited::plain(x))
+        })
+    }),
+];
+
+fn awaited<F, Fut, E>(calls: u64, call: F) -> u64
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = Result<u64, E>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut sum = 0u64;
+        for i in 0..calls {
+            sum = sum.wrapping_add(call(black_box(i)).await.unwrap_or(0));
+        }
+        sum
+    })
+}
+
 fn main() {
     // `cargo bench` passes flags (`--bench`, criterion's `--warm-up-time 1`
     // when every bench runs): anything but `<case> <calls>` lists the cases.
@@ -144,8 +205,16 @@ fn main() {
             .zip(calls.parse::<u64>().ok()),
         _ => None,
     };
+    if let [case, calls] = args[..]
+        && let Some((_, run)) = AWAITED_CASES.iter().find(|(name, _)| *name == case)
+        && let Ok(calls) = calls.parse::<u64>()
+    {
+        black_box(run(calls));
+        return;
+    }
     let Some(((_, run), calls)) = found else {
-        for (name, _) in CASES {
+        let names = CASES.iter().map(|(name, _)| name);
+        for name in names.chain(AWAITED_CASES.iter().map(|(name, _)| name)) {
             println!("{name}");
         }
         return;

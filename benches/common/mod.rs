@@ -5,6 +5,8 @@
 //! Each bench uses a part of it.
 #![allow(dead_code)]
 
+pub mod awaited;
+
 use std::hint::black_box;
 use std::time::Duration;
 
