@@ -818,6 +818,7 @@ pub use resilience_macros::timeout;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
+pub use resilience_runtime::deadline;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;

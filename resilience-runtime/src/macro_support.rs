@@ -234,6 +234,40 @@ where
     breaker.call_with(call, classify, E::from)
 }
 
+/// [`call_with_circuit_breaker`] with `failure_on_ok`: an `Ok` value it
+/// rejects counts as a failure and is returned as it is.
+#[inline(always)]
+pub fn call_with_circuit_breaker_on_ok<'a, F, T, E, C, P>(
+    breaker: &'a CircuitBreaker,
+    call: F,
+    classify: C,
+    failure_on_ok: P,
+) -> impl core::future::Future<Output = Result<T, E>> + 'a
+where
+    F: core::future::Future<Output = Result<T, E>> + 'a,
+    T: 'a,
+    E: CircuitBreakerCarrier + 'a,
+    C: Fn(&E) -> Outcome + 'a,
+    P: Fn(&T) -> bool + 'a,
+{
+    breaker.call_judging_ok(call, classify, failure_on_ok, E::from)
+}
+
+/// The predicate of `retry_on_ok` / `failure_on_ok`, as a `fn(&T) -> bool`
+/// of the function's `Ok` type: a path of another type is an error at the
+/// path that names the type to write.
+#[inline(always)]
+pub fn ok_predicate<T>(predicate: fn(&T) -> bool) -> fn(&T) -> bool {
+    predicate
+}
+
+/// The predicate of `fallback_if`, as a `fn(&E) -> bool` of the
+/// function's error type.
+#[inline(always)]
+pub fn error_predicate<E>(predicate: fn(&E) -> bool) -> fn(&E) -> bool {
+    predicate
+}
+
 // ---- #[fallback] ----
 
 #[cfg(feature = "stale-cache")]
@@ -246,6 +280,15 @@ pub fn fallback_entering(name: &str, level: usize) {
         name,
         level,
         "resilience: call failed, trying fallback level"
+    );
+}
+/// Records that `fallback_if` refused the call's error: it is returned
+/// as it is, no level tried.
+#[cold]
+pub fn fallback_passed_over(name: &str) {
+    tracing::debug!(
+        name,
+        "resilience: call failed, and fallback_if leaves this error alone"
     );
 }
 pub use std::borrow::ToOwned;
