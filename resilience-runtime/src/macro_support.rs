@@ -253,19 +253,27 @@ where
     breaker.call_judging_ok(call, classify, failure_on_ok, E::from)
 }
 
-/// The predicate of `retry_on_ok` / `failure_on_ok`, as a `fn(&T) -> bool`
-/// of the function's `Ok` type: a path of another type is an error at the
-/// path that names the type to write.
+// The predicates, each as a `fn(&T) -> bool` of the function's `Ok` type
+// (`fn(&E) -> bool` of its error type for `fallback_if`): a path of
+// another type is an error at the path that names the type to write, with
+// a note showing this signature (hence the names).
+
+/// `retry_on_ok = path`.
 #[inline(always)]
-pub fn ok_predicate<T>(predicate: fn(&T) -> bool) -> fn(&T) -> bool {
-    predicate
+pub fn retry_on_ok<T>(should_retry: fn(&T) -> bool) -> fn(&T) -> bool {
+    should_retry
 }
 
-/// The predicate of `fallback_if`, as a `fn(&E) -> bool` of the
-/// function's error type.
+/// `failure_on_ok = path`.
 #[inline(always)]
-pub fn error_predicate<E>(predicate: fn(&E) -> bool) -> fn(&E) -> bool {
-    predicate
+pub fn failure_on_ok<T>(is_failure: fn(&T) -> bool) -> fn(&T) -> bool {
+    is_failure
+}
+
+/// `fallback_if = path`.
+#[inline(always)]
+pub fn fallback_if<E>(should_fall_back: fn(&E) -> bool) -> fn(&E) -> bool {
+    should_fall_back
 }
 
 // ---- #[fallback] ----

@@ -83,7 +83,7 @@ impl Layer for CircuitBreakerLayer {
         };
         let classify = quote!(|#error: &#err| -> #private::Outcome { #outcome });
         if let Some(path) = &self.failure_on_ok {
-            let check = super::retry::ok_predicate(cx, path);
+            let check = super::retry::ok_predicate(cx, "failure_on_ok", path);
             let call = respan(
                 quote!(#private::call_with_circuit_breaker_on_ok::<_, _, #err, _, _>),
                 self.span,

@@ -371,7 +371,7 @@ impl Layer for FallbackLayer {
         let gate = self.fallback_if.as_ref().map(|path| {
             let span = path.span();
             let err_ty = &cx.err;
-            let check = respan(quote!(#private::error_predicate::<#err_ty>), span);
+            let check = respan(quote!(#private::fallback_if::<#err_ty>), span);
             quote! {
                 if !#check(#path)(&__resilience_error) {
                     #private::fallback_passed_over(#name);

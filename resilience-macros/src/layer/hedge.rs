@@ -61,7 +61,7 @@ impl Layer for HedgeLayer {
         };
         let call = match &self.retry_on_ok {
             Some(path) => {
-                let check = super::retry::ok_predicate(cx, path);
+                let check = super::retry::ok_predicate(cx, "retry_on_ok", path);
                 quote!(#private::Hedge::call_with_retry_on_ok(#instance, #attempt, #check))
             }
             None => quote!(#private::Hedge::call(#instance, #attempt)),

@@ -79,7 +79,7 @@ impl Layer for RetryLayer {
         // `retry_on_ok`: an `Ok` it rejects is retried as a transient
         // failure; used up, that last `Ok` is returned.
         let judge_ok = self.retry_on_ok.as_ref().map(|path| {
-            let check = ok_predicate(cx, path);
+            let check = ok_predicate(cx, "retry_on_ok", path);
             quote! {
                 if #check(&__resilience_value) {
                     match __resilience_attempts.after_rejected_ok() {
@@ -127,12 +127,13 @@ fn path_span(path: &Path) -> Span {
 /// `retry_on_ok` / `failure_on_ok` as a `fn(&T) -> bool` of the function's
 /// `Ok` type, spanned at the path: a path of another type is an error
 /// there that names the type to write.
-pub(crate) fn ok_predicate(cx: &Context, path: &Path) -> TokenStream {
+pub(crate) fn ok_predicate(cx: &Context, key: &str, path: &Path) -> TokenStream {
     let private = &cx.private;
     let ret = &cx.ret;
     let span = path_span(path);
+    let key = syn::Ident::new(key, span);
     let check = crate::expand::respan(
-        quote!(#private::ok_predicate::<<#ret as #private::IsResult>::Ok>),
+        quote!(#private::#key::<<#ret as #private::IsResult>::Ok>),
         span,
     );
     quote_spanned!(span=> #check(#path))
