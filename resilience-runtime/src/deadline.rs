@@ -45,90 +45,89 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The deadline in force on this thread, while a timeout polls its call.
+// The deadline in force on this thread while a timeout polls its call,
+// in three cells rather than one struct, so that a timeout touches only
+// what it changes (a first poll: `LAZY` and `START`, two words each).
+thread_local! {
+    /// The soonest deadline of the timeouts whose clock has started.
+    static AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The shortest duration of the timeouts polled for the first time,
+    /// whose clock starts at `START`.
+    static LAZY: Cell<Option<Duration>> = const { Cell::new(None) };
+    /// The instant those timeouts started, once something read the clock;
+    /// cleared when the outermost of them leaves.
+    static START: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// What a timeout's scope held when its poll returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Scope {
-    /// The soonest deadline of the timeouts whose clock has started.
     at: Option<Instant>,
-    /// The shortest duration of the timeouts polled for the first time,
-    /// whose clock starts at `start`.
     lazy: Option<Duration>,
-    /// The instant those timeouts started, once something read the clock.
     start: Option<Instant>,
 }
 
 impl Scope {
-    const NONE: Scope = Scope {
-        at: None,
-        lazy: None,
-        start: None,
-    };
-
-    /// The deadline, `start` standing for the start of the lazy timeouts
-    /// when none has been read yet.
-    fn resolve(self, start: Instant) -> Option<Instant> {
-        let lazy = self
-            .lazy
-            .map(|d| crate::time::deadline(self.start.unwrap_or(start), d));
-        match (self.at, lazy) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Whether no deadline is set.
-    #[inline(always)]
-    fn is_none(self) -> bool {
-        self.at.is_none() && self.lazy.is_none()
-    }
-
     /// The start the lazy timeouts of this scope share, if it was read.
     pub(crate) fn start(self) -> Option<Instant> {
         self.start
     }
 
     /// The deadline this scope holds, its lazy part started at `start`
-    /// (the clock's reading when the timeout begins to wait).
+    /// when the clock was not read during the poll.
     pub(crate) fn deadline_from(self, start: Instant) -> Option<Instant> {
-        self.resolve(start)
+        resolve(self.at, self.lazy, self.start.unwrap_or(start))
     }
 }
 
-thread_local! {
-    static CURRENT: Cell<Scope> = const { Cell::new(Scope::NONE) };
+fn resolve(at: Option<Instant>, lazy: Option<Duration>, start: Instant) -> Option<Instant> {
+    let lazy = lazy.map(|d| crate::time::deadline(start, d));
+    match (at, lazy) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Puts the scope that was in force back when dropped, also when the poll
 /// it guards unwinds.
 #[must_use]
-pub(crate) struct Entered {
-    saved: Scope,
+pub(crate) enum Entered {
+    /// A timeout whose clock has started; the outer `AT`.
+    At(Option<Instant>),
+    /// A timeout on its first poll; the outer `LAZY`.
+    Lazy(Option<Duration>),
 }
 
 impl Entered {
-    /// Leaves the scope: the previous one is back, and what this scope
-    /// held is returned (its lazy start, if something read the clock).
+    /// Leaves the scope, putting the previous one back, and returns what
+    /// this one held.
     #[inline(always)]
     pub(crate) fn exit(self) -> Scope {
-        let inner = CURRENT.with(|c| c.get());
+        let scope = Scope {
+            at: AT.with(Cell::get),
+            lazy: LAZY.with(Cell::get),
+            start: START.with(Cell::get),
+        };
         drop(self);
-        inner
+        scope
     }
 }
 
 impl Drop for Entered {
     #[inline(always)]
     fn drop(&mut self) {
-        CURRENT.with(|c| {
-            let inner = c.get();
-            let mut saved = self.saved;
-            // Outer timeouts still waiting for their clock started at the
-            // same instant as this one.
-            if saved.lazy.is_some() && saved.start.is_none() {
-                saved.start = inner.start;
+        match *self {
+            Entered::At(outer) => AT.with(|c| c.set(outer)),
+            Entered::Lazy(outer) => {
+                LAZY.with(|c| c.set(outer));
+                // Outer timeouts still waiting for their clock started at
+                // the same instant as this one; with none, the start is
+                // this poll's alone.
+                if outer.is_none() {
+                    START.with(|c| c.set(None));
+                }
             }
-            c.set(saved);
-        });
+        }
     }
 }
 
@@ -136,17 +135,13 @@ impl Drop for Entered {
 /// one if sooner.
 #[inline(always)]
 pub(crate) fn enter_at(at: Instant) -> Entered {
-    CURRENT.with(|c| {
-        let saved = c.get();
-        let at = match saved.at {
+    AT.with(|c| {
+        let outer = c.get();
+        c.set(Some(match outer {
             Some(outer) => outer.min(at),
             None => at,
-        };
-        c.set(Scope {
-            at: Some(at),
-            ..saved
-        });
-        Entered { saved }
+        }));
+        Entered::At(outer)
     })
 }
 
@@ -154,38 +149,33 @@ pub(crate) fn enter_at(at: Instant) -> Entered {
 /// is read only if something asks.
 #[inline(always)]
 pub(crate) fn enter_lazy(duration: Duration) -> Entered {
-    CURRENT.with(|c| {
-        let saved = c.get();
-        let lazy = match saved.lazy {
+    LAZY.with(|c| {
+        let outer = c.get();
+        c.set(Some(match outer {
             Some(outer) => outer.min(duration),
             None => duration,
-        };
-        c.set(Scope {
-            lazy: Some(lazy),
-            ..saved
-        });
-        Entered { saved }
+        }));
+        Entered::Lazy(outer)
     })
 }
 
 /// The deadline in force, reading the clock once if a timeout of this
 /// poll has not started it yet.
 pub(crate) fn current() -> Option<Instant> {
-    CURRENT.with(|c| {
-        let scope = c.get();
-        if scope.is_none() {
-            return None;
-        }
-        if scope.lazy.is_some() && scope.start.is_none() {
+    let at = AT.with(Cell::get);
+    let lazy = LAZY.with(Cell::get);
+    if lazy.is_none() {
+        return at;
+    }
+    let start = START.with(|c| match c.get() {
+        Some(start) => start,
+        None => {
             let start = Instant::now();
-            c.set(Scope {
-                start: Some(start),
-                ..scope
-            });
-            return scope.resolve(start);
+            c.set(Some(start));
+            start
         }
-        scope.resolve(Instant::now())
-    })
+    });
+    resolve(at, lazy, start)
 }
 
 /// The deadline of the timeouts around the code now running, if any.

@@ -483,22 +483,25 @@ where
                 timeout.current(),
             )),
         };
-        let polled = this.call.poll(cx);
-        let scope = entered.exit();
         // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
         // moves only `v`. Moved whole, the result was written in words and
         // read back in 16-byte chunks, a store-forwarding stall per call.
-        match polled {
+        // A call that answered only puts the outer deadline back; what
+        // the scope held is read only to arm the timer.
+        match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
+                drop(entered);
                 this.limit.finished();
                 return Poll::Ready(Ok(value));
             }
             Poll::Ready(Err(error)) => {
+                drop(entered);
                 this.limit.finished();
                 return Poll::Ready(Err(error));
             }
             Poll::Pending => {}
         }
+        let scope = entered.exit();
         if this.timer.is_none() {
             // Saturating: `Duration::MAX` is a deadline that never comes.
             // An outer timeout's deadline, if sooner, is this one's too.
