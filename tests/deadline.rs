@@ -3,10 +3,52 @@
 //! what is left. Time runs paused.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience::{Rejection, deadline, hedge, retry, timeout};
 use tokio::time::Instant;
+
+/// The messages of the `tracing` events emitted on this thread while it
+/// is installed.
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<String>>>);
+
+impl Events {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(self.clone())
+    }
+
+    fn any(&self, text: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|m| m.contains(text))
+    }
+}
+
+impl tracing::Subscriber for Events {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0.lock().unwrap().push(message.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -35,6 +77,8 @@ async fn flaky() -> Result<u32, ApiError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_retry_stops_before_the_outer_deadline_instead_of_being_cut_mid_sleep() {
+    let events = Events::default();
+    let _installed = events.install();
     let start = Instant::now();
     // Attempts at 0, 400 and 800 ms; a fourth would start at 1200 ms, past
     // the deadline: the last error comes back at 800 ms, not a timeout at
@@ -42,6 +86,8 @@ async fn a_retry_stops_before_the_outer_deadline_instead_of_being_cut_mid_sleep(
     assert_eq!(flaky().await, Err(ApiError::Down));
     assert_eq!(start.elapsed(), ms(800));
     assert_eq!(FLAKY_CALLS.load(Ordering::SeqCst), 3);
+    // And it says why.
+    assert!(events.any("past the deadline of an outer timeout"));
 }
 
 #[retry(max_attempts = 10, backoff = "fixed", base = "400ms")]
@@ -127,6 +173,8 @@ async fn hedged() -> Result<u32, ApiError> {
 
 #[tokio::test(start_paused = true)]
 async fn no_hedge_starts_at_or_after_the_deadline() {
+    let events = Events::default();
+    let _installed = events.install();
     let out = hedged().await;
     assert!(
         matches!(out, Err(ApiError::Rejected(Rejection::Timeout { .. }))),
@@ -134,6 +182,7 @@ async fn no_hedge_starts_at_or_after_the_deadline() {
     );
     // The hedge was due at 100 ms, when the deadline falls: not sent.
     assert_eq!(HEDGE_ATTEMPTS.load(Ordering::SeqCst), 1);
+    assert!(events.any("no hedge: it would start past the deadline"));
 }
 
 static EARLY_HEDGE_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
