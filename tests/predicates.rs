@@ -265,3 +265,14 @@ async fn the_runtime_apis_take_the_same_predicates() {
     assert_eq!(out, Ok(Response { status: 503 }));
     assert_eq!(breaker.state(), State::Open);
 }
+
+#[test]
+fn the_futures_stay_send() {
+    fn assert_send<F: std::future::Future + Send>(_: F) {}
+    let server = Server::new(&[200]);
+    assert_send(get_status(&server));
+    assert_send(guarded_status(&server));
+    assert_send(hedged_status(&server));
+    assert_send(with_default(ApiError::Down));
+    assert_send(item(1));
+}
