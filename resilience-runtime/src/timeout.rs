@@ -526,9 +526,9 @@ where
         ready!(timer.as_mut().poll(cx));
         let deadline = timer.deadline();
         let elapsed = match this.limit {
-            Limit::Fixed(timeout) => this
-                .started
-                .map_or(timeout.duration, |start| deadline - start),
+            Limit::Fixed(timeout) => this.started.map_or(timeout.duration, |start| {
+                deadline.saturating_duration_since(start)
+            }),
             Limit::Adaptive { timeout, started } => {
                 let started = started.unwrap_or(deadline);
                 timeout.record(started, deadline);
