@@ -77,6 +77,22 @@ async fn three_layers(x: u64) -> Result<u64, Rejection> {
     Ok(black_box(x))
 }
 
+// With and without a deadline in force (issue 20): `retry_macro` has
+// none; here the timeout above sets one for the retry under it.
+#[timeout("1s")]
+#[retry(max_attempts = 3, backoff = "exp", base = "100ms")]
+#[inline(never)]
+async fn timeout_retry(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
+
+/// The time left, as a body reads it.
+#[inline(never)]
+async fn remaining(x: u64) -> Result<u64, Rejection> {
+    let left = resilience::deadline::remaining().map_or(0, |d| d.as_nanos() as u64);
+    Ok(black_box(x ^ left))
+}
+
 static BREAKER: CircuitBreaker =
     CircuitBreaker::new("instructions", BreakerPolicy::new().failure_threshold(5));
 static RATE_BREAKER: CircuitBreaker = CircuitBreaker::new(
@@ -128,6 +144,11 @@ const CASES: &[Case] = &[
     ("rate_limiter_macro", |x| now(rate_limiter_macro(x))),
     ("rate_limiter_runtime", |x| now(LIMITER.call(direct(x)))),
     ("retry_timeout_bulkhead_macro", |x| now(three_layers(x))),
+    ("timeout_retry_macro", |x| now(timeout_retry(x))),
+    ("deadline_remaining_without_timeout", |x| now(remaining(x))),
+    ("deadline_remaining_under_timeout", |x| {
+        now(TIMEOUT.call(remaining(x)))
+    }),
 ];
 
 /// The awaited harness (issue 23, `benches/common/awaited.rs`): `calls`

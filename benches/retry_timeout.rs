@@ -79,6 +79,14 @@ async fn with_both(x: u64) -> Result<u64, Rejection> {
     Ok(x.wrapping_mul(31))
 }
 
+// A deadline over every attempt: the retry runs with the timeout's
+// deadline set (issue 20), beside `with_retry`, which has none.
+#[timeout("1s")]
+#[retry(max_attempts = 3, backoff = "exp", base = "100ms")]
+async fn with_deadline(x: u64) -> Result<u64, Rejection> {
+    Ok(x.wrapping_mul(31))
+}
+
 static RETRY: Retry = Retry::new("bench", RetryPolicy::new().max_attempts(3).base(BASE));
 static TIMEOUT: Timeout = Timeout::new("bench", LIMIT);
 
@@ -167,6 +175,24 @@ fn first_try_success(c: &mut Criterion) {
         .service_fn(direct);
     group.bench_function("tower Retry over Timeout ready + call", |b| {
         b.iter(|| ready(ready_call(&mut svc, black_box(7))))
+    });
+    group.finish();
+
+    // The same call with and without a deadline in force.
+    let mut group = c.benchmark_group("deadline/first_try_success");
+    group.bench_function("#[retry], no deadline", |b| {
+        b.iter(|| ready(with_retry(black_box(7))))
+    });
+    group.bench_function("#[timeout] #[retry], under its deadline", |b| {
+        b.iter(|| ready(with_deadline(black_box(7))))
+    });
+    group.bench_function("deadline::remaining(), no deadline", |b| {
+        b.iter(|| black_box(resilience::deadline::remaining()))
+    });
+    group.bench_function("deadline::remaining() in Timeout::call", |b| {
+        b.iter(|| {
+            ready(TIMEOUT.call(async { Ok::<_, Rejection>(resilience::deadline::remaining()) }))
+        })
     });
     group.finish();
 }

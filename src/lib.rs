@@ -362,6 +362,7 @@ pub use resilience_macros::chaos;
 /// | `half_open_max_calls = N` | `1` | trial calls admitted at once (1–255); others are rejected |
 /// | `half_open_max_wait = "10s"` | none | if every permit is taken and no trial has reported for this long, the next caller re-opens it |
 /// | `failure_if = path` | the error's [`Classify`] | `fn(&E) -> bool` deciding what counts as a failure |
+/// | `failure_on_ok = path` | every `Ok` is a success | `fn(&T) -> bool`: an `Ok` it returns `true` for (an `Ok(response)` with a 503) counts as a failure, and is still returned as it is |
 /// | `name = "…"` | a private `static` per function | one breaker shared by every function naming it (a registry entry) |
 /// | `with = <expr>` | — | a [`CircuitBreaker`] you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`); it carries its [`BreakerPolicy`], so no other option goes beside it |
 /// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
@@ -442,6 +443,13 @@ pub use resilience_macros::circuit_breaker;
 /// full bulkhead, a rate limit. A `?` inside a level ends the ladder with
 /// that error.
 ///
+/// **Permanent errors and stale data:** without `fallback_if`, a
+/// `stale_cache` level passes over an error that classifies as
+/// [`Outcome::Permanent`] (a 404, a 400: the resource is gone or the
+/// request is wrong), since a stale copy of something that no longer
+/// exists is a wrong answer, not a degraded one; later expression levels
+/// still see it. `fallback_if = path` decides instead, for every level.
+///
 /// `#[fallback]` must be written **above** `#[retry]` and
 /// `#[circuit_breaker]`: below them it would answer every failure before
 /// they see it (a compile error says so).
@@ -456,6 +464,7 @@ pub use resilience_macros::circuit_breaker;
 /// | `stale_cache(capacity = 10_000)` | `10_000` | results remembered (least recently used evicted first) |
 /// | `stale_cache(with = <cache>)` | a private `static` cache per function | a [`StaleCache`] you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`), e.g. `with = self.cache` for one cache per client |
 /// | `stale_cache(key = <expr>)` | the tuple of the arguments, `self` excluded | what results are keyed by instead: any `Hash + Eq + Clone + Send + Sync + 'static` expression over the parameters and `self` |
+/// | `fallback_if = path` | every error, but `stale_cache` passes over [`Outcome::Permanent`] ones | `fn(&E) -> bool`: which errors the levels answer; `false` returns the error as it is, no level tried; written, it decides for `stale_cache` too |
 /// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
 ///
 /// The stale cache (feature `stale-cache`, on by default) is a
@@ -571,6 +580,7 @@ pub use resilience_macros::fallback;
 /// |---|---|---|
 /// | `delay = "50ms"` / `delay = adaptive` | required (unless `with`) | how long to wait before each extra attempt: a fixed duration (not zero), or the observed P95 latency |
 /// | `max_hedges = N` | `1` | extra attempts at most, at least 1 |
+/// | `retry_on_ok = path` | the first `Ok` wins | `fn(&T) -> bool`: an `Ok` it returns `true` for does not win; the other attempts go on, and if none wins the last answer is returned |
 /// | `name = "…"` | a private `static` per function | one instance shared by every function naming it (a registry entry) |
 /// | `with = <expr>` | — | a [`Hedge`] you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`); it carries the delay, so no other option goes beside it |
 /// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
@@ -671,6 +681,7 @@ pub use resilience_macros::rate_limiter;
 /// | `jitter = "full"` | `"none"` | `"full"`: uniform in `[0, d]`; `"equal"`: uniform in `[d/2, d]`; bare `jitter` means `"full"`. Applied after the cap, so never above `max_delay`. Not allowed with `"decorrelated"`, which is already random |
 /// | `max_elapsed = "10s"` | none | no attempt starts after this long since the first |
 /// | `retry_if = path` | [`Classify`] | path to `fn(&E) -> bool`, replaces the classification entirely |
+/// | `retry_on_ok = path` | every `Ok` is final | path to `fn(&T) -> bool`: an `Ok` it returns `true` for (an `Ok(response)` with a 503) is retried as a transient failure; when the retries are used up, **the last `Ok` is returned** (what the service answered, not an error it never sent) |
 /// | `idempotent = true` | `false` | also retry [`Outcome::Fault`] errors (e.g. HTTP 500) |
 /// | `budget = 0.2` | none | retry budget: the retries of the instance are capped to this fraction of its calls (in (0, 1]) over a sliding 10 s window |
 /// | `min_retries_per_sec = 10` | `10` with `budget` | retries per second allowed on top of the budget's fraction; needs `budget` |
@@ -750,6 +761,14 @@ pub use resilience_macros::retry;
 /// a timer. Written above `#[retry]` it is one deadline over every attempt
 /// and the waits between them; below, each attempt gets its own.
 ///
+/// **The deadline flows down** ([`deadline`]): everything polled under the
+/// timeout, in the task, sees it. A `#[retry]` below does not sleep or
+/// start an attempt past it (it returns the last error at once, with a
+/// `tracing` event saying why), a `#[hedge]` sends no hedge past it, an
+/// annotated function called from the body runs under the sooner of its
+/// own timeout and the time left, and the body reads that time with
+/// [`deadline::remaining`] (to send on as `grpc-timeout` or a header).
+///
 /// **Adaptive:** `#[timeout(adaptive)]` times out at `quantile ×
 /// multiplier` of the latencies seen in about the last 10 s (P99 × 2 by
 /// default), kept within `[min, max]`, and at `max` until 20 calls have
@@ -818,6 +837,7 @@ pub use resilience_macros::timeout;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
+pub use resilience_runtime::deadline;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;

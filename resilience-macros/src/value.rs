@@ -29,15 +29,29 @@ pub(crate) const COUNT: Kind = Kind::Count {
     max: u64::MAX,
 };
 
-/// The signature of a predicate (`retry_if`, `failure_if`).
+/// The signature of a predicate on errors (`retry_if`, `failure_if`,
+/// `fallback_if`).
 const PREDICATE: &str = "fn(&E) -> bool";
+/// The signature of a predicate on `Ok` values (`retry_on_ok`,
+/// `failure_on_ok`).
+const OK_PREDICATE: &str = "fn(&T) -> bool";
+
+/// The signature of the predicate `key` takes.
+pub(crate) fn predicate_signature(key: &str) -> &'static str {
+    if key.ends_with("_on_ok") {
+        OK_PREDICATE
+    } else {
+        PREDICATE
+    }
+}
 
 /// A name for the example of a predicate.
 fn predicate_name(key: &str) -> &'static str {
-    if key == "failure_if" {
-        "is_failure"
-    } else {
-        "is_retryable"
+    match key {
+        "failure_if" | "failure_on_ok" => "is_failure",
+        "retry_on_ok" => "should_retry",
+        "fallback_if" => "should_fall_back",
+        _ => "is_retryable",
     }
 }
 
@@ -163,7 +177,19 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
         },
         (Expr::Closure(_), Kind::Path) => format!(
             "a closure cannot go here: move it into a function (`{}`) and write its path, e.g. {example}",
-            PREDICATE.replacen("fn(", &format!("fn {}(error: ", predicate_name(key)), 1)
+            predicate_signature(key).replacen(
+                "fn(",
+                &format!(
+                    "fn {}({}: ",
+                    predicate_name(key),
+                    if key.ends_with("_on_ok") {
+                        "value"
+                    } else {
+                        "error"
+                    }
+                ),
+                1
+            )
         ),
         (Expr::Macro(mac), _) => format!(
             "the macro cannot expand `{}!(…)` here: write the value itself, e.g. {example}",
@@ -179,6 +205,10 @@ pub(crate) fn wrong_kind_message(key: &str, found: &Expr, expected: Expected) ->
             format!("`{key}` cannot be negative: write e.g. {example}")
         }
         _ => format!("write e.g. {example}"),
+    };
+    let takes = match expected {
+        Kind::Path => takes.replace(PREDICATE, predicate_signature(key)),
+        _ => takes,
     };
     format!("{takes}: {fix}")
 }

@@ -171,18 +171,68 @@ impl Hedge {
     /// assert_eq!(out.unwrap(), 3);
     /// # }
     /// ```
-    pub async fn call<F, Fut, T, E>(&self, mut make_attempt: F) -> Result<T, E>
+    pub async fn call<F, Fut, T, E>(&self, make_attempt: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with_retry_on_ok(make_attempt, |_| false).await
+    }
+
+    /// Like [`call`](Self::call), and an `Ok` value for which
+    /// `retry_on_ok` returns `true` does not win: like an error, it ends
+    /// the call only when no other attempt is in flight, and then it is
+    /// returned as it is (the last answer, as the last error would be).
+    ///
+    /// What `#[hedge(retry_on_ok = path)]` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience::Hedge;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// static STATUS: Hedge = Hedge::new("status", Duration::from_millis(50), 1);
+    /// let attempts = AtomicU32::new(0);
+    /// let status = STATUS
+    ///     .call_with_retry_on_ok(
+    ///         || async {
+    ///             if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+    ///                 // The first attempt is slow, and then answers 503.
+    ///                 tokio::time::sleep(Duration::from_millis(60)).await;
+    ///                 return Ok::<u16, std::io::Error>(503);
+    ///             }
+    ///             tokio::time::sleep(Duration::from_millis(30)).await;
+    ///             Ok(200)
+    ///         },
+    ///         |status| *status == 503,
+    ///     )
+    ///     .await;
+    /// assert_eq!(status.unwrap(), 200); // the 503 came first, and lost
+    /// # }
+    /// ```
+    pub async fn call_with_retry_on_ok<F, Fut, T, E, P>(
+        &self,
+        mut make_attempt: F,
+        retry_on_ok: P,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        P: Fn(&T) -> bool,
     {
         let adaptive = matches!(self.delay, Delay::Adaptive { .. });
         let started = adaptive.then(Instant::now);
         let mut primary = pin!(Some(make_attempt()));
         let mut hedges: Vec<(Option<Instant>, Pin<Box<Fut>>)> = Vec::new();
         let mut timer: Pin<&mut Option<Sleep>> = pin!(None);
-        let mut last_error: Option<E> = None;
+        // The last error, or `Ok` that `retry_on_ok` rejected.
+        let mut last: Option<Result<T, E>> = None;
         let mut launched = 0u32;
+        // Set once the deadline of a timeout around the call would pass
+        // before the next hedge: none is sent.
+        let mut past_deadline = false;
         // Read once the first attempt is pending: an attempt that answers
         // on its first poll never needs it (for an adaptive delay, a clock
         // read and a scan of the latency window).
@@ -194,27 +244,27 @@ impl Hedge {
                 {
                     primary.set(None);
                     match out {
-                        Ok(value) => {
+                        Ok(value) if !retry_on_ok(&value) => {
                             if let Some(started) = started {
                                 self.record(started);
                             }
                             return Poll::Ready(Ok(value));
                         }
-                        Err(error) => last_error = Some(error),
+                        other => last = Some(other),
                     }
                 }
                 let mut index = 0;
                 while index < hedges.len() {
                     match hedges[index].1.as_mut().poll(cx) {
-                        Poll::Ready(Ok(value)) => {
+                        Poll::Ready(Ok(value)) if !retry_on_ok(&value) => {
                             if let Some(started) = hedges[index].0 {
                                 self.record(started);
                             }
                             tracing::debug!(name = %self.name, hedge = index + 1, "resilience: a hedge answered first");
                             return Poll::Ready(Ok(value));
                         }
-                        Poll::Ready(Err(error)) => {
-                            last_error = Some(error);
+                        Poll::Ready(other) => {
+                            last = Some(other);
                             drop(hedges.swap_remove(index));
                         }
                         Poll::Pending => index += 1,
@@ -222,15 +272,21 @@ impl Hedge {
                 }
                 if primary.is_none()
                     && hedges.is_empty()
-                    && let Some(error) = last_error.take()
+                    && let Some(out) = last.take()
                 {
-                    return Poll::Ready(Err(error));
+                    return Poll::Ready(out);
                 }
                 let delay = *delay.get_or_insert_with(|| self.current_delay());
-                let Some(delay) = delay.filter(|_| launched < self.max_hedges) else {
+                let Some(delay) = delay.filter(|_| launched < self.max_hedges && !past_deadline)
+                else {
                     return Poll::Pending;
                 };
                 if timer.is_none() {
+                    if let Some(left) = crate::deadline::would_pass(delay) {
+                        tracing::debug!(name = %self.name, ?delay, ?left, "resilience: no hedge: it would start past the deadline of an outer timeout");
+                        past_deadline = true;
+                        return Poll::Pending;
+                    }
                     timer.set(Some(crate::time::sleep(delay, crate::time::HEDGE)));
                 }
                 let Some(sleep) = timer.as_mut().as_pin_mut() else {

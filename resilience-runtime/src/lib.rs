@@ -18,6 +18,7 @@ mod timeout;
 pub mod breaker;
 #[cfg(feature = "chaos")]
 pub mod chaos;
+pub mod deadline;
 pub mod fallback;
 mod hedge;
 #[cfg(feature = "reqwest")]

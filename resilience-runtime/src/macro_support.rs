@@ -234,6 +234,48 @@ where
     breaker.call_with(call, classify, E::from)
 }
 
+/// [`call_with_circuit_breaker`] with `failure_on_ok`: an `Ok` value it
+/// rejects counts as a failure and is returned as it is.
+#[inline(always)]
+pub fn call_with_circuit_breaker_on_ok<'a, F, T, E, C, P>(
+    breaker: &'a CircuitBreaker,
+    call: F,
+    classify: C,
+    failure_on_ok: P,
+) -> impl core::future::Future<Output = Result<T, E>> + 'a
+where
+    F: core::future::Future<Output = Result<T, E>> + 'a,
+    T: 'a,
+    E: CircuitBreakerCarrier + 'a,
+    C: Fn(&E) -> Outcome + 'a,
+    P: Fn(&T) -> bool + 'a,
+{
+    breaker.call_judging_ok(call, classify, failure_on_ok, E::from)
+}
+
+// The predicates, each as a `fn(&T) -> bool` of the function's `Ok` type
+// (`fn(&E) -> bool` of its error type for `fallback_if`): a path of
+// another type is an error at the path that names the type to write, with
+// a note showing this signature (hence the names).
+
+/// `retry_on_ok = path`.
+#[inline(always)]
+pub fn retry_on_ok<T>(should_retry: fn(&T) -> bool) -> fn(&T) -> bool {
+    should_retry
+}
+
+/// `failure_on_ok = path`.
+#[inline(always)]
+pub fn failure_on_ok<T>(is_failure: fn(&T) -> bool) -> fn(&T) -> bool {
+    is_failure
+}
+
+/// `fallback_if = path`.
+#[inline(always)]
+pub fn fallback_if<E>(should_fall_back: fn(&E) -> bool) -> fn(&E) -> bool {
+    should_fall_back
+}
+
 // ---- #[fallback] ----
 
 #[cfg(feature = "stale-cache")]
@@ -246,6 +288,15 @@ pub fn fallback_entering(name: &str, level: usize) {
         name,
         level,
         "resilience: call failed, trying fallback level"
+    );
+}
+/// Records that `fallback_if` refused the call's error: it is returned
+/// as it is, no level tried.
+#[cold]
+pub fn fallback_passed_over(name: &str) {
+    tracing::debug!(
+        name,
+        "resilience: call failed, and fallback_if leaves this error alone"
     );
 }
 pub use std::borrow::ToOwned;

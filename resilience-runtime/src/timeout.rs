@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::Rejection;
+use crate::deadline;
 use crate::latency::LatencyWindow;
 use crate::time;
 
@@ -160,6 +161,7 @@ impl Timeout {
         TimeoutFuture {
             call,
             timer: None,
+            started: None,
             limit: Limit::Fixed(self),
             reject,
         }
@@ -386,6 +388,7 @@ impl AdaptiveTimeout {
         TimeoutFuture {
             call,
             timer: None,
+            started: None,
             limit: Limit::Adaptive {
                 timeout: self,
                 started: None,
@@ -444,6 +447,9 @@ pin_project! {
         call: F,
         #[pin]
         timer: Option<Sleep>,
+        // When the clock started, once the call waited (the deadline's
+        // own start, for the elapsed time of a cut call).
+        started: Option<Instant>,
         limit: Limit<'a>,
         reject: fn(Rejection) -> E,
     }
@@ -465,28 +471,52 @@ where
         {
             *started = Some(Instant::now());
         }
+        // The deadline is in force for everything the call polls
+        // (`deadline::remaining`, an inner `#[retry]` or timeout). Before
+        // the clock starts it is "now + duration", read only on demand, so
+        // a call that answers at once still never reads the clock.
+        let entered = match (this.timer.as_ref().get_ref(), &*this.limit) {
+            (Some(timer), _) => deadline::enter_at(timer.deadline()),
+            (None, Limit::Fixed(timeout)) => deadline::enter_lazy(timeout.duration),
+            (None, Limit::Adaptive { timeout, started }) => deadline::enter_at(time::deadline(
+                started.unwrap_or_else(Instant::now),
+                timeout.current(),
+            )),
+        };
         // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
         // moves only `v`. Moved whole, the result was written in words and
         // read back in 16-byte chunks, a store-forwarding stall per call.
+        // A call that answered only puts the outer deadline back; what
+        // the scope held is read only to arm the timer.
         match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
+                drop(entered);
                 this.limit.finished();
                 return Poll::Ready(Ok(value));
             }
             Poll::Ready(Err(error)) => {
+                drop(entered);
                 this.limit.finished();
                 return Poll::Ready(Err(error));
             }
             Poll::Pending => {}
         }
+        let scope = entered.exit();
         if this.timer.is_none() {
             // Saturating: `Duration::MAX` is a deadline that never comes.
-            let deadline = match this.limit {
-                Limit::Fixed(timeout) => time::deadline(Instant::now(), timeout.duration),
+            // An outer timeout's deadline, if sooner, is this one's too.
+            let (start, own) = match this.limit {
+                Limit::Fixed(timeout) => {
+                    (scope.start().unwrap_or_else(Instant::now), timeout.duration)
+                }
                 Limit::Adaptive { timeout, started } => {
-                    time::deadline(started.unwrap_or_else(Instant::now), timeout.current())
+                    (started.unwrap_or_else(Instant::now), timeout.current())
                 }
             };
+            *this.started = Some(start);
+            let deadline = scope
+                .deadline_from(start)
+                .unwrap_or_else(|| time::deadline(start, own));
             this.timer
                 .set(Some(time::sleep_until(deadline, time::TIMEOUT)));
         }
@@ -494,10 +524,12 @@ where
             return Poll::Pending;
         };
         ready!(timer.as_mut().poll(cx));
+        let deadline = timer.deadline();
         let elapsed = match this.limit {
-            Limit::Fixed(timeout) => timeout.duration,
+            Limit::Fixed(timeout) => this.started.map_or(timeout.duration, |start| {
+                deadline.saturating_duration_since(start)
+            }),
             Limit::Adaptive { timeout, started } => {
-                let deadline = timer.deadline();
                 let started = started.unwrap_or(deadline);
                 timeout.record(started, deadline);
                 deadline - started

@@ -54,6 +54,7 @@ crate::options! {
     half_open_max_calls: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(HALF_OPEN_MAX_CALLS as u64), "Trial calls admitted at once in half-open (at most 255); the others are rejected.";
     half_open_max_wait: Duration, Kind::Duration, Fallback::Unset, "Re-open when no trial has reported for this long; unset: wait for the trials.";
     failure_if, Kind::Path, Fallback::Unset, "A `fn(&E) -> bool` that says which errors count as failures; unset: the error's `Classify`.";
+    failure_on_ok, Kind::Path, Fallback::Unset, "A `fn(&T) -> bool` that says which `Ok` values count as failures (an `Ok(response)` with a 503), returned as they are; unset: every `Ok` is a success.";
 }
 
 impl crate::FromValue for Window {

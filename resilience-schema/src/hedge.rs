@@ -22,6 +22,7 @@ crate::options! {
     /// `#[hedge]`'s options as written (`None`: the default).
     delay: Delay, Kind::DurationOrAdaptive, Fallback::Unset, "How long an attempt may run before the next starts: a duration, or `adaptive` (the observed P95 latency); required.";
     max_hedges: u32, Kind::Count { min: 1, max: u32::MAX as u64 }, Fallback::Count(MAX_HEDGES as u64), "Extra attempts at most.";
+    retry_on_ok, Kind::Path, Fallback::Unset, "A `fn(&T) -> bool` that says which `Ok` values do not win (an `Ok(response)` with a 503): the other attempts go on; the last answer is returned if none wins; unset: the first `Ok` wins.";
 }
 
 impl crate::FromValue for Delay {

@@ -10,7 +10,8 @@
 //! sentence that says the fix, the same words wherever it is reported.
 //!
 //! One module per layer: [`retry`], [`timeout`], [`circuit_breaker`],
-//! [`bulkhead`], [`rate_limiter`], [`hedge`], [`chaos`], [`stale_cache`];
+//! [`bulkhead`], [`rate_limiter`], [`hedge`], [`chaos`], [`stale_cache`],
+//! [`fallback`];
 //! [`common`] holds the options every layer takes.
 
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
 pub mod common;
+pub mod fallback;
 pub mod hedge;
 pub mod rate_limiter;
 pub mod retry;
@@ -320,6 +322,8 @@ macro_rules! options {
         impl $crate::Options for Settings {
             const OPTIONS: &'static [$crate::Spec] = OPTIONS;
 
+            // `value` is unused in a table of call-site options only (`#[fallback]`'s).
+            #[allow(unused_variables)]
             fn set(&mut self, key: &str, value: &$crate::Value) -> bool {
                 match key {
                     $( $(
@@ -344,9 +348,9 @@ macro_rules! options {
 pub(crate) use options;
 
 /// Every layer's options, by attribute name (`"retry"`, …; `stale_cache`
-/// is the `#[fallback]` level), for the docs and for scripts that list
+/// is the `#[fallback]` level, `fallback` the attribute's own), for the docs and for scripts that list
 /// them (`cargo run -p resilience-schema --example options`).
-pub const LAYERS: [(&str, &[Spec]); 8] = [
+pub const LAYERS: [(&str, &[Spec]); 9] = [
     ("retry", retry::OPTIONS),
     ("timeout", timeout::OPTIONS),
     ("circuit_breaker", circuit_breaker::OPTIONS),
@@ -355,6 +359,7 @@ pub const LAYERS: [(&str, &[Spec]); 8] = [
     ("hedge", hedge::OPTIONS),
     ("chaos", chaos::OPTIONS),
     ("stale_cache", stale_cache::OPTIONS),
+    ("fallback", fallback::OPTIONS),
 ];
 
 /// The docs table of `options`: one row per option, key, default and

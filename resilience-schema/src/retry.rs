@@ -113,6 +113,7 @@ crate::options! {
     jitter: Jitter, Kind::Choice { words: JITTERS, bare: Some("full") }, Fallback::Word("none"), "The randomisation of each delay: `full`, `equal` or `none`; the bare key means `full`.";
     max_elapsed: Duration, Kind::Duration, Fallback::Unset, "A deadline from the first call: no attempt starts after it; unset: none.";
     retry_if, Kind::Path, Fallback::Unset, "A `fn(&E) -> bool` that says which errors are retried; unset: the error's `Classify`.";
+    retry_on_ok, Kind::Path, Fallback::Unset, "A `fn(&T) -> bool` that says which `Ok` values are retried too (an `Ok(response)` with a 503); used up, the last `Ok` is returned; unset: every `Ok` is final.";
     idempotent: bool, Kind::Switch, Fallback::Switch(false), "Retry faults too (errors that may have had an effect), not only transient errors.";
     budget: f64, Kind::Number, Fallback::Unset, "The fraction of calls that may be retried, above 0 and at most 1 (e.g. 0.2); unset: no budget.";
     min_retries_per_sec: u32, Kind::Count { min: 0, max: u32::MAX as u64 }, Fallback::Count(MIN_RETRIES_PER_SEC as u64), "With `budget`: the retries a second allowed whatever the fraction.";

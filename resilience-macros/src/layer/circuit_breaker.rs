@@ -20,6 +20,7 @@ use crate::options;
 pub(crate) struct CircuitBreakerLayer {
     settings: Settings,
     failure_if: Option<Path>,
+    failure_on_ok: Option<Path>,
     span: Span,
 }
 
@@ -29,6 +30,7 @@ impl CircuitBreakerLayer {
         Ok((
             CircuitBreakerLayer {
                 failure_if: o.path("failure_if"),
+                failure_on_ok: o.path("failure_on_ok"),
                 settings: o.settings,
                 span,
             },
@@ -79,12 +81,21 @@ impl Layer for CircuitBreakerLayer {
             },
             None => cx.classify(&error),
         };
+        let classify = quote!(|#error: &#err| -> #private::Outcome { #outcome });
+        if let Some(path) = &self.failure_on_ok {
+            let check = super::retry::ok_predicate(cx, "failure_on_ok", path);
+            let call = respan(
+                quote!(#private::call_with_circuit_breaker_on_ok::<_, _, #err, _, _>),
+                self.span,
+            );
+            return quote!(#call(#instance, #inner, #classify, #check));
+        }
         let call = respan(
             quote!(#private::call_with_circuit_breaker::<_, _, #err, _>),
             self.span,
         );
         quote! {
-            #call(#instance, #inner, |#error: &#err| -> #private::Outcome { #outcome })
+            #call(#instance, #inner, #classify)
         }
     }
 }

@@ -39,6 +39,8 @@ struct StaleCache {
 
 pub(crate) struct FallbackLayer {
     levels: Vec<Level>,
+    /// `fallback_if = path`: which errors the levels answer.
+    fallback_if: Option<syn::Path>,
 }
 
 impl FallbackLayer {
@@ -49,6 +51,7 @@ impl FallbackLayer {
         let mut errors = darling::Error::accumulator();
         let mut common = Common::default();
         let mut levels = Vec::new();
+        let mut fallback_if: Option<syn::Path> = None;
         let mut had_errors = false;
         for expr in exprs {
             match expr {
@@ -63,11 +66,29 @@ impl FallbackLayer {
                         ) => {
                             common.krate = Some(krate.clone());
                         }
+                        (Some("fallback_if"), _) if fallback_if.is_some() => {
+                            had_errors = true;
+                            errors.push(
+                                darling::Error::custom("`fallback_if` set twice")
+                                    .with_span(&assign.left),
+                            );
+                        }
+                        (Some("fallback_if"), Expr::Path(path)) if path.qself.is_none() => {
+                            fallback_if = Some(path.path.clone());
+                        }
+                        (Some("fallback_if"), other) => {
+                            had_errors = true;
+                            errors.push(crate::value::wrong_kind(
+                                "fallback_if",
+                                other,
+                                resilience_schema::Kind::Path,
+                            ));
+                        }
                         (left, _) => {
                             had_errors = true;
                             errors.push(
                         darling::Error::custom(format!(
-                            "a `#[fallback]` level is an expression of the function's return type, and `{} = …` is not one: write e.g. `Ok(default_value())`; the only option is `crate = \"…\"`",
+                            "a `#[fallback]` level is an expression of the function's return type, and `{} = …` is not one: write e.g. `Ok(default_value())`; the options are `fallback_if = path` and `crate = \"…\"`",
                             left.unwrap_or("…")
                         ))
                         .with_span(&assign),
@@ -104,7 +125,13 @@ impl FallbackLayer {
             );
         }
         errors.finish()?;
-        Ok((FallbackLayer { levels }, common))
+        Ok((
+            FallbackLayer {
+                levels,
+                fallback_if,
+            },
+            common,
+        ))
     }
 }
 
@@ -293,6 +320,22 @@ impl Layer for FallbackLayer {
         let steps = self.levels.iter().enumerate().map(|(index, level)| {
             let number = index + 1;
             let attempt = match level {
+                // Without `fallback_if`, a `Permanent` error (a 404, a bad
+                // request) is not answered with stale data: the resource
+                // may not exist, or the request may never be valid.
+                Level::StaleCache(_) if self.fallback_if.is_none() => {
+                    let outcome = cx.classify(&quote!(&__resilience_error));
+                    quote! {
+                        if ::core::matches!(#outcome, #private::Outcome::Permanent) {
+                            ::core::result::Result::Err(__resilience_error)
+                        } else {
+                            match __resilience_stale.fresh(&__resilience_key) {
+                                ::core::option::Option::Some(__resilience_value) => ::core::result::Result::Ok(__resilience_value),
+                                ::core::option::Option::None => ::core::result::Result::Err(__resilience_error),
+                            }
+                        }
+                    }
+                }
                 Level::StaleCache(_) => quote! {
                     match __resilience_stale.fresh(&__resilience_key) {
                         ::core::option::Option::Some(__resilience_value) => ::core::result::Result::Ok(__resilience_value),
@@ -323,6 +366,19 @@ impl Layer for FallbackLayer {
 
         let first = cx.to_result(&quote!(__resilience_result));
         let err = cx.wrap_result("from_err", &quote!(__resilience_error));
+        // `fallback_if`: an error it rejects is returned as it is, no
+        // level tried.
+        let gate = self.fallback_if.as_ref().map(|path| {
+            let span = path.span();
+            let err_ty = &cx.err;
+            let check = respan(quote!(#private::fallback_if::<#err_ty>), span);
+            quote! {
+                if !#check(#path)(&__resilience_error) {
+                    #private::fallback_passed_over(#name);
+                    return #err;
+                }
+            }
+        });
         quote! {
             async {
                 #(let #aliases = #aliases;)*
@@ -336,6 +392,7 @@ impl Layer for FallbackLayer {
                     }
                     ::core::result::Result::Err(__resilience_error) => __resilience_error,
                 };
+                #gate
                 #(#steps)*
                 #err
             }

@@ -16,12 +16,17 @@ use crate::options;
 
 pub(crate) struct HedgeLayer {
     settings: Settings,
+    retry_on_ok: Option<syn::Path>,
 }
 
 impl HedgeLayer {
     pub(crate) fn parse(args: &[NestedMeta], span: Span) -> darling::Result<(Self, Common)> {
-        let o = options::parse::<Settings>(args)?.checked(span)?;
-        Ok(o.into_layer(|settings| HedgeLayer { settings }))
+        let mut o = options::parse::<Settings>(args)?.checked(span)?;
+        let retry_on_ok = o.path("retry_on_ok");
+        Ok(o.into_layer(|settings| HedgeLayer {
+            settings,
+            retry_on_ok,
+        }))
     }
 }
 
@@ -48,14 +53,23 @@ impl Layer for HedgeLayer {
         let instance = instance(cx, common, &spec);
         let sources = cx.attempt_sources();
         let clones = cx.attempt_copies();
+        let attempt = quote! {
+            || {
+                #(#clones)*
+                #inner
+            }
+        };
+        let call = match &self.retry_on_ok {
+            Some(path) => {
+                let check = super::retry::ok_predicate(cx, "retry_on_ok", path);
+                quote!(#private::Hedge::call_with_retry_on_ok(#instance, #attempt, #check))
+            }
+            None => quote!(#private::Hedge::call(#instance, #attempt)),
+        };
         quote! {
             async {
                 #(#sources)*
-                #private::Hedge::call(#instance, || {
-                    #(#clones)*
-                    #inner
-                })
-                .await
+                #call.await
             }
         }
     }

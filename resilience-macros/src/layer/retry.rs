@@ -15,6 +15,7 @@ use crate::options;
 pub(crate) struct RetryLayer {
     settings: Settings,
     retry_if: Option<Path>,
+    retry_on_ok: Option<Path>,
 }
 
 impl RetryLayer {
@@ -23,6 +24,7 @@ impl RetryLayer {
         Ok((
             RetryLayer {
                 retry_if: o.path("retry_if"),
+                retry_on_ok: o.path("retry_on_ok"),
                 settings: o.settings,
             },
             o.common,
@@ -74,6 +76,22 @@ impl Layer for RetryLayer {
         let to_result = cx.to_result(&quote!(__resilience_result));
         let ok = cx.wrap_result("from_ok", &quote!(__resilience_value));
         let err = cx.wrap_result("from_err", &quote!(__resilience_error));
+        // `retry_on_ok`: an `Ok` it rejects is retried as a transient
+        // failure; used up, that last `Ok` is returned.
+        let judge_ok = self.retry_on_ok.as_ref().map(|path| {
+            let check = ok_predicate(cx, "retry_on_ok", path);
+            quote! {
+                if #check(&__resilience_value) {
+                    match __resilience_attempts.after_rejected_ok() {
+                        ::core::option::Option::Some(__resilience_delay) => {
+                            #private::sleep_between_attempts(__resilience_delay).await;
+                            continue;
+                        }
+                        ::core::option::Option::None => break #ok,
+                    }
+                }
+            }
+        });
         quote! {
             async {
                 #(#sources)*
@@ -83,6 +101,7 @@ impl Layer for RetryLayer {
                     let __resilience_result: #ret = #inner.await;
                     let __resilience_error = match #to_result {
                         ::core::result::Result::Ok(__resilience_value) => {
+                            #judge_ok
                             break #ok;
                         }
                         ::core::result::Result::Err(__resilience_error) => __resilience_error,
@@ -103,6 +122,21 @@ impl Layer for RetryLayer {
 
 fn path_span(path: &Path) -> Span {
     syn::spanned::Spanned::span(path)
+}
+
+/// `retry_on_ok` / `failure_on_ok` as a `fn(&T) -> bool` of the function's
+/// `Ok` type, spanned at the path: a path of another type is an error
+/// there that names the type to write.
+pub(crate) fn ok_predicate(cx: &Context, key: &str, path: &Path) -> TokenStream {
+    let private = &cx.private;
+    let ret = &cx.ret;
+    let span = path_span(path);
+    let key = syn::Ident::new(key, span);
+    let check = crate::expand::respan(
+        quote!(#private::#key::<<#ret as #private::IsResult>::Ok>),
+        span,
+    );
+    quote_spanned!(span=> #check(#path))
 }
 
 #[cfg(test)]

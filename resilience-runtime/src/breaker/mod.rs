@@ -467,6 +467,86 @@ impl CircuitBreaker {
             held: None,
         }
     }
+
+    /// Like [`call`](Self::call), and an `Ok` value for which
+    /// `failure_on_ok` returns `true` counts as a failure of the service
+    /// (an HTTP client's `Ok(response)` with a 503): the caller still gets
+    /// the `Ok` as it is, and the breaker counts it toward opening.
+    ///
+    /// What `#[circuit_breaker(failure_on_ok = path)]` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
+    /// use std::io;
+    ///
+    /// let b = CircuitBreaker::new("status", BreakerPolicy::new().failure_threshold(2));
+    /// for _ in 0..2 {
+    ///     let status: io::Result<u16> =
+    ///         b.call_with_failure_on_ok(async { Ok(503) }, |status| *status >= 500).await;
+    ///     assert_eq!(status.unwrap(), 503); // still the service's answer
+    /// }
+    /// assert_eq!(b.state(), State::Open);
+    /// # }
+    /// ```
+    pub async fn call_with_failure_on_ok<F, T, E, P>(
+        &self,
+        call: F,
+        failure_on_ok: P,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Classify + From<Rejection>,
+        P: Fn(&T) -> bool,
+    {
+        self.call_judging_ok(call, <E as Classify>::classify, failure_on_ok, E::from)
+            .await
+    }
+
+    /// [`call_with`](Self::call_with) with `failure_on_ok` judging the
+    /// `Ok` values: one it rejects is recorded as [`Outcome::Fault`] and
+    /// returned as it is. The breaker sees a `Result` whose error is the
+    /// call's, that value, or its own rejection.
+    pub(crate) async fn call_judging_ok<F, T, E, C, P>(
+        &self,
+        call: F,
+        classify: C,
+        failure_on_ok: P,
+        reject: fn(Rejection) -> E,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Fn(&E) -> Outcome,
+        P: Fn(&T) -> bool,
+    {
+        let judged = async {
+            match call.await {
+                Ok(value) if failure_on_ok(&value) => Err(Judged::FailedOk(value)),
+                Ok(value) => Ok(value),
+                Err(error) => Err(Judged::Err(error)),
+            }
+        };
+        let outcome = |judged: &Judged<T, E>| match judged {
+            Judged::Err(error) => classify(error),
+            Judged::FailedOk(_) => Outcome::Fault,
+            Judged::Rejected(_) => Outcome::Permanent,
+        };
+        match self.call_with(judged, outcome, Judged::Rejected).await {
+            Ok(value) | Err(Judged::FailedOk(value)) => Ok(value),
+            Err(Judged::Err(error)) => Err(error),
+            Err(Judged::Rejected(rejection)) => Err(reject(rejection)),
+        }
+    }
+}
+
+/// What the breaker sees of a call judged by `failure_on_ok`.
+enum Judged<T, E> {
+    Err(E),
+    /// An `Ok` counted as a failure, handed back to the caller.
+    FailedOk(T),
+    /// The breaker's own rejection (an open circuit).
+    Rejected(Rejection),
 }
 
 impl Registrable for CircuitBreaker {

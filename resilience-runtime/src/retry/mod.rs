@@ -448,6 +448,67 @@ impl Retry {
             }
         }
     }
+
+    /// Like [`call`](Self::call), and an `Ok` value for which
+    /// `retry_on_ok` returns `true` is retried too (an HTTP client's
+    /// `Ok(response)` with a 503, a job still "pending"), as a transient
+    /// failure: with the same backoff, attempts, deadline and budget.
+    /// When the retries are used up on such a value, that last `Ok` is
+    /// returned (the caller sees what the service answered, not an error
+    /// the service never sent).
+    ///
+    /// What `#[retry(retry_on_ok = path)]` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience::{Retry, RetryPolicy};
+    /// use std::io;
+    ///
+    /// static STATUS: Retry = Retry::new("status", RetryPolicy::new().max_attempts(3));
+    ///
+    /// let mut statuses = [503u16, 503, 200].into_iter();
+    /// let status: io::Result<u16> = STATUS
+    ///     .call_with_retry_on_ok(|| {
+    ///         let next = statuses.next().unwrap_or(500);
+    ///         async move { Ok(next) }
+    ///     }, |status| *status == 503)
+    ///     .await;
+    /// assert_eq!(status.unwrap(), 200);
+    ///
+    /// // Used up: the last `Ok` comes back as it is.
+    /// let status: io::Result<u16> =
+    ///     STATUS.call_with_retry_on_ok(|| async { Ok(503) }, |status| *status == 503).await;
+    /// assert_eq!(status.unwrap(), 503);
+    /// # }
+    /// ```
+    pub async fn call_with_retry_on_ok<F, Fut, T, E, P>(
+        &self,
+        mut make_call: F,
+        retry_on_ok: P,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify,
+        P: Fn(&T) -> bool,
+    {
+        let mut attempts = self.start();
+        loop {
+            let next = match make_call().await {
+                Ok(value) if retry_on_ok(&value) => match attempts.after_rejected_ok() {
+                    Some(delay) => delay,
+                    None => return Ok(value),
+                },
+                Ok(value) => return Ok(value),
+                Err(error) => match attempts.after_failure(error.classify()) {
+                    Some(delay) => delay,
+                    None => return Err(error),
+                },
+            };
+            Box::pin(crate::time::sleep(next, crate::time::RETRY)).await;
+        }
+    }
 }
 
 /// The attempts of one logical call: decides whether and when to try again.
@@ -466,8 +527,10 @@ impl Attempts<'_> {
     /// Records a failed attempt with its `outcome` and returns the delay
     /// before the next attempt, or `None` to stop and return the error:
     /// the outcome is not retryable, the attempts are used up, the service's
-    /// `retry_after` hint exceeds `max_delay`, or the next attempt would
-    /// start after `max_elapsed`.
+    /// `retry_after` hint exceeds `max_delay`, the next attempt would
+    /// start after `max_elapsed`, or the wait would end at or past the
+    /// deadline of a timeout around the call ([`crate::deadline`]: the
+    /// last error is returned at once rather than cut mid-sleep).
     ///
     /// A `retry_after` hint longer than the computed delay replaces it.
     ///
@@ -520,6 +583,15 @@ impl Attempts<'_> {
             );
             return None;
         }
+        if let Some(left) = crate::deadline::would_pass(delay) {
+            tracing::debug!(
+                name,
+                ?delay,
+                ?left,
+                "resilience: the next attempt would start past the deadline of an outer timeout, returning the last outcome"
+            );
+            return None;
+        }
         if let Some(budget) = &self.retry.budget
             && !budget.try_retry()
         {
@@ -536,6 +608,27 @@ impl Attempts<'_> {
             "resilience: retrying"
         );
         Some(delay)
+    }
+
+    /// Records an attempt that answered `Ok` with a value `retry_on_ok`
+    /// rejected (`#[retry(retry_on_ok = …)]`): retried as a transient
+    /// failure, by the same rules as [`after_failure`](Self::after_failure).
+    /// `None`: stop, and return that `Ok`.
+    ///
+    /// ```
+    /// # use resilience::{Retry, RetryPolicy};
+    /// let r = Retry::new("x", RetryPolicy::new().max_attempts(2));
+    /// let mut a = r.start();
+    /// assert!(a.after_rejected_ok().is_some());
+    /// assert!(a.after_rejected_ok().is_none()); // used up: the last `Ok` is returned
+    /// ```
+    pub fn after_rejected_ok(&mut self) -> Option<Duration> {
+        tracing::debug!(
+            name = &*self.retry.name,
+            attempt = self.made + 1,
+            "resilience: `Ok` rejected by retry_on_ok"
+        );
+        self.after_failure(Outcome::TRANSIENT)
     }
 
     /// How many attempts have failed so far.
