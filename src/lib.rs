@@ -818,6 +818,8 @@ pub use resilience_macros::timeout;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
+#[cfg(feature = "config")]
+pub use resilience_runtime::config;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;

@@ -53,7 +53,7 @@ use crate::time;
 #[derive(Debug, Clone)]
 pub struct Timeout {
     name: Cow<'static, str>,
-    duration: Duration,
+    duration: crate::live::LiveDuration,
 }
 
 impl Timeout {
@@ -76,7 +76,7 @@ impl Timeout {
         expect(schema::check_duration(duration));
         Timeout {
             name: Cow::Borrowed(name),
-            duration,
+            duration: crate::live::LiveDuration::new(duration),
         }
     }
 
@@ -118,7 +118,7 @@ impl Timeout {
     /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).duration(), Duration::from_secs(1));
     /// ```
     pub fn duration(&self) -> Duration {
-        self.duration
+        self.duration.get()
     }
 
     /// Runs `call` under this timeout.
@@ -482,7 +482,7 @@ where
         if this.timer.is_none() {
             // Saturating: `Duration::MAX` is a deadline that never comes.
             let deadline = match this.limit {
-                Limit::Fixed(timeout) => time::deadline(Instant::now(), timeout.duration),
+                Limit::Fixed(timeout) => time::deadline(Instant::now(), timeout.duration()),
                 Limit::Adaptive { timeout, started } => {
                     time::deadline(started.unwrap_or_else(Instant::now), timeout.current())
                 }
@@ -495,7 +495,7 @@ where
         };
         ready!(timer.as_mut().poll(cx));
         let elapsed = match this.limit {
-            Limit::Fixed(timeout) => timeout.duration,
+            Limit::Fixed(timeout) => timeout.duration(),
             Limit::Adaptive { timeout, started } => {
                 let deadline = timer.deadline();
                 let started = started.unwrap_or(deadline);
@@ -509,6 +509,31 @@ where
             name: name.clone(),
             elapsed,
         })))
+    }
+}
+
+/// Reload (issue 14): a new duration, in place.
+impl Timeout {
+    /// Changes the duration. A call that is already waiting keeps the
+    /// deadline it was given when it first waited; later calls get the
+    /// new one. What `resilience::config` does on a reload (feature
+    /// `config`).
+    ///
+    /// # Panics
+    ///
+    /// If `duration` is zero, as [`Timeout::new`].
+    ///
+    /// ```
+    /// use resilience::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// static SEARCH: Timeout = Timeout::new("search", Duration::from_secs(2));
+    /// SEARCH.reconfigure(Duration::from_millis(500));
+    /// assert_eq!(SEARCH.duration(), Duration::from_millis(500));
+    /// ```
+    pub fn reconfigure(&self, duration: Duration) {
+        expect(schema::check_duration(duration));
+        self.duration.set(duration);
     }
 }
 

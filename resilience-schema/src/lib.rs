@@ -20,6 +20,7 @@ pub mod chaos;
 pub mod circuit_breaker;
 pub mod common;
 pub mod hedge;
+pub mod parse;
 pub mod rate_limiter;
 pub mod retry;
 pub mod stale_cache;

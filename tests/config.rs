@@ -1,0 +1,447 @@
+//! `resilience::config` (feature `config`) as a user sees it: a file and
+//! the environment override the attributes of named instances, a reload
+//! keeps every instance's state, and a bad file changes nothing.
+#![cfg(feature = "config")]
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use resilience::breaker::State;
+use resilience::config::Config;
+use resilience::{
+    BreakerPolicy, Bulkhead, CircuitBreaker, Classify, Outcome, Rejection, Retry, bulkhead,
+    circuit_breaker, registry, retry,
+};
+use tokio::time::advance;
+
+#[derive(Debug, Clone, PartialEq)]
+enum ApiError {
+    Unavailable,
+    Rejected(Rejection),
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::Rejected(r)
+    }
+}
+
+impl Classify for ApiError {
+    fn classify(&self) -> Outcome {
+        match self {
+            ApiError::Unavailable => Outcome::TRANSIENT,
+            ApiError::Rejected(r) => r.classify(),
+        }
+    }
+}
+
+/// The configuration in force is the process's: one test at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn toml(text: &str) -> Config {
+    Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn breaker(name: &str) -> std::sync::Arc<CircuitBreaker> {
+    registry::get::<CircuitBreaker>(name).expect("created by its first call")
+}
+
+#[circuit_breaker(name = "cfg-override", failure_threshold = 5)]
+async fn override_call(fail: bool) -> Result<(), ApiError> {
+    if fail {
+        Err(ApiError::Unavailable)
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_file_overrides_the_attribute_of_a_running_instance() {
+    let _serial = serial();
+    override_call(false).await.unwrap();
+    assert_eq!(
+        breaker("cfg-override").policy().get_failure_threshold(),
+        Some(5)
+    );
+    toml("[circuit_breaker.cfg-override]\nfailure_threshold = 2\n")
+        .apply()
+        .unwrap();
+    assert_eq!(override_call(true).await, Err(ApiError::Unavailable));
+    assert_eq!(breaker("cfg-override").state(), State::Closed);
+    assert_eq!(override_call(true).await, Err(ApiError::Unavailable));
+    assert_eq!(
+        breaker("cfg-override").state(),
+        State::Open,
+        "2 failures, not 5"
+    );
+    assert!(matches!(
+        override_call(false).await,
+        Err(ApiError::Rejected(Rejection::CircuitOpen { .. }))
+    ));
+}
+
+#[circuit_breaker(name = "cfg-before", failure_threshold = 5)]
+async fn before_call() -> Result<(), ApiError> {
+    Err(ApiError::Unavailable)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_configuration_applied_before_the_first_call_governs_it() {
+    let _serial = serial();
+    assert!(registry::get::<CircuitBreaker>("cfg-before").is_none());
+    toml("[circuit_breaker.cfg-before]\nfailure_threshold = 2\nopen_for = \"5s\"\n")
+        .apply()
+        .unwrap();
+    let _ = before_call().await;
+    let _ = before_call().await;
+    let b = breaker("cfg-before");
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.policy().get_open_for(), Duration::from_secs(5));
+    // A second configuration without the table gives back the attribute's.
+    Config::default().apply().unwrap();
+    assert_eq!(b.policy().get_failure_threshold(), Some(5));
+    assert_eq!(b.state(), State::Open, "state is kept");
+}
+
+#[circuit_breaker(name = "cfg-open", failure_threshold = 1, open_for = "60s")]
+async fn open_call(fail: bool) -> Result<(), ApiError> {
+    if fail {
+        Err(ApiError::Unavailable)
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_while_open_keeps_it_open_for_the_new_open_for_from_when_it_opened() {
+    let _serial = serial();
+    let _ = open_call(true).await;
+    let b = breaker("cfg-open");
+    assert_eq!(b.state(), State::Open);
+    advance(Duration::from_secs(10)).await;
+    toml("[circuit_breaker.cfg-open]\nopen_for = \"30s\"\n")
+        .apply()
+        .unwrap();
+    assert_eq!(b.state(), State::Open);
+    match open_call(false).await {
+        Err(ApiError::Rejected(r)) => {
+            assert_eq!(
+                r.retry_after(),
+                Some(Duration::from_secs(20)),
+                "30 s from when it opened"
+            )
+        }
+        other => panic!("still open, got {other:?}"),
+    }
+    advance(Duration::from_secs(20)).await;
+    assert_eq!(
+        open_call(false).await,
+        Ok(()),
+        "the trial after the new open_for"
+    );
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[circuit_breaker(name = "cfg-bad", failure_threshold = 4)]
+async fn bad_call() -> Result<(), ApiError> {
+    Err(ApiError::Unavailable)
+}
+
+/// The sentence the attribute and the `const` builder give for a value.
+fn sentence(build: fn() -> BreakerPolicy) -> String {
+    let panic = std::panic::catch_unwind(build).expect_err("refused");
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_file_changes_nothing_and_reports_every_problem_at_once() {
+    let _serial = serial();
+    let _ = bad_call().await;
+    toml("[circuit_breaker.cfg-bad]\nfailure_threshold = 2\n")
+        .apply()
+        .unwrap();
+    let error = Config::from_toml(
+        r#"
+[circuit_braker.cfg-bad]
+failure_threshold = 3
+
+[circuit_breaker.cfg-bad]
+failure_threshold = 0
+failure_treshold = 3
+open_for = "30 s"
+
+[bulkhead.cfg-bad]
+max_concurrent = "8"
+"#,
+    )
+    .unwrap_err();
+    let problems: Vec<_> = error
+        .problems()
+        .iter()
+        .map(|p| (p.path.as_str(), p.line))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("circuit_braker", Some(2)),
+            ("circuit_breaker.cfg-bad.failure_threshold", Some(6)),
+            ("circuit_breaker.cfg-bad.failure_treshold", Some(7)),
+            ("circuit_breaker.cfg-bad.open_for", Some(8)),
+            ("bulkhead.cfg-bad.max_concurrent", Some(11)),
+        ]
+    );
+    let message = |path: &str| {
+        error
+            .problems()
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap()
+            .message
+            .clone()
+    };
+    assert!(message("circuit_braker").contains("did you mean `circuit_breaker`?"));
+    assert!(
+        message("circuit_breaker.cfg-bad.failure_treshold")
+            .contains("did you mean `failure_threshold`?")
+    );
+    assert!(message("circuit_breaker.cfg-bad.open_for").contains("without spaces"));
+    assert!(
+        message("bulkhead.cfg-bad.max_concurrent")
+            .contains("write `max_concurrent = 8`, without quotes")
+    );
+    // The attribute's sentence, word for word.
+    assert_eq!(
+        message("circuit_breaker.cfg-bad.failure_threshold"),
+        sentence(|| BreakerPolicy::new().failure_threshold(0))
+    );
+
+    // Well-formed, but more than the running instance can take in place
+    // (a rate rule on a consecutive breaker): the whole file is refused,
+    // its bulkhead table too.
+    let pool = registry::get_or_register("cfg-bad", || Bulkhead::named("cfg-bad", 2));
+    let refused = toml(
+        "[bulkhead.cfg-bad]\nmax_concurrent = 9\n\n[circuit_breaker.cfg-bad]\nfailure_rate = 0.5\n",
+    )
+    .apply()
+    .unwrap_err();
+    assert_eq!(refused.problems().len(), 1, "{refused}");
+    assert_eq!(refused.problems()[0].line, Some(5));
+    assert!(
+        refused.problems()[0]
+            .message
+            .contains("keeps its trip rule")
+    );
+    assert_eq!(
+        pool.max_concurrent(),
+        2,
+        "nothing of the refused file applied"
+    );
+    assert_eq!(breaker("cfg-bad").policy().get_failure_threshold(), Some(2));
+}
+
+#[retry(
+    name = "cfg.precedence-env",
+    max_attempts = 2,
+    backoff = "fixed",
+    base = "1ms"
+)]
+async fn precedence_call(calls: &AtomicU64) -> Result<(), ApiError> {
+    calls.fetch_add(1, SeqCst);
+    Err(ApiError::Unavailable)
+}
+
+async fn attempts() -> u64 {
+    let calls = AtomicU64::new(0);
+    let _ = precedence_call(&calls).await;
+    calls.load(SeqCst)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_environment_beats_the_file_which_beats_the_attribute() {
+    let _serial = serial();
+    assert_eq!(attempts().await, 2, "the attribute");
+    let file = toml("[retry.\"cfg.precedence-env\"]\nmax_attempts = 3\n");
+    file.apply().unwrap();
+    assert_eq!(attempts().await, 3, "the file");
+    // A shell cannot write `.` or `-` in a name: they are `_`.
+    let env = Config::from_vars([(
+        "RESILIENCE_RETRY__CFG_PRECEDENCE_ENV__MAX_ATTEMPTS".to_string(),
+        "4".to_string(),
+    )])
+    .unwrap();
+    file.clone().overlay(env).apply().unwrap();
+    assert_eq!(attempts().await, 4, "the environment");
+    assert_eq!(
+        registry::get::<Retry>("cfg.precedence-env")
+            .unwrap()
+            .policy()
+            .get_max_attempts(),
+        4
+    );
+    let bad = Config::from_vars([(
+        "RESILIENCE_RETRY__CFG_PRECEDENCE_ENV__MAX_ATEMPTS".to_string(),
+        "0".to_string(),
+    )])
+    .unwrap_err();
+    assert_eq!(
+        bad.problems()[0].variable.as_deref(),
+        Some("RESILIENCE_RETRY__CFG_PRECEDENCE_ENV__MAX_ATEMPTS")
+    );
+    assert!(
+        bad.problems()[0]
+            .message
+            .contains("did you mean `max_attempts`?")
+    );
+    Config::default().apply().unwrap();
+    assert_eq!(attempts().await, 2, "the attribute again");
+}
+
+static INSIDE: AtomicU64 = AtomicU64::new(0);
+static MOST_INSIDE: AtomicU64 = AtomicU64::new(0);
+static BODY_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[circuit_breaker(name = "cfg-storm", failure_threshold = 3, open_for = "2ms")]
+#[bulkhead(name = "cfg-storm", max_concurrent = 4, max_wait = "5ms")]
+async fn storm_call(i: u64) -> Result<(), ApiError> {
+    BODY_RUNS.fetch_add(1, SeqCst);
+    let now = INSIDE.fetch_add(1, SeqCst) + 1;
+    MOST_INSIDE.fetch_max(now, SeqCst);
+    tokio::task::yield_now().await;
+    INSIDE.fetch_sub(1, SeqCst);
+    if i % 7 == 0 {
+        Err(ApiError::Unavailable)
+    } else {
+        Ok(())
+    }
+}
+
+fn storm_config(i: u64) -> Config {
+    toml(&format!(
+        "[bulkhead.cfg-storm]\nmax_concurrent = {}\n\n[circuit_breaker.cfg-storm]\nfailure_threshold = {}\nopen_for = \"{}ms\"\n",
+        1 + i % 8,
+        2 + i % 5,
+        1 + i % 3
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_storm_loses_no_call_permit_or_trial() {
+    let _serial = serial();
+    let (ok, failed, rejected) = (
+        std::sync::Arc::new(AtomicU64::new(0)),
+        std::sync::Arc::new(AtomicU64::new(0)),
+        std::sync::Arc::new(AtomicU64::new(0)),
+    );
+    let mut tasks = Vec::new();
+    for task in 0..8u64 {
+        let (ok, failed, rejected) = (ok.clone(), failed.clone(), rejected.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..250u64 {
+                match storm_call(task * 1000 + n).await {
+                    Ok(()) => ok.fetch_add(1, SeqCst),
+                    Err(ApiError::Unavailable) => failed.fetch_add(1, SeqCst),
+                    Err(ApiError::Rejected(_)) => rejected.fetch_add(1, SeqCst),
+                };
+            }
+        }));
+    }
+    let reloads = tokio::spawn(async {
+        for i in 0..100 {
+            storm_config(i).apply().unwrap();
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    });
+    for task in tasks {
+        task.await.unwrap();
+    }
+    reloads.await.unwrap();
+    let (ok, failed, rejected) = (ok.load(SeqCst), failed.load(SeqCst), rejected.load(SeqCst));
+    assert_eq!(ok + failed + rejected, 8 * 250, "every call counted once");
+    assert_eq!(
+        BODY_RUNS.load(SeqCst),
+        ok + failed,
+        "every admitted call ran once"
+    );
+    assert!(
+        MOST_INSIDE.load(SeqCst) <= 8,
+        "never above the largest limit"
+    );
+    let pool = registry::get::<Bulkhead>("cfg-storm").unwrap();
+    let s = pool.snapshot();
+    assert_eq!(
+        (s.max_concurrent, s.in_use, s.available, s.waiting),
+        (4, 0, 4, 0),
+        "the last limit (1 + 99 % 8), no permit outstanding"
+    );
+    let b = breaker("cfg-storm");
+    assert_eq!(b.snapshot().trials_in_flight, 0, "no trial outstanding");
+    let last = b.policy();
+    assert_eq!(last.get_failure_threshold(), Some(2 + 99 % 5));
+    assert_eq!(last.get_open_for(), Duration::from_millis(1 + 99 % 3));
+}
+
+#[test]
+fn a_watched_file_is_reloaded_when_it_changes_and_a_bad_change_is_refused() {
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("resilience-config-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("resilience.toml");
+    let b = registry::get_or_register("cfg-watch", || {
+        CircuitBreaker::named("cfg-watch", BreakerPolicy::new().failure_threshold(5))
+    });
+    std::fs::write(
+        &path,
+        "[circuit_breaker.cfg-watch]\nfailure_threshold = 2\n",
+    )
+    .unwrap();
+    let watcher = resilience::config::watch(&path).unwrap();
+    assert_eq!(
+        b.policy().get_failure_threshold(),
+        Some(2),
+        "applied at once"
+    );
+
+    // Waits, boundedly, for what the watcher is expected to do.
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    std::fs::write(
+        &path,
+        "[circuit_breaker.cfg-watch]\nfailure_threshold = 3\n",
+    )
+    .unwrap();
+    wait_for("the reload", &|| {
+        b.policy().get_failure_threshold() == Some(3)
+    });
+    assert!(watcher.reloads() >= 1);
+
+    std::fs::write(
+        &path,
+        "[circuit_breaker.cfg-watch]\nfailure_threshold = 0\n",
+    )
+    .unwrap();
+    wait_for("the refusal", &|| watcher.refused() >= 1);
+    assert_eq!(
+        b.policy().get_failure_threshold(),
+        Some(3),
+        "the bad file changed nothing"
+    );
+    drop(watcher);
+    Config::default().apply().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
