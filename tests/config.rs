@@ -4,7 +4,6 @@
 #![cfg(feature = "config")]
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use resilience::breaker::State;
@@ -13,6 +12,7 @@ use resilience::{
     BreakerPolicy, Bulkhead, CircuitBreaker, Classify, Outcome, Rejection, Retry, bulkhead,
     circuit_breaker, registry, retry,
 };
+use tokio::sync::Mutex;
 use tokio::time::advance;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,11 +36,9 @@ impl Classify for ApiError {
     }
 }
 
-/// The configuration in force is the process's: one test at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// The configuration in force is the process's: one test at a time (an
+/// async lock: the tests hold it across their awaits).
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
 fn toml(text: &str) -> Config {
     Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
@@ -61,7 +59,7 @@ async fn override_call(fail: bool) -> Result<(), ApiError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_file_overrides_the_attribute_of_a_running_instance() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     override_call(false).await.unwrap();
     assert_eq!(
         breaker("cfg-override").policy().get_failure_threshold(),
@@ -91,7 +89,7 @@ async fn before_call() -> Result<(), ApiError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_configuration_applied_before_the_first_call_governs_it() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     assert!(registry::get::<CircuitBreaker>("cfg-before").is_none());
     toml("[circuit_breaker.cfg-before]\nfailure_threshold = 2\nopen_for = \"5s\"\n")
         .apply()
@@ -118,7 +116,7 @@ async fn open_call(fail: bool) -> Result<(), ApiError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_reload_while_open_keeps_it_open_for_the_new_open_for_from_when_it_opened() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let _ = open_call(true).await;
     let b = breaker("cfg-open");
     assert_eq!(b.state(), State::Open);
@@ -163,7 +161,7 @@ fn sentence(build: fn() -> BreakerPolicy) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_bad_file_changes_nothing_and_reports_every_problem_at_once() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let _ = bad_call().await;
     toml("[circuit_breaker.cfg-bad]\nfailure_threshold = 2\n")
         .apply()
@@ -266,7 +264,7 @@ async fn attempts() -> u64 {
 
 #[tokio::test(start_paused = true)]
 async fn the_environment_beats_the_file_which_beats_the_attribute() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     assert_eq!(attempts().await, 2, "the attribute");
     let file = toml("[retry.\"cfg.precedence-env\"]\nmax_attempts = 3\n");
     file.apply().unwrap();
@@ -316,25 +314,33 @@ async fn storm_call(i: u64) -> Result<(), ApiError> {
     MOST_INSIDE.fetch_max(now, SeqCst);
     tokio::task::yield_now().await;
     INSIDE.fetch_sub(1, SeqCst);
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         Err(ApiError::Unavailable)
     } else {
         Ok(())
     }
 }
 
-fn storm_config(i: u64) -> Config {
-    toml(&format!(
-        "[bulkhead.cfg-storm]\nmax_concurrent = {}\n\n[circuit_breaker.cfg-storm]\nfailure_threshold = {}\nopen_for = \"{}ms\"\n",
+/// Reload `i`'s limits: bulkhead permits, failures in a row, `open_for`.
+fn storm_limits(i: u64) -> (u64, u32, Duration) {
+    (
         1 + i % 8,
-        2 + i % 5,
-        1 + i % 3
+        2 + (i % 5) as u32,
+        Duration::from_millis(1 + i % 3),
+    )
+}
+
+fn storm_config(i: u64) -> Config {
+    let (permits, threshold, open_for) = storm_limits(i);
+    toml(&format!(
+        "[bulkhead.cfg-storm]\nmax_concurrent = {permits}\n\n[circuit_breaker.cfg-storm]\nfailure_threshold = {threshold}\nopen_for = \"{}ms\"\n",
+        open_for.as_millis()
     ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_storm_loses_no_call_permit_or_trial() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let (ok, failed, rejected) = (
         std::sync::Arc::new(AtomicU64::new(0)),
         std::sync::Arc::new(AtomicU64::new(0)),
@@ -354,7 +360,7 @@ async fn a_reload_storm_loses_no_call_permit_or_trial() {
         }));
     }
     let reloads = tokio::spawn(async {
-        for i in 0..100 {
+        for i in 0..=99 {
             storm_config(i).apply().unwrap();
             tokio::time::sleep(Duration::from_micros(500)).await;
         }
@@ -376,21 +382,23 @@ async fn a_reload_storm_loses_no_call_permit_or_trial() {
     );
     let pool = registry::get::<Bulkhead>("cfg-storm").unwrap();
     let s = pool.snapshot();
+    let (permits, threshold, open_for) = storm_limits(99);
+    let permits = permits as usize;
     assert_eq!(
         (s.max_concurrent, s.in_use, s.available, s.waiting),
-        (4, 0, 4, 0),
-        "the last limit (1 + 99 % 8), no permit outstanding"
+        (permits, 0, permits, 0),
+        "the last limit, no permit outstanding"
     );
     let b = breaker("cfg-storm");
     assert_eq!(b.snapshot().trials_in_flight, 0, "no trial outstanding");
     let last = b.policy();
-    assert_eq!(last.get_failure_threshold(), Some(2 + 99 % 5));
-    assert_eq!(last.get_open_for(), Duration::from_millis(1 + 99 % 3));
+    assert_eq!(last.get_failure_threshold(), Some(threshold));
+    assert_eq!(last.get_open_for(), open_for);
 }
 
 #[test]
 fn a_watched_file_is_reloaded_when_it_changes_and_a_bad_change_is_refused() {
-    let _serial = serial();
+    let _serial = SERIAL.blocking_lock();
     let dir = std::env::temp_dir().join(format!("resilience-config-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("resilience.toml");

@@ -340,10 +340,10 @@ pub(super) fn reconfigure(layer: Layer, name: &str, base: &Base, config: &Config
             }
         }
         Base::Timeout(base) => {
-            if let Some(t) = registry::get::<Timeout>(name) {
-                if let Some(d) = overlay(base, &tables).duration {
-                    t.reconfigure(d);
-                }
+            if let Some(t) = registry::get::<Timeout>(name)
+                && let Some(d) = overlay(base, &tables).duration
+            {
+                t.reconfigure(d);
             }
         }
     }
@@ -408,51 +408,42 @@ pub(super) fn govern<T: 'static>(name: &str, instance: T) -> T {
                 None => r,
             }
         });
-    } else if let Some(s) = any.downcast_mut::<Option<Bulkhead>>() {
-        *s = s.take().map(|b| {
-            let base = bulkhead::Settings {
-                max_concurrent: Some(b.max_concurrent() as u64),
-                max_wait: Some(b.get_max_wait()).filter(|w| !w.is_zero()),
-                max_queue: b.get_max_queue().map(|q| q as u64),
-            };
-            if let Some(s) = effective(name, Layer::Bulkhead, Base::Bulkhead(base), |t| {
-                overlay(base, t)
-            }) {
-                let (max, wait, queue) = bulkhead_settings(&s);
-                b.reconfigure(max, wait, queue);
-            }
-            b
-        });
-    } else if let Some(s) = any.downcast_mut::<Option<RateLimiter>>() {
-        *s = s.take().map(|r| {
-            let base = rate_limiter::Settings {
-                rate: Some(r.rate()),
-                per: Some(r.per()),
-                burst: Some(r.get_burst()),
-                max_wait: Some(r.get_max_wait()).filter(|w| !w.is_zero()),
-            };
-            if let Some(s) = effective(name, Layer::RateLimiter, Base::RateLimiter(base), |t| {
-                overlay(base, t)
-            }) {
-                let (rate, per, burst, wait) = limiter_settings(&s);
-                r.reconfigure(rate, per, burst, wait);
-            }
-            r
-        });
-    } else if let Some(s) = any.downcast_mut::<Option<Timeout>>() {
-        *s = s.take().map(|t| {
-            let base = timeout::Settings {
-                duration: Some(t.duration()),
-                ..Default::default()
-            };
-            if let Some(s) = effective(name, Layer::Timeout, Base::Timeout(base), |tables| {
-                overlay(base, tables)
-            }) && let Some(d) = s.duration
-            {
-                t.reconfigure(d);
-            }
-            t
-        });
+    } else if let Some(Some(b)) = any.downcast_ref::<Option<Bulkhead>>() {
+        let base = bulkhead::Settings {
+            max_concurrent: Some(b.max_concurrent() as u64),
+            max_wait: Some(b.get_max_wait()).filter(|w| !w.is_zero()),
+            max_queue: b.get_max_queue().map(|q| q as u64),
+        };
+        if let Some(s) = effective(name, Layer::Bulkhead, Base::Bulkhead(base), |t| {
+            overlay(base, t)
+        }) {
+            let (max, wait, queue) = bulkhead_settings(&s);
+            b.reconfigure(max, wait, queue);
+        }
+    } else if let Some(Some(r)) = any.downcast_ref::<Option<RateLimiter>>() {
+        let base = rate_limiter::Settings {
+            rate: Some(r.rate()),
+            per: Some(r.per()),
+            burst: Some(r.get_burst()),
+            max_wait: Some(r.get_max_wait()).filter(|w| !w.is_zero()),
+        };
+        if let Some(s) = effective(name, Layer::RateLimiter, Base::RateLimiter(base), |t| {
+            overlay(base, t)
+        }) {
+            let (rate, per, burst, wait) = limiter_settings(&s);
+            r.reconfigure(rate, per, burst, wait);
+        }
+    } else if let Some(Some(t)) = any.downcast_ref::<Option<Timeout>>() {
+        let base = timeout::Settings {
+            duration: Some(t.duration()),
+            ..Default::default()
+        };
+        if let Some(s) = effective(name, Layer::Timeout, Base::Timeout(base), |tables| {
+            overlay(base, tables)
+        }) && let Some(d) = s.duration
+        {
+            t.reconfigure(d);
+        }
     }
     slot.expect("put back above")
 }
