@@ -424,6 +424,10 @@ impl Config {
     /// assert_eq!(pool.max_concurrent(), 4);
     /// ```
     pub fn apply(&self) -> Result<(), ConfigError> {
+        // One apply at a time (a watcher and a caller): the instances end
+        // with the configuration that ends in force.
+        static APPLYING: Mutex<()> = Mutex::new(());
+        let _applying = APPLYING.lock().unwrap_or_else(PoisonError::into_inner);
         // The bases of every instance that exists; the registry's lock is
         // never held with this module's (creation takes them in that order).
         let bases: Vec<((Layer, String), Base)> =
@@ -438,7 +442,13 @@ impl Config {
             return Err(error);
         }
         self.warn_unmatched(&bases);
-        state().applied = self.clone();
+        // From here on, a new instance is created with this configuration;
+        // every instance created before is in the list read after it.
+        let bases: Vec<((Layer, String), Base)> = {
+            let mut state = state();
+            state.applied = self.clone();
+            state.bases.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        };
         for ((layer, name), base) in &bases {
             layers::reconfigure(*layer, name, base, self);
         }
