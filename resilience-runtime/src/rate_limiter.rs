@@ -601,9 +601,9 @@ const fn capped_wait(max_wait: Duration) -> u64 {
 /// Reload (issue 14): a new rate, in place, keeping the TAT.
 impl RateLimiter {
     /// Changes the rate, the burst and `max_wait`, keeping the theoretical
-    /// arrival time: the calls already admitted stay counted (a burst spent
-    /// stays spent), and the next call is judged by the new interval and
-    /// burst. A call already waiting for its turn keeps the turn it
+    /// arrival time: the time the calls already admitted have claimed stays
+    /// claimed (a burst spent stays spent), and the next call is judged by
+    /// the new interval and burst against it. A call already waiting for its turn keeps the turn it
     /// reserved. What `resilience::config` does on a reload (feature
     /// `config`).
     ///
@@ -621,8 +621,10 @@ impl RateLimiter {
     /// static API: RateLimiter = RateLimiter::new("api", 2, Duration::from_secs(1));
     /// assert!(API.check().is_ok() && API.check().is_ok());
     /// API.reconfigure(10, Duration::from_secs(1), 10, Duration::ZERO);
-    /// // The two calls made are still counted against the burst of 10.
-    /// assert_eq!(API.snapshot().available, 8);
+    /// // The TAT is kept: the two calls claimed the whole second of
+    /// // credit, which now frees one call every 100 ms.
+    /// let refused = API.check().unwrap_err();
+    /// assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
     /// # }
     /// ```
     pub fn reconfigure(&self, rate: u32, per: Duration, burst: u32, max_wait: Duration) {
