@@ -576,7 +576,7 @@ impl Engine {
     }
 
     fn trips(&self, counts: Counts) -> bool {
-        if self.policy.failure_threshold().is_some() {
+        if !self.policy.rate_mode() {
             return false;
         }
         let (failure_rate, min_calls) =
@@ -685,7 +685,7 @@ impl Engine {
 
     pub(crate) fn read(&self, now_us: impl Fn() -> u64) -> Reading {
         let word = self.load();
-        let consecutive = self.policy.failure_threshold().is_some();
+        let consecutive = !self.policy.rate_mode();
         Reading {
             state: word.public_state(),
             consecutive_failures: if consecutive && word.state() == CLOSED {

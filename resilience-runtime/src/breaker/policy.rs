@@ -374,6 +374,12 @@ impl LivePolicy {
         }
     }
 
+    /// Whether the trip rule is a rate (without reading the threshold).
+    #[inline]
+    pub(super) fn rate_mode(&self) -> bool {
+        self.rate_mode
+    }
+
     /// The consecutive-failure threshold, `None` in rate mode.
     #[inline]
     pub(super) fn failure_threshold(&self) -> Option<u32> {
