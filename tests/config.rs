@@ -9,8 +9,8 @@ use std::time::Duration;
 use resilience::breaker::State;
 use resilience::config::Config;
 use resilience::{
-    BreakerPolicy, Bulkhead, CircuitBreaker, Classify, Outcome, Rejection, Retry, bulkhead,
-    circuit_breaker, registry, retry,
+    BreakerPolicy, Bulkhead, CircuitBreaker, Classify, Outcome, RateLimiter, Rejection, Retry,
+    RetryBudget, RetryPolicy, bulkhead, circuit_breaker, registry, retry,
 };
 use tokio::sync::Mutex;
 use tokio::time::advance;
@@ -452,4 +452,46 @@ fn a_watched_file_is_reloaded_when_it_changes_and_a_bad_change_is_refused() {
     drop(watcher);
     Config::default().apply().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_a_bulkheads_permits_a_limiters_turns_and_a_budgets_counts() {
+    let _serial = SERIAL.lock().await;
+    let pool = registry::get_or_register("cfg-kept", || Bulkhead::named("cfg-kept", 2));
+    let limiter = registry::get_or_register("cfg-kept", || {
+        RateLimiter::named("cfg-kept", 2, Duration::from_secs(1))
+    });
+    let retry = registry::get_or_register("cfg-kept", || {
+        Retry::named("cfg-kept", RetryPolicy::new()).budgeted(RetryBudget::new(0.5, 0))
+    });
+    let (a, b) = (pool.try_acquire().unwrap(), pool.try_acquire().unwrap());
+    assert!(limiter.check().is_ok() && limiter.check().is_ok());
+    let budget = retry.budget().unwrap();
+    for _ in 0..10 {
+        budget.record_call();
+    }
+    toml(
+        "[bulkhead.cfg-kept]\nmax_concurrent = 1\n\n[rate_limiter.cfg-kept]\nrate = 10\nburst = 10\n\n[retry.cfg-kept]\nbudget = 0.1\nmin_retries_per_sec = 0\n",
+    )
+    .apply()
+    .unwrap();
+
+    // Both permits still held; the limit of 1 admits only once both end.
+    assert_eq!(pool.snapshot().in_use, 2);
+    drop(a);
+    assert!(pool.try_acquire().is_none(), "one call inside a limit of 1");
+    drop(b);
+    let c = pool.try_acquire().expect("under the new limit");
+    assert!(pool.try_acquire().is_none());
+    drop(c);
+    assert_eq!(pool.snapshot().available, 1);
+
+    // The second the two calls claimed stays claimed, freed at 10/s.
+    let refused = limiter.check().unwrap_err();
+    assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+
+    // The ten calls counted before the reload allow 10 × 0.1 = 1 retry.
+    assert!(budget.try_retry());
+    assert!(!budget.try_retry());
+    Config::default().apply().unwrap();
 }
