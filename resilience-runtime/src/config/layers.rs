@@ -100,6 +100,11 @@ impl Layer {
                 ),
             });
         };
+        if self == Layer::Timeout && matches!(key, "quantile" | "multiplier" | "min" | "max") {
+            return Err(format!(
+                "`{key}` tunes an adaptive timeout, which a file does not configure yet: set it in the attribute (a file sets a fixed timeout's `duration`)"
+            ));
+        }
         if !settable(spec) {
             return Err(match spec.kind {
                 schema::Kind::Path => format!(
@@ -470,4 +475,44 @@ fn effective<S>(
         return None;
     }
     Some(apply(&tables))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_are_code_or_unknown_say_so() {
+        let breaker = Layer::CircuitBreaker;
+        assert!(breaker.spec("failure_if").unwrap_err().contains("is code"));
+        assert!(
+            breaker
+                .spec("name")
+                .unwrap_err()
+                .contains("set in the attribute")
+        );
+        assert!(
+            breaker
+                .spec("open_four")
+                .unwrap_err()
+                .contains("did you mean `open_for`?")
+        );
+        assert!(
+            Layer::Timeout
+                .spec("adaptive")
+                .unwrap_err()
+                .contains("kind of instance")
+        );
+        assert!(
+            Layer::Timeout
+                .spec("quantile")
+                .unwrap_err()
+                .contains("adaptive timeout")
+        );
+        assert!(Layer::unknown("hedge").contains("not configured from a file yet"));
+        assert_eq!(
+            Layer::Retry.spec("max_attempts").unwrap().key,
+            "max_attempts"
+        );
+    }
 }
