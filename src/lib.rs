@@ -59,6 +59,7 @@
 //! | `reqwest` | off | `Classify` for `http::StatusCode` and `reqwest::Error`; `resilience::http` (`check`, `HttpError`, `RequestError`) |
 //! | `anyhow` | off | `Classify` for `anyhow::Error`, by the error it wraps (the macros need no feature for it) |
 //! | `chaos` | off | `#[chaos]` and `resilience::chaos`; without it `#[chaos]` expands to nothing, so enable it in `[dev-dependencies]` only |
+//! | `config` | off | `resilience::config`: named instances configured from a TOML file and the environment, reloaded live (`config::watch`) keeping their state (pulls in toml, notify) |
 //!
 //! What your crate needs from tokio:
 //!
@@ -837,6 +838,8 @@ pub use resilience_macros::timeout;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
+#[cfg(feature = "config")]
+pub use resilience_runtime::config;
 pub use resilience_runtime::deadline;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
@@ -871,7 +874,8 @@ pub mod __private {
     feature = "stale-cache",
     feature = "chaos",
     feature = "reqwest",
-    feature = "anyhow"
+    feature = "anyhow",
+    feature = "config"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

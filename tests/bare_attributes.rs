@@ -63,7 +63,7 @@ async fn bare_retry_is_retry_policy_new() {
     let retry = registry::get_or_register("bare-retry", || {
         Retry::new("bare-retry", RetryPolicy::new())
     });
-    assert_eq!(*retry.policy(), RetryPolicy::new());
+    assert_eq!(retry.policy(), RetryPolicy::new());
     assert_eq!(conflicts("bare-retry"), 0);
     // The registry does tell settings apart.
     registry::get_or_register("bare-retry", || {
@@ -78,7 +78,7 @@ async fn bare_circuit_breaker_is_breaker_policy_new() {
     let breaker = registry::get_or_register("bare-breaker", || {
         CircuitBreaker::new("bare-breaker", BreakerPolicy::new())
     });
-    assert_eq!(*breaker.policy(), BreakerPolicy::new());
+    assert_eq!(breaker.policy(), BreakerPolicy::new());
     assert_eq!(conflicts("bare-breaker"), 0);
 }
 
@@ -164,6 +164,6 @@ async fn a_long_base_alone_is_honoured_by_the_macro_and_the_runtime_alike() {
     assert_eq!(by_hand.delay(1, Duration::ZERO), base);
     let retry =
         registry::get_or_register("long-base-retry", || Retry::new("long-base-retry", by_hand));
-    assert_eq!(*retry.policy(), by_hand);
+    assert_eq!(retry.policy(), by_hand);
     assert_eq!(conflicts("long-base-retry"), 0);
 }

@@ -11,8 +11,7 @@ use resilience_schema::Kind;
 
 use crate::value;
 
-pub(crate) const UNITS: &str =
-    "units: `h`, `m`, `s`, `ms`, `us`, `ns`; e.g. \"250ms\", \"2s\", \"1m30s\"";
+pub(crate) use resilience_schema::parse::UNITS;
 
 /// A duration written as a string literal, with the literal's span.
 #[derive(Debug, Clone, Copy)]
@@ -57,62 +56,10 @@ pub(crate) fn tokens(value: Duration) -> TokenStream {
     quote!(::core::time::Duration::from_nanos(#nanos))
 }
 
-/// Parses `"1m30s"`-style text: one or more `<number><unit>` parts, where the
-/// number may have a fraction (`"1.5s"`).
+/// Parses `"1m30s"`-style text: the schema's parser, which the
+/// configuration loader shares.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration: write a number and a unit ({UNITS})");
-    if text.contains(char::is_whitespace) {
-        return Err(format!(
-            "`{text}` is not a duration: write the number and unit together, without spaces ({UNITS})"
-        ));
-    }
-    if text.is_empty() {
-        return Err(bad());
-    }
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-            .ok_or_else(|| format!("`{text}` has no unit: add one ({UNITS})"))?;
-        if number_len == 0 {
-            return Err(bad());
-        }
-        let number: f64 = rest[..number_len]
-            .replace('_', "")
-            .parse()
-            .map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" | "min" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            unit => {
-                let hint = match unit {
-                    "millis" | "msec" | "msecs" | "milliseconds" => " (did you mean `ms`?)",
-                    "sec" | "secs" | "second" | "seconds" => " (did you mean `s`?)",
-                    "mins" | "minute" | "minutes" => " (did you mean `m`?)",
-                    "hr" | "hrs" | "hour" | "hours" => " (did you mean `h`?)",
-                    "micros" => " (did you mean `us`?)",
-                    "nanos" => " (did you mean `ns`?)",
-                    _ => "",
-                };
-                return Err(format!(
-                    "`{unit}` in `{text}` is not a unit of time{hint} ({UNITS})"
-                ));
-            }
-        };
-        rest = &rest[unit_len..];
-        let part = Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|_| bad())?;
-        total = total.checked_add(part).ok_or_else(bad)?;
-    }
-    Ok(total)
+    resilience_schema::parse::duration(text)
 }
 
 #[cfg(test)]

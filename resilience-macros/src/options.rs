@@ -199,18 +199,7 @@ fn choice(
 }
 
 fn unknown_word(key: &str, value: &str, allowed: &[&str]) -> darling::Error {
-    let list = allowed
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let guess = allowed
-        .iter()
-        .find(|a| a.starts_with(&value.chars().take(2).collect::<String>()) && !value.is_empty());
-    let hint = guess
-        .map(|g| format!(" (did you mean \"{g}\"?)"))
-        .unwrap_or_default();
-    darling::Error::custom(format!("unknown {key} `{value}`{hint}: use one of {list}"))
+    darling::Error::custom(schema::parse::unknown_word(key, value, allowed))
 }
 
 /// `window = 100` (the last 100 calls) or `window = "10s"`.

@@ -17,8 +17,6 @@ use syn::{Expr, Lit, LitStr, Meta, Path};
 
 use resilience_schema::Kind;
 
-use crate::duration::UNITS;
-
 /// What an option takes, for the message about a value of another kind:
 /// the option's kind in the schema.
 pub(crate) type Expected = Kind;
@@ -31,77 +29,9 @@ pub(crate) const COUNT: Kind = Kind::Count {
 
 /// The signature of a predicate on errors (`retry_if`, `failure_if`,
 /// `fallback_if`).
-const PREDICATE: &str = "fn(&E) -> bool";
-/// The signature of a predicate on `Ok` values (`retry_on_ok`,
-/// `failure_on_ok`).
-const OK_PREDICATE: &str = "fn(&T) -> bool";
+const PREDICATE: &str = resilience_schema::parse::PREDICATE;
 
-/// The signature of the predicate `key` takes.
-pub(crate) fn predicate_signature(key: &str) -> &'static str {
-    if key.ends_with("_on_ok") {
-        OK_PREDICATE
-    } else {
-        PREDICATE
-    }
-}
-
-/// A name for the example of a predicate.
-fn predicate_name(key: &str) -> &'static str {
-    match key {
-        "failure_if" | "failure_on_ok" => "is_failure",
-        "retry_on_ok" => "should_retry",
-        "fallback_if" => "should_fall_back",
-        _ => "is_retryable",
-    }
-}
-
-/// What to write, and what the key takes.
-trait Describe {
-    /// What to write, e.g. `` `max_attempts = 3` ``.
-    fn example(self, key: &str) -> String;
-    /// What the key takes, as a phrase.
-    fn description(self) -> String;
-}
-
-impl Describe for Kind {
-    fn example(self, key: &str) -> String {
-        match self {
-            Kind::Count { .. } | Kind::CountOrDuration => format!("`{key} = 3`"),
-            Kind::Number => format!("`{key} = 0.5`"),
-            Kind::Duration | Kind::DurationOrAdaptive => format!("`{key} = \"2s\"`"),
-            Kind::Choice { words, .. } => format!("`{key} = \"{}\"`", words[0]),
-            Kind::Path => format!("`{key} = {}`", predicate_name(key)),
-            Kind::Switch => format!("`{key} = true`"),
-            Kind::Flag => format!("`{key}`"),
-            Kind::Text if key == "crate" => format!("`{key} = \"::resilience\"`"),
-            Kind::Text => format!("`{key} = \"payments\"`"),
-            Kind::Expr => format!("`{key} = &INSTANCE`"),
-        }
-    }
-
-    fn description(self) -> String {
-        match self {
-            Kind::Count { .. } | Kind::CountOrDuration => "a whole number".to_owned(),
-            Kind::Number => "a number".to_owned(),
-            Kind::Duration | Kind::DurationOrAdaptive => {
-                format!("a duration in a string ({UNITS})")
-            }
-            Kind::Choice { words, .. } => format!(
-                "one of {} (in quotes)",
-                words
-                    .iter()
-                    .map(|v| format!("\"{v}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Kind::Path => format!("the path of a `{PREDICATE}`"),
-            Kind::Switch => "`true` or `false`".to_owned(),
-            Kind::Flag => "no value".to_owned(),
-            Kind::Text => "a string literal".to_owned(),
-            Kind::Expr => "an expression".to_owned(),
-        }
-    }
-}
+use resilience_schema::parse::{predicate_name, predicate_signature};
 
 /// The error for `key = found` where `expected` was due: what the key
 /// takes, and what to write instead.

@@ -9,6 +9,7 @@
 
 mod bulkhead;
 mod classify;
+mod live;
 mod rate_limiter;
 mod rejection;
 mod sync;
@@ -18,6 +19,8 @@ mod timeout;
 pub mod breaker;
 #[cfg(feature = "chaos")]
 pub mod chaos;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod deadline;
 pub mod fallback;
 mod hedge;

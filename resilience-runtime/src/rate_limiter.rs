@@ -1,6 +1,7 @@
 //! `#[rate_limiter]`: keep callers inside a quota, by the generic cell rate
 //! algorithm (GCRA).
 
+use crate::live::{LiveDuration, LiveU32, LiveU64};
 use resilience_schema::{expect, rate_limiter as schema};
 use std::borrow::Cow;
 use std::future::Future;
@@ -78,17 +79,17 @@ use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 #[derive(Debug)]
 pub struct RateLimiter {
     name: Cow<'static, str>,
-    rate: u32,
-    per: Duration,
-    burst: u32,
-    max_wait: Duration,
+    rate: LiveU32,
+    per: LiveDuration,
+    burst: LiveU32,
+    max_wait: LiveDuration,
     /// `max_wait` in nanoseconds, at most [`MAX_SPAN`], for the hot path.
-    max_wait_nanos: u64,
+    max_wait_nanos: LiveU64,
     /// `per / rate`, in nanoseconds: the time one cell takes to free.
-    interval: u64,
+    interval: LiveU64,
     /// `burst × interval`, at most [`MAX_SPAN`]: how far ahead of now the
     /// TAT may be for a call to start.
-    tolerance: u64,
+    tolerance: LiveU64,
     /// When the clock of this limiter reads zero: its first use.
     epoch: OnceLock<Instant>,
     /// Theoretical arrival time, in nanoseconds since `epoch`, on a timeline
@@ -136,13 +137,13 @@ impl RateLimiter {
             let tolerance = interval * rate as u128;
             RateLimiter {
                 name: Cow::Borrowed(name),
-                rate,
-                per,
-                burst: rate,
-                max_wait: Duration::ZERO,
-                max_wait_nanos: 0,
-                interval: interval as u64,
-                tolerance: tolerance as u64,
+                rate: LiveU32::new(rate),
+                per: LiveDuration::new(per),
+                burst: LiveU32::new(rate),
+                max_wait: LiveDuration::new(Duration::ZERO),
+                max_wait_nanos: LiveU64::new(0),
+                interval: LiveU64::new(interval as u64),
+                tolerance: LiveU64::new(tolerance as u64),
                 epoch: OnceLock::new(),
                 // Far before the first use, which is zero.
                 tat: AtomicU64::new(FAR_PAST.wrapping_neg()),
@@ -184,10 +185,22 @@ impl RateLimiter {
     /// assert_eq!(API.get_burst(), 20);
     /// ```
     pub const fn burst(mut self, burst: u32) -> Self {
-        expect(schema::check_burst(self.rate, self.per, burst));
-        let tolerance = self.interval as u128 * burst as u128;
-        self.burst = burst;
-        self.tolerance = tolerance as u64;
+        // A `const` builder owns the limiter: its values are taken out
+        // and put back (atomics cannot be read in a `const fn`).
+        let (rate, per, interval) = (
+            self.rate.into_inner(),
+            self.per.into_inner(),
+            self.interval.into_inner(),
+        );
+        (self.rate, self.per, self.interval) = (
+            LiveU32::new(rate),
+            LiveDuration::new(per),
+            LiveU64::new(interval),
+        );
+        expect(schema::check_burst(rate, per, burst));
+        let tolerance = interval as u128 * burst as u128;
+        self.burst = LiveU32::new(burst);
+        self.tolerance = LiveU64::new(tolerance as u64);
         self
     }
 
@@ -203,13 +216,8 @@ impl RateLimiter {
     /// assert_eq!(API.get_max_wait(), Duration::from_millis(20));
     /// ```
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.max_wait = max_wait;
-        let nanos = max_wait.as_nanos();
-        self.max_wait_nanos = if nanos > MAX_SPAN as u128 {
-            MAX_SPAN
-        } else {
-            nanos as u64
-        };
+        self.max_wait = LiveDuration::new(max_wait);
+        self.max_wait_nanos = LiveU64::new(capped_wait(max_wait));
         self
     }
 
@@ -232,7 +240,7 @@ impl RateLimiter {
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).rate(), 7);
     /// ```
     pub fn rate(&self) -> u32 {
-        self.rate
+        self.rate.get()
     }
 
     /// The period of the rate.
@@ -243,7 +251,7 @@ impl RateLimiter {
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).per(), Duration::from_secs(1));
     /// ```
     pub fn per(&self) -> Duration {
-        self.per
+        self.per.get()
     }
 
     /// The burst.
@@ -254,7 +262,7 @@ impl RateLimiter {
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_burst(), 7);
     /// ```
     pub fn get_burst(&self) -> u32 {
-        self.burst
+        self.burst.get()
     }
 
     /// How long a call may wait for its turn.
@@ -265,7 +273,7 @@ impl RateLimiter {
     /// assert_eq!(RateLimiter::new("api", 7, Duration::from_secs(1)).get_max_wait(), Duration::ZERO);
     /// ```
     pub fn get_max_wait(&self) -> Duration {
-        self.max_wait
+        self.max_wait.get()
     }
 
     /// The time one cell takes to free: `per / rate`.
@@ -277,7 +285,7 @@ impl RateLimiter {
     /// assert_eq!(r.interval(), Duration::from_millis(250));
     /// ```
     pub fn interval(&self) -> Duration {
-        Duration::from_nanos(self.interval)
+        Duration::from_nanos(self.interval.get())
     }
 
     /// Admits a call now, or refuses it with the exact time until one
@@ -388,10 +396,10 @@ impl RateLimiter {
         let ahead = ahead_of(self.tat.load(Ordering::Acquire), self.now());
         // What the next call finds: one from an earlier clock is forgotten.
         let ahead = if ahead > self.horizon() { 0 } else { ahead };
-        let available = self.tolerance.saturating_sub(ahead) / self.interval;
+        let available = self.tolerance.get().saturating_sub(ahead) / self.interval.get();
         RateLimiterSnapshot {
             available: u32::try_from(available).unwrap_or(u32::MAX),
-            burst: self.burst,
+            burst: self.burst.get(),
             rejected: self.rejected.load(Ordering::Relaxed),
         }
     }
@@ -452,7 +460,7 @@ impl RateLimiter {
     /// How far ahead of now the TAT may lie: where a waiting call's
     /// reservation puts it at most. Below 2⁶³ ([`MAX_SPAN`]).
     fn horizon(&self) -> u64 {
-        self.tolerance + self.max_wait_nanos
+        self.tolerance.get() + self.max_wait_nanos.get()
     }
 
     /// GCRA: admits a call that would start within `max_wait` nanoseconds,
@@ -471,9 +479,9 @@ impl RateLimiter {
         loop {
             let ahead = ahead_of(tat, now);
             // No overflow: `ahead` < 2⁶³, `interval` ≤ MAX_SPAN.
-            let after = ahead + self.interval;
+            let after = ahead + self.interval.get();
             // The call may start once its cell is at most `burst` cells ahead.
-            let wait = after.saturating_sub(self.tolerance);
+            let wait = after.saturating_sub(self.tolerance.get());
             if wait > max_wait {
                 if ahead > self.horizon() {
                     return self.admit_on_a_new_clock(max_wait, wait);
@@ -540,7 +548,7 @@ impl RateLimiter {
     fn refund(&self, reserved: u64) {
         let _ = self.tat.compare_exchange(
             reserved,
-            reserved.wrapping_sub(self.interval),
+            reserved.wrapping_sub(self.interval.get()),
             Ordering::AcqRel,
             Ordering::Relaxed,
         );
@@ -580,11 +588,77 @@ fn wrapping_nanos(d: Duration) -> u64 {
         .wrapping_add(u64::from(d.subsec_nanos()))
 }
 
+/// `max_wait` in nanoseconds, at most [`MAX_SPAN`].
+const fn capped_wait(max_wait: Duration) -> u64 {
+    let nanos = max_wait.as_nanos();
+    if nanos > MAX_SPAN as u128 {
+        MAX_SPAN
+    } else {
+        nanos as u64
+    }
+}
+
+/// Reload (issue 14): a new rate, in place, keeping the TAT.
+impl RateLimiter {
+    /// Changes the rate, the burst and `max_wait`, keeping the theoretical
+    /// arrival time: the time the calls already admitted have claimed stays
+    /// claimed (a burst spent stays spent), and the next call is judged by
+    /// the new interval and burst against it. A call already waiting for its turn keeps the turn it
+    /// reserved. What `resilience::config` does on a reload (feature
+    /// `config`).
+    ///
+    /// # Panics
+    ///
+    /// On the settings [`RateLimiter::new`] and
+    /// [`burst`](RateLimiter::burst) refuse.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use resilience::RateLimiter;
+    /// use std::time::Duration;
+    ///
+    /// static API: RateLimiter = RateLimiter::new("api", 2, Duration::from_secs(1));
+    /// assert!(API.check().is_ok() && API.check().is_ok());
+    /// API.reconfigure(10, Duration::from_secs(1), 10, Duration::ZERO);
+    /// // The TAT is kept: the two calls claimed the whole second of
+    /// // credit, which now frees one call every 100 ms.
+    /// let refused = API.check().unwrap_err();
+    /// assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+    /// # }
+    /// ```
+    pub fn reconfigure(&self, rate: u32, per: Duration, burst: u32, max_wait: Duration) {
+        expect(schema::check_rate(rate));
+        expect(schema::check_per(rate, per));
+        expect(schema::check_burst(rate, per, burst));
+        let interval = (per.as_nanos() / rate as u128) as u64;
+        // One store per value: a call between two of them sees some old
+        // values and some new, each a valid one (see `resilience::config`).
+        let tolerance = (interval as u128 * burst as u128) as u64;
+        self.max_wait_nanos.set(capped_wait(max_wait));
+        self.max_wait.set(max_wait);
+        self.interval.set(interval);
+        self.tolerance.set(tolerance);
+        self.rate.set(rate);
+        self.per.set(per);
+        self.burst.set(burst);
+    }
+}
+
 impl Registrable for RateLimiter {
     const KIND: &'static str = "rate_limiter";
     fn same_settings(&self, other: &Self) -> bool {
-        (self.rate, self.per, self.burst, self.max_wait)
-            == (other.rate, other.per, other.burst, other.max_wait)
+        (
+            self.rate(),
+            self.per(),
+            self.get_burst(),
+            self.get_max_wait(),
+        ) == (
+            other.rate(),
+            other.per(),
+            other.get_burst(),
+            other.get_max_wait(),
+        )
     }
 }
 
@@ -678,7 +752,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let State::Start = this.state {
-            match this.limiter.admit(this.limiter.max_wait_nanos) {
+            match this.limiter.admit(this.limiter.max_wait_nanos.get()) {
                 Ok(Turn { wait: 0, .. }) => *this.state = State::Admitted,
                 Ok(Turn { wait, tat }) => {
                     *this.state = State::Waiting(Box::pin(Waiting {

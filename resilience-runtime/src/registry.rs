@@ -66,6 +66,10 @@ pub fn get_or_register<T: Registrable>(
     make: impl FnOnce() -> T,
 ) -> Arc<T> {
     let key = (TypeId::of::<T>(), name.into());
+    // Issue 14 (config): the configuration in force governs the instance
+    // from its creation (and the one built only to compare with it).
+    #[cfg(feature = "config")]
+    let make = || crate::config::govern(&key.1, make());
     let mut map = map();
     if let Some(slot) = map.get_mut(&key) {
         let existing = Arc::clone(&slot.instance)
@@ -91,6 +95,26 @@ pub fn get_or_register<T: Registrable>(
         },
     );
     instance
+}
+
+/// The instance of type `T` registered under `name`, if there is one.
+///
+/// ```
+/// use resilience::{registry, Timeout};
+/// use std::time::Duration;
+///
+/// registry::get_or_register("doc-lookup", || Timeout::named("doc-lookup", Duration::from_secs(1)));
+/// assert!(registry::get::<Timeout>("doc-lookup").is_some());
+/// assert!(registry::get::<Timeout>("doc-nobody").is_none());
+/// ```
+pub fn get<T: Registrable>(name: &str) -> Option<Arc<T>> {
+    let key = (TypeId::of::<T>(), Cow::Owned(name.to_owned()));
+    let instance = Arc::clone(&map().get(&key)?.instance);
+    Some(
+        instance
+            .downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("registry slots are keyed by TypeId")),
+    )
 }
 
 /// Every named instance, sorted by kind and name (for a health endpoint).

@@ -54,7 +54,7 @@ use crate::time;
 #[derive(Debug, Clone)]
 pub struct Timeout {
     name: Cow<'static, str>,
-    duration: Duration,
+    duration: crate::live::LiveDuration,
 }
 
 impl Timeout {
@@ -77,7 +77,7 @@ impl Timeout {
         expect(schema::check_duration(duration));
         Timeout {
             name: Cow::Borrowed(name),
-            duration,
+            duration: crate::live::LiveDuration::new(duration),
         }
     }
 
@@ -119,7 +119,7 @@ impl Timeout {
     /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).duration(), Duration::from_secs(1));
     /// ```
     pub fn duration(&self) -> Duration {
-        self.duration
+        self.duration.get()
     }
 
     /// Runs `call` under this timeout.
@@ -477,7 +477,7 @@ where
         // a call that answers at once still never reads the clock.
         let entered = match (this.timer.as_ref().get_ref(), &*this.limit) {
             (Some(timer), _) => deadline::enter_at(timer.deadline()),
-            (None, Limit::Fixed(timeout)) => deadline::enter_lazy(timeout.duration),
+            (None, Limit::Fixed(timeout)) => deadline::enter_lazy(timeout.duration()),
             (None, Limit::Adaptive { timeout, started }) => deadline::enter_at(time::deadline(
                 started.unwrap_or_else(Instant::now),
                 timeout.current(),
@@ -506,9 +506,10 @@ where
             // Saturating: `Duration::MAX` is a deadline that never comes.
             // An outer timeout's deadline, if sooner, is this one's too.
             let (start, own) = match this.limit {
-                Limit::Fixed(timeout) => {
-                    (scope.start().unwrap_or_else(Instant::now), timeout.duration)
-                }
+                Limit::Fixed(timeout) => (
+                    scope.start().unwrap_or_else(Instant::now),
+                    timeout.duration(),
+                ),
                 Limit::Adaptive { timeout, started } => {
                     (started.unwrap_or_else(Instant::now), timeout.current())
                 }
@@ -526,7 +527,7 @@ where
         ready!(timer.as_mut().poll(cx));
         let deadline = timer.deadline();
         let elapsed = match this.limit {
-            Limit::Fixed(timeout) => this.started.map_or(timeout.duration, |start| {
+            Limit::Fixed(timeout) => this.started.map_or(timeout.duration(), |start| {
                 deadline.saturating_duration_since(start)
             }),
             Limit::Adaptive { timeout, started } => {
@@ -541,6 +542,31 @@ where
             name: name.clone(),
             elapsed,
         })))
+    }
+}
+
+/// Reload (issue 14): a new duration, in place.
+impl Timeout {
+    /// Changes the duration. A call that is already waiting keeps the
+    /// deadline it was given when it first waited; later calls get the
+    /// new one. What `resilience::config` does on a reload (feature
+    /// `config`).
+    ///
+    /// # Panics
+    ///
+    /// If `duration` is zero, as [`Timeout::new`].
+    ///
+    /// ```
+    /// use resilience::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// static SEARCH: Timeout = Timeout::new("search", Duration::from_secs(2));
+    /// SEARCH.reconfigure(Duration::from_millis(500));
+    /// assert_eq!(SEARCH.duration(), Duration::from_millis(500));
+    /// ```
+    pub fn reconfigure(&self, duration: Duration) {
+        expect(schema::check_duration(duration));
+        self.duration.set(duration);
     }
 }
 

@@ -22,6 +22,7 @@ pub mod circuit_breaker;
 pub mod common;
 pub mod fallback;
 pub mod hedge;
+pub mod parse;
 pub mod rate_limiter;
 pub mod retry;
 pub mod stale_cache;

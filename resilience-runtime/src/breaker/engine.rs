@@ -42,6 +42,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use super::policy::LivePolicy;
 use super::window::{CallRing, Counts, Sample, TimeBuckets, Window};
 use super::{BreakerPolicy, State, TripRule, WindowSize};
 use crate::sync::{AtomicU64, Ordering, const_unless_loom};
@@ -228,7 +229,7 @@ pub(crate) struct Reading {
 
 pub(crate) struct Engine {
     pub(crate) name: Cow<'static, str>,
-    pub(crate) policy: BreakerPolicy,
+    pub(crate) policy: LivePolicy,
     word: AtomicU64,
     /// When the current Open or HalfOpen period opened or last made
     /// progress (see the module docs).
@@ -258,7 +259,7 @@ impl Engine {
             };
             Engine {
                 name,
-                policy,
+                policy: LivePolicy::new(policy),
                 word: AtomicU64::new(Word::new(CLOSED, 0, 0).0),
                 since: AtomicU64::new(0),
                 window,
@@ -393,7 +394,7 @@ impl Engine {
 
     #[cold]
     fn acquire_slow(&self, mut word: Word, now_us: &dyn Fn() -> u64) -> Admission {
-        let open_for = micros(self.policy.open_for);
+        let open_for = micros(self.policy.open_for.get());
         loop {
             let next = match word.state() {
                 CLOSED => {
@@ -402,7 +403,7 @@ impl Engine {
                     });
                 }
                 DISABLED => return Admission::Admitted(Ticket::Pass),
-                FORCED_OPEN => return self.reject(self.policy.open_for),
+                FORCED_OPEN => return self.reject(self.policy.open_for.get()),
                 OPEN => {
                     let now = now_us() & SINCE_TIME_MASK;
                     let elapsed = self.elapsed(word, now);
@@ -412,11 +413,11 @@ impl Engine {
                     (Word::half_open(word.next_generation(), 1, 0), now)
                 }
                 _ => {
-                    if word.in_flight() < u64::from(self.policy.half_open_max_calls) {
+                    if word.in_flight() < u64::from(self.policy.half_open_max_calls.get()) {
                         (Word(word.0 + (1 << PAYLOAD_SHIFT)), 0)
                     } else {
-                        let Some(max_wait) = self.policy.half_open_max_wait else {
-                            return self.reject(self.policy.open_for);
+                        let Some(max_wait) = self.policy.half_open_max_wait.get() else {
+                            return self.reject(self.policy.open_for.get());
                         };
                         let now = now_us() & SINCE_TIME_MASK;
                         let waited = Duration::from_micros(self.elapsed(word, now));
@@ -437,7 +438,7 @@ impl Engine {
                     }
                     if next.state() == OPEN {
                         self.entered(word, next);
-                        return self.reject(self.policy.open_for);
+                        return self.reject(self.policy.open_for.get());
                     }
                     if next.generation() != word.generation() {
                         self.entered(word, next);
@@ -472,7 +473,7 @@ impl Engine {
                 if verdict == Verdict::Ignored {
                     return;
                 }
-                if let TripRule::Consecutive { failure_threshold } = self.policy.trip {
+                if let Some(failure_threshold) = self.policy.failure_threshold() {
                     // The common case: a success with no failures before it.
                     let failed = verdict == Verdict::Failure || slow;
                     let word = self.load();
@@ -575,14 +576,11 @@ impl Engine {
     }
 
     fn trips(&self, counts: Counts) -> bool {
-        let TripRule::Rate {
-            failure_rate,
-            min_calls,
-            ..
-        } = self.policy.trip
-        else {
+        if !self.policy.rate_mode() {
             return false;
-        };
+        }
+        let (failure_rate, min_calls) =
+            (self.policy.failure_rate.get(), self.policy.min_calls.get());
         if counts.calls == 0 || counts.calls < min_calls {
             return false;
         }
@@ -591,7 +589,7 @@ impl Engine {
             |part: u32, rate: f64| f64::from(part) >= rate * f64::from(counts.calls) - 1e-9;
         at_least(counts.failures, failure_rate)
             || (self.policy.slow_call.is_some()
-                && at_least(counts.slow, self.policy.slow_call_rate))
+                && at_least(counts.slow, self.policy.slow_call_rate.get()))
     }
 
     #[cold]
@@ -617,7 +615,7 @@ impl Engine {
             let next = match verdict {
                 Verdict::Ignored => Word::half_open(generation, in_flight, word.successes()),
                 Verdict::Success
-                    if word.successes() + 1 >= u64::from(self.policy.success_threshold) =>
+                    if word.successes() + 1 >= u64::from(self.policy.success_threshold.get()) =>
                 {
                     Word::new(CLOSED, word.next_generation(), 0)
                 }
@@ -687,7 +685,7 @@ impl Engine {
 
     pub(crate) fn read(&self, now_us: impl Fn() -> u64) -> Reading {
         let word = self.load();
-        let consecutive = matches!(self.policy.trip, TripRule::Consecutive { .. });
+        let consecutive = !self.policy.rate_mode();
         Reading {
             state: word.public_state(),
             consecutive_failures: if consecutive && word.state() == CLOSED {

@@ -210,7 +210,7 @@ impl fmt::Debug for CircuitBreaker {
         f.debug_struct("CircuitBreaker")
             .field("name", &self.engine.name)
             .field("state", &self.state())
-            .field("policy", &self.engine.policy)
+            .field("policy", &self.policy())
             .finish()
     }
 }
@@ -263,8 +263,8 @@ impl CircuitBreaker {
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new().failure_threshold(9));
     /// assert_eq!(b.policy().get_failure_threshold(), Some(9));
     /// ```
-    pub fn policy(&self) -> &BreakerPolicy {
-        &self.engine.policy
+    pub fn policy(&self) -> BreakerPolicy {
+        self.engine.policy.get()
     }
 
     /// The current state. An open breaker whose `open_for` has passed
@@ -547,6 +547,44 @@ enum Judged<T, E> {
     FailedOk(T),
     /// The breaker's own rejection (an open circuit).
     Rejected(Rejection),
+}
+
+/// Reload (issue 14): a new policy, in place, keeping the state.
+impl CircuitBreaker {
+    /// Changes the policy, keeping the state and counts: an open circuit
+    /// stays open, its open period measured from when it opened under the
+    /// new `open_for`; failures in a row and a rate window's calls stay
+    /// counted and are judged by the new threshold or rate at the next
+    /// call that reports (a threshold lowered below the failures counted
+    /// opens the circuit at the next failure); half-open trials in flight
+    /// finish, and report under the new `success_threshold`. A call in
+    /// flight reports under the policy in force when it ends. What
+    /// `resilience::config` does on a reload (feature `config`).
+    ///
+    /// The trip rule's mode (consecutive or rate) and a rate window stay as
+    /// the breaker was built (resizing a window in place would lose or
+    /// invent calls): a `policy` that changes them is handed back, and
+    /// nothing changes.
+    ///
+    /// ```
+    /// use resilience::breaker::{BreakerPolicy, CircuitBreaker, State, WindowSize};
+    /// use std::time::Duration;
+    ///
+    /// let b = CircuitBreaker::new("doc-reload", BreakerPolicy::new().failure_threshold(5));
+    /// b.reconfigure(BreakerPolicy::new().failure_threshold(1)).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.state(), State::Open);
+    ///
+    /// let rate = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(10));
+    /// assert_eq!(b.reconfigure(rate), Err(rate));
+    /// ```
+    pub fn reconfigure(&self, policy: BreakerPolicy) -> Result<(), BreakerPolicy> {
+        if !self.engine.policy.same_shape(&policy) {
+            return Err(policy);
+        }
+        self.engine.policy.set(&policy);
+        Ok(())
+    }
 }
 
 impl Registrable for CircuitBreaker {

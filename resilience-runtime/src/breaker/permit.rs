@@ -135,7 +135,7 @@ impl Permit<'_> {
 #[inline(never)]
 fn settle(breaker: &CircuitBreaker, token: Token, started: u64, verdict: Verdict) {
     let engine = &breaker.engine;
-    let slow = match engine.policy.slow_call {
+    let slow = match engine.policy.slow_call.get() {
         Some(slow_call) => {
             // A clock that moved back since the start reads as no time.
             Duration::from_micros(now_us().saturating_sub(started)) >= slow_call

@@ -20,6 +20,7 @@ use super::{engine, window};
 /// ```
 pub use resilience_schema::circuit_breaker::Window as WindowSize;
 
+use crate::live::{LiveDuration, LiveF64, LiveOption, LiveU32};
 use resilience_schema::{circuit_breaker as schema, expect};
 
 // The schema's limits are the engine's bit widths.
@@ -320,6 +321,191 @@ const fn cap_min_calls(min_calls: u32, window: WindowSize) -> u32 {
     match window {
         WindowSize::Calls(n) if min_calls > n => n,
         _ => min_calls,
+    }
+}
+
+/// A [`BreakerPolicy`] a reload can change in place (issue 14): each
+/// value one atomic word, read as cheaply as the field it replaces. The
+/// trip rule's mode and window stay as built: the window's storage is
+/// shaped by them.
+pub(crate) struct LivePolicy {
+    /// Consecutive mode (`failure_threshold`) or rate mode (the rest).
+    rate_mode: bool,
+    window: WindowSize,
+    failure_threshold: LiveU32,
+    pub(super) failure_rate: LiveF64,
+    pub(super) min_calls: LiveU32,
+    pub(super) slow_call: LiveOption,
+    pub(super) slow_call_rate: LiveF64,
+    pub(super) open_for: LiveDuration,
+    pub(super) success_threshold: LiveU32,
+    pub(super) half_open_max_calls: LiveU32,
+    pub(super) half_open_max_wait: LiveOption,
+}
+
+impl LivePolicy {
+    pub(super) const fn new(p: BreakerPolicy) -> Self {
+        let (rate_mode, window, failure_threshold, failure_rate, min_calls) = match p.trip {
+            TripRule::Consecutive { failure_threshold } => (
+                false,
+                WindowSize::Calls(0),
+                failure_threshold,
+                schema::FAILURE_RATE,
+                schema::MIN_CALLS,
+            ),
+            TripRule::Rate {
+                failure_rate,
+                window,
+                min_calls,
+            } => (true, window, 0, failure_rate, min_calls),
+        };
+        LivePolicy {
+            rate_mode,
+            window,
+            failure_threshold: LiveU32::new(failure_threshold),
+            failure_rate: LiveF64::new(failure_rate),
+            min_calls: LiveU32::new(min_calls),
+            slow_call: LiveOption::new(p.slow_call),
+            slow_call_rate: LiveF64::new(p.slow_call_rate),
+            open_for: LiveDuration::new(p.open_for),
+            success_threshold: LiveU32::new(p.success_threshold),
+            half_open_max_calls: LiveU32::new(p.half_open_max_calls),
+            half_open_max_wait: LiveOption::new(p.half_open_max_wait),
+        }
+    }
+
+    /// Whether the trip rule is a rate (without reading the threshold).
+    #[inline]
+    pub(super) fn rate_mode(&self) -> bool {
+        self.rate_mode
+    }
+
+    /// The consecutive-failure threshold, `None` in rate mode.
+    #[inline]
+    pub(super) fn failure_threshold(&self) -> Option<u32> {
+        if self.rate_mode {
+            None
+        } else {
+            Some(self.failure_threshold.get())
+        }
+    }
+
+    pub(super) fn get(&self) -> BreakerPolicy {
+        BreakerPolicy {
+            trip: match self.failure_threshold() {
+                Some(failure_threshold) => TripRule::Consecutive { failure_threshold },
+                None => TripRule::Rate {
+                    failure_rate: self.failure_rate.get(),
+                    window: self.window,
+                    min_calls: self.min_calls.get(),
+                },
+            },
+            slow_call: self.slow_call.get(),
+            slow_call_rate: self.slow_call_rate.get(),
+            open_for: self.open_for.get(),
+            success_threshold: self.success_threshold.get(),
+            half_open_max_calls: self.half_open_max_calls.get(),
+            half_open_max_wait: self.half_open_max_wait.get(),
+        }
+    }
+
+    /// Whether `p` has this policy's trip mode and window, which a running
+    /// breaker keeps.
+    pub(super) fn same_shape(&self, p: &BreakerPolicy) -> bool {
+        match p.trip {
+            TripRule::Consecutive { .. } => !self.rate_mode,
+            TripRule::Rate { window, .. } => self.rate_mode && self.window == window,
+        }
+    }
+
+    /// Takes every value of `p` (of the same shape).
+    pub(super) fn set(&self, p: &BreakerPolicy) {
+        match p.trip {
+            TripRule::Consecutive { failure_threshold } => {
+                self.failure_threshold.set(failure_threshold)
+            }
+            TripRule::Rate {
+                failure_rate,
+                min_calls,
+                ..
+            } => {
+                self.failure_rate.set(failure_rate);
+                self.min_calls.set(min_calls);
+            }
+        }
+        self.slow_call.set(p.slow_call);
+        self.slow_call_rate.set(p.slow_call_rate);
+        self.open_for.set(p.open_for);
+        self.success_threshold.set(p.success_threshold);
+        self.half_open_max_calls.set(p.half_open_max_calls);
+        self.half_open_max_wait.set(p.half_open_max_wait);
+    }
+}
+
+/// The schema's settings of a policy, both ways (issue 14: what a
+/// configuration overlays).
+#[cfg(feature = "config")]
+impl BreakerPolicy {
+    /// The settings `#[circuit_breaker]` would write for this policy.
+    pub(crate) fn to_settings(self) -> schema::Settings {
+        let (failure_threshold, failure_rate, window, min_calls) = match self.trip {
+            TripRule::Consecutive { failure_threshold } => {
+                (Some(failure_threshold), None, None, None)
+            }
+            TripRule::Rate {
+                failure_rate,
+                window,
+                min_calls,
+            } => (None, Some(failure_rate), Some(window), Some(min_calls)),
+        };
+        schema::Settings {
+            failure_threshold,
+            failure_rate,
+            window,
+            min_calls,
+            open_for: Some(self.open_for),
+            slow_call: self.slow_call,
+            slow_call_rate: self.slow_call.map(|_| self.slow_call_rate),
+            success_threshold: Some(self.success_threshold),
+            half_open_max_calls: Some(self.half_open_max_calls),
+            half_open_max_wait: self.half_open_max_wait,
+        }
+    }
+
+    /// The policy of `settings` (checked by the schema's rules), as
+    /// `#[circuit_breaker]` builds it: defaults for what they leave out.
+    pub(crate) fn from_settings(s: &schema::Settings) -> BreakerPolicy {
+        let mut p = BreakerPolicy::new();
+        if let Some(n) = s.failure_threshold {
+            p = p.failure_threshold(n);
+        } else if s.rate_mode() {
+            p = p.failure_rate(
+                s.failure_rate.unwrap_or(schema::FAILURE_RATE),
+                s.window.unwrap_or(schema::WINDOW),
+            );
+            if let Some(n) = s.min_calls {
+                p = p.min_calls(n);
+            }
+        }
+        if let Some(d) = s.slow_call {
+            p = p.slow_call(d);
+        }
+        if let Some(r) = s.slow_call_rate {
+            p = p.slow_call_rate(r);
+        }
+        if let Some(d) = s.open_for {
+            p = p.open_for(d);
+        }
+        if let Some(n) = s.success_threshold {
+            p = p.success_threshold(n);
+        }
+        if let Some(n) = s.half_open_max_calls {
+            p = p.half_open_max_calls(n);
+        }
+        if let Some(d) = s.half_open_max_wait {
+            p = p.half_open_max_wait(d);
+        }
+        p
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod semaphore;
 
+use crate::live::{LiveDuration, LiveU64};
 use crate::sync::{AtomicU64, Ordering};
 use resilience_schema::{bulkhead::check_max_concurrent, expect};
 use std::borrow::Cow;
@@ -67,9 +68,10 @@ use crate::sync::const_unless_loom;
 #[derive(Debug)]
 pub struct Bulkhead {
     name: Cow<'static, str>,
-    max_concurrent: usize,
-    max_wait: Duration,
-    max_queue: Option<usize>,
+    max_concurrent: LiveU64,
+    max_wait: LiveDuration,
+    /// `u64::MAX`: unbounded.
+    max_queue: LiveU64,
     semaphore: Semaphore,
     rejected: AtomicU64,
 }
@@ -93,9 +95,9 @@ impl Bulkhead {
             expect(check_max_concurrent(max_concurrent as u64));
             Bulkhead {
                 name: Cow::Borrowed(name),
-                max_concurrent,
-                max_wait: Duration::ZERO,
-                max_queue: None,
+                max_concurrent: LiveU64::new(max_concurrent as u64),
+                max_wait: LiveDuration::new(Duration::ZERO),
+                max_queue: LiveU64::new(u64::MAX),
                 semaphore: Semaphore::new(max_concurrent),
                 rejected: AtomicU64::new(0),
             }
@@ -132,7 +134,7 @@ impl Bulkhead {
         /// assert_eq!(POOL.get_max_wait(), Duration::from_millis(50));
         /// ```
         pub fn max_wait(mut self, max_wait: Duration) -> Self {
-            self.max_wait = max_wait;
+            self.max_wait = LiveDuration::new(max_wait);
             self
         }
     }
@@ -151,7 +153,7 @@ impl Bulkhead {
         /// assert_eq!(POOL.get_max_queue(), Some(100));
         /// ```
         pub fn max_queue(mut self, max_queue: usize) -> Self {
-            self.max_queue = Some(max_queue);
+            self.max_queue = LiveU64::new(max_queue as u64);
             self
         }
     }
@@ -173,7 +175,7 @@ impl Bulkhead {
     /// assert_eq!(Bulkhead::new("db", 2).max_concurrent(), 2);
     /// ```
     pub fn max_concurrent(&self) -> usize {
-        self.max_concurrent
+        self.max_concurrent.get() as usize
     }
 
     /// How long a caller waits for a permit.
@@ -184,7 +186,7 @@ impl Bulkhead {
     /// assert_eq!(Bulkhead::new("db", 2).get_max_wait(), Duration::ZERO);
     /// ```
     pub fn get_max_wait(&self) -> Duration {
-        self.max_wait
+        self.max_wait.get()
     }
 
     /// How many callers may wait at once (`None`: unbounded).
@@ -194,7 +196,10 @@ impl Bulkhead {
     /// assert_eq!(Bulkhead::new("db", 2).get_max_queue(), None);
     /// ```
     pub fn get_max_queue(&self) -> Option<usize> {
-        self.max_queue
+        match self.max_queue.get() {
+            u64::MAX => None,
+            n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        }
     }
 
     /// A permit if one is free and nobody waits for it, without waiting.
@@ -299,10 +304,12 @@ impl Bulkhead {
     /// ```
     pub fn snapshot(&self) -> BulkheadSnapshot {
         let available = self.semaphore.available();
+        let max_concurrent = self.max_concurrent();
         BulkheadSnapshot {
-            max_concurrent: self.max_concurrent,
+            max_concurrent,
             available,
-            in_use: self.max_concurrent.saturating_sub(available),
+            // Permits a shrink took back while they were held are still in use.
+            in_use: (max_concurrent + self.semaphore.owed()).saturating_sub(available),
             waiting: self.semaphore.waiting(),
             rejected: self.rejected.load(Ordering::Relaxed),
         }
@@ -316,11 +323,61 @@ impl Bulkhead {
     }
 }
 
+/// Reload (issue 14): new limits, in place, keeping the permits in use.
+impl Bulkhead {
+    /// Changes the limits, keeping every permit held. Growing admits
+    /// waiters at once (first in, first out); shrinking takes free permits
+    /// back at once and the held ones as their calls end, so new calls are
+    /// admitted only once the calls inside are fewer than the new limit. No
+    /// permit is lost or counted twice. A caller already waiting keeps the
+    /// `max_wait` it started with. What `resilience::config` does on a
+    /// reload (feature `config`).
+    ///
+    /// # Panics
+    ///
+    /// If `max_concurrent` is 0 or above `usize::MAX / 2`, as
+    /// [`Bulkhead::new`].
+    ///
+    /// ```
+    /// use resilience::Bulkhead;
+    /// use std::time::Duration;
+    ///
+    /// static POOL: Bulkhead = Bulkhead::new("pool", 2);
+    /// let a = POOL.try_acquire().unwrap();
+    /// let b = POOL.try_acquire().unwrap();
+    /// POOL.reconfigure(1, Duration::ZERO, None);
+    /// drop(a); // pays back the permit the shrink took
+    /// assert!(POOL.try_acquire().is_none(), "one call is still inside");
+    /// drop(b);
+    /// assert!(POOL.try_acquire().is_some());
+    /// assert_eq!(POOL.snapshot().max_concurrent, 1);
+    /// ```
+    pub fn reconfigure(&self, max_concurrent: usize, max_wait: Duration, max_queue: Option<usize>) {
+        expect(check_max_concurrent(max_concurrent as u64));
+        self.max_wait.set(max_wait);
+        self.max_queue.set(max_queue.map_or(u64::MAX, |q| q as u64));
+        // One resize at a time, under the queue's lock: `from` is the
+        // limit the permits in the semaphore add up to.
+        self.semaphore.resize(|| {
+            let from = self.max_concurrent();
+            self.max_concurrent.set(max_concurrent as u64);
+            (from, max_concurrent)
+        });
+    }
+}
+
 impl Registrable for Bulkhead {
     const KIND: &'static str = "bulkhead";
     fn same_settings(&self, other: &Self) -> bool {
-        (self.max_concurrent, self.max_wait, self.max_queue)
-            == (other.max_concurrent, other.max_wait, other.max_queue)
+        (
+            self.max_concurrent(),
+            self.get_max_wait(),
+            self.get_max_queue(),
+        ) == (
+            other.max_concurrent(),
+            other.get_max_wait(),
+            other.get_max_queue(),
+        )
     }
 }
 
@@ -475,17 +532,18 @@ impl<'a> BulkheadAcquire<'a> {
         let queued = match &mut self.queued {
             Some(queued) => queued,
             None => {
-                if bulkhead.max_wait.is_zero() {
+                let max_wait = bulkhead.get_max_wait();
+                if max_wait.is_zero() {
                     return Poll::Ready(Err(bulkhead.reject("no permit free")));
                 }
-                let max_queue = bulkhead.max_queue.unwrap_or(usize::MAX);
+                let max_queue = bulkhead.get_max_queue().unwrap_or(usize::MAX);
                 match semaphore.acquire_or_enqueue(cx.waker(), max_queue) {
                     Enqueued::Acquired => return Poll::Ready(Ok(BulkheadPermit { bulkhead })),
                     Enqueued::Full => return Poll::Ready(Err(bulkhead.reject("queue full"))),
                     Enqueued::Queued(ticket) => self.queued.insert(Box::pin(Queued {
                         bulkhead,
                         ticket: Some(ticket),
-                        timer: crate::time::sleep(bulkhead.max_wait, crate::time::BULKHEAD),
+                        timer: crate::time::sleep(max_wait, crate::time::BULKHEAD),
                     })),
                 }
             }

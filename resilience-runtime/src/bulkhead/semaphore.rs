@@ -29,6 +29,12 @@ pub(crate) const MAX_PERMITS: usize = usize::MAX >> 1;
 pub(crate) struct Semaphore {
     state: AtomicUsize,
     queue: Mutex<VecDeque<Waiter>>,
+    /// Permits a shrink took back while they were held (issue 14): the
+    /// releases that pay them back go to nobody. Read and written with the
+    /// queue's lock held; while above zero the `WAITERS` bit stays set, so
+    /// every release comes through the lock and the fast paths are as
+    /// they were.
+    debt: AtomicUsize,
 }
 
 struct Waiter {
@@ -64,6 +70,7 @@ impl Semaphore {
             Semaphore {
                 state: AtomicUsize::new(permits * ONE),
                 queue: Mutex::new(VecDeque::new()),
+                debt: AtomicUsize::new(0),
             }
         }
     }
@@ -121,6 +128,15 @@ impl Semaphore {
     /// Hands the permit to the front waiter, or back to the pool when the
     /// queue emptied since the caller saw the `WAITERS` bit.
     fn release_locked(&self, queue: &mut VecDeque<Waiter>) -> Option<Waker> {
+        let debt = self.debt.load(Ordering::Relaxed);
+        if debt > 0 {
+            // A permit a shrink took back: it goes to nobody.
+            self.debt.store(debt - 1, Ordering::Relaxed);
+            if debt == 1 && queue.is_empty() {
+                self.state.fetch_and(!WAITERS, Ordering::AcqRel);
+            }
+            return None;
+        }
         match queue.pop_front() {
             Some(waiter) => {
                 if queue.is_empty() {
@@ -213,7 +229,7 @@ impl Semaphore {
             return true;
         }
         queue.retain(|w| !Arc::ptr_eq(&w.granted, &ticket.0));
-        if queue.is_empty() {
+        if queue.is_empty() && self.debt.load(Ordering::Relaxed) == 0 {
             self.state.fetch_and(!WAITERS, Ordering::AcqRel);
         }
         false
@@ -222,6 +238,70 @@ impl Semaphore {
     /// Free permits right now.
     pub(crate) fn available(&self) -> usize {
         self.state.load(Ordering::Relaxed) / ONE
+    }
+
+    /// Permits a shrink took back that are still held.
+    pub(crate) fn owed(&self) -> usize {
+        let _queue = self.lock();
+        self.debt.load(Ordering::Relaxed)
+    }
+
+    /// Moves the number of permits from `from` to `to`, as `limits` (run
+    /// with the lock held, so resizes do not interleave) gives them, keeping
+    /// every permit held: more permits go to the waiters first (after
+    /// paying back what an earlier shrink owes), fewer are taken from the
+    /// free ones and, for the rest, from the next releases.
+    pub(crate) fn resize(&self, limits: impl FnOnce() -> (usize, usize)) {
+        let mut queue = self.lock();
+        let (from, to) = limits();
+        let mut wakers = Vec::new();
+        if to > from {
+            let mut more = to - from;
+            let debt = self.debt.load(Ordering::Relaxed);
+            let paid = debt.min(more);
+            self.debt.store(debt - paid, Ordering::Relaxed);
+            more -= paid;
+            if debt == paid {
+                while more > 0 {
+                    let Some(waiter) = queue.pop_front() else {
+                        break;
+                    };
+                    waiter.granted.store(true, Ordering::Release);
+                    wakers.push(waiter.waker);
+                    more -= 1;
+                }
+                if queue.is_empty() {
+                    self.state.fetch_and(!WAITERS, Ordering::AcqRel);
+                }
+            }
+            if more > 0 {
+                self.state.fetch_add(more * ONE, Ordering::Release);
+            }
+        } else if from > to {
+            let less = from - to;
+            let mut state = self.state.load(Ordering::Acquire);
+            loop {
+                let taken = (state / ONE).min(less);
+                let owed = less - taken;
+                let next = (state - taken * ONE) | if owed > 0 { WAITERS } else { 0 };
+                match self.state.compare_exchange_weak(
+                    state,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        self.debt.fetch_add(owed, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(actual) => state = actual,
+                }
+            }
+        }
+        drop(queue);
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     /// Callers queued right now.
@@ -285,6 +365,34 @@ mod tests {
         s.release(); // `second` done
         assert_eq!(s.available(), 1);
         assert!(s.try_acquire());
+    }
+
+    #[test]
+    fn a_shrink_keeps_held_permits_and_a_grow_pays_back_first() {
+        let s = Semaphore::new(3);
+        assert!(s.try_acquire() && s.try_acquire());
+        s.resize(|| (3, 1)); // one free taken now, one owed
+        assert_eq!((s.available(), s.owed()), (0, 1));
+        assert!(!s.try_acquire());
+        s.release(); // pays the debt
+        assert_eq!((s.available(), s.owed()), (0, 0));
+        assert!(!s.try_acquire(), "one call is still inside a limit of 1");
+        s.release();
+        assert!(s.try_acquire());
+        s.resize(|| (1, 2)); // a free permit, at once
+        assert!(s.try_acquire());
+        s.resize(|| (2, 1)); // both held: one owed
+        let waker = Waker::noop();
+        let Enqueued::Queued(waiting) = s.acquire_or_enqueue(waker, usize::MAX) else {
+            panic!("should queue behind the debt")
+        };
+        s.resize(|| (1, 3)); // pays the debt, then the waiter
+        assert!(waiting.is_granted());
+        assert_eq!((s.available(), s.owed()), (0, 0));
+        for _ in 0..3 {
+            s.release();
+        }
+        assert_eq!(s.available(), 3);
     }
 
     #[derive(Debug, Clone)]

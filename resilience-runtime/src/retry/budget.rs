@@ -38,8 +38,8 @@ const SLOTS: usize = 10;
 /// ```
 #[derive(Debug)]
 pub struct RetryBudget {
-    ratio: f64,
-    min_per_sec: u32,
+    ratio: crate::live::LiveF64,
+    min_per_sec: crate::live::LiveU32,
     origin: OnceLock<Instant>,
     slots: [Slot; SLOTS],
 }
@@ -90,8 +90,8 @@ impl RetryBudget {
         pub fn new(ratio: f64, min_per_sec: u32) -> RetryBudget {
             resilience_schema::expect(resilience_schema::retry::check_budget(ratio));
             RetryBudget {
-                ratio,
-                min_per_sec,
+                ratio: crate::live::LiveF64::new(ratio),
+                min_per_sec: crate::live::LiveU32::new(min_per_sec),
                 origin: OnceLock::new(),
                 slots: slots(),
             }
@@ -105,7 +105,7 @@ impl RetryBudget {
     /// assert_eq!(RetryBudget::new(0.2, 10).ratio(), 0.2);
     /// ```
     pub fn ratio(&self) -> f64 {
-        self.ratio
+        self.ratio.get()
     }
 
     /// The floor of retries per second.
@@ -115,7 +115,7 @@ impl RetryBudget {
     /// assert_eq!(RetryBudget::new(0.2, 10).min_per_sec(), 10);
     /// ```
     pub fn min_per_sec(&self) -> u32 {
-        self.min_per_sec
+        self.min_per_sec.get()
     }
 
     /// The current slot, recycled if it last counted an older second.
@@ -173,7 +173,7 @@ impl RetryBudget {
                 retries += slot.retries.load(Ordering::Relaxed);
             }
         }
-        let allowed = self.ratio * calls as f64 + f64::from(self.min_per_sec) * SLOTS as f64;
+        let allowed = self.ratio() * calls as f64 + f64::from(self.min_per_sec()) * SLOTS as f64;
         if (retries as f64) < allowed {
             current.retries.fetch_add(1, Ordering::Relaxed);
             true
@@ -190,6 +190,31 @@ impl RetryBudget {
     /// ```
     pub const fn window() -> Duration {
         Duration::from_secs(SLOTS as u64)
+    }
+}
+
+/// Reload (issue 14): a new fraction and floor, keeping the slots.
+impl RetryBudget {
+    /// Changes the fraction of calls that may be retried and the floor,
+    /// keeping the calls and retries counted in the last ten seconds: the
+    /// next retry is judged by the new fraction over the same window. What
+    /// `resilience::config` does on a reload (feature `config`).
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not above 0 and at most 1, as [`RetryBudget::new`].
+    ///
+    /// ```
+    /// use resilience::RetryBudget;
+    ///
+    /// static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
+    /// BUDGET.reconfigure(0.5, 1);
+    /// assert_eq!((BUDGET.ratio(), BUDGET.min_per_sec()), (0.5, 1));
+    /// ```
+    pub fn reconfigure(&self, ratio: f64, min_per_sec: u32) {
+        resilience_schema::expect(resilience_schema::retry::check_budget(ratio));
+        self.ratio.set(ratio);
+        self.min_per_sec.set(min_per_sec);
     }
 }
 

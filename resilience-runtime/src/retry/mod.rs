@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::live::{LiveDuration, LiveOption, LiveU32};
 use crate::{Classify, Outcome, rng};
 
 /// How the delay grows, and how each delay is randomised: the options'
@@ -295,7 +296,7 @@ impl RetryPolicy {
 #[derive(Debug)]
 pub struct Retry {
     name: Cow<'static, str>,
-    policy: RetryPolicy,
+    policy: LivePolicy,
     budget: Option<RetryBudget>,
 }
 
@@ -310,7 +311,7 @@ impl Retry {
     pub const fn new(name: &'static str, policy: RetryPolicy) -> Self {
         Retry {
             name: Cow::Borrowed(name),
-            policy: policy.checked(),
+            policy: LivePolicy::new(policy.checked()),
             budget: None,
         }
     }
@@ -326,7 +327,7 @@ impl Retry {
     pub const fn with_budget(name: &'static str, policy: RetryPolicy, budget: RetryBudget) -> Self {
         Retry {
             name: Cow::Borrowed(name),
-            policy: policy.checked(),
+            policy: LivePolicy::new(policy.checked()),
             budget: Some(budget),
         }
     }
@@ -363,7 +364,7 @@ impl Retry {
     pub fn named(name: impl Into<Cow<'static, str>>, policy: RetryPolicy) -> Self {
         Retry {
             name: name.into(),
-            policy: policy.checked(),
+            policy: LivePolicy::new(policy.checked()),
             budget: None,
         }
     }
@@ -382,10 +383,10 @@ impl Retry {
     ///
     /// ```
     /// # use resilience::{RetryPolicy, Retry};
-    /// assert_eq!(Retry::new("x", RetryPolicy::new()).policy(), &RetryPolicy::new());
+    /// assert_eq!(Retry::new("x", RetryPolicy::new()).policy(), RetryPolicy::new());
     /// ```
-    pub fn policy(&self) -> &RetryPolicy {
-        &self.policy
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy.get()
     }
 
     /// Starts the bookkeeping of one logical call (used by the macro, which
@@ -407,7 +408,7 @@ impl Retry {
             retry: self,
             made: 0,
             previous: Duration::ZERO,
-            started: self.policy.max_elapsed.map(|_| Instant::now()),
+            started: self.policy.max_elapsed.is_some().then(Instant::now),
         }
     }
 
@@ -544,7 +545,8 @@ impl Attempts<'_> {
     /// assert_eq!(a.after_failure(Outcome::Permanent), None);
     /// ```
     pub fn after_failure(&mut self, outcome: Outcome) -> Option<Duration> {
-        let policy = &self.retry.policy;
+        // The policy in force now: a reload applies from the next decision.
+        let policy = self.retry.policy();
         self.made += 1;
         let name = &*self.retry.name;
         if !outcome.is_retryable(policy.idempotent) {
@@ -642,6 +644,136 @@ impl Attempts<'_> {
     /// ```
     pub fn failed(&self) -> u32 {
         self.made
+    }
+}
+
+/// A [`RetryPolicy`] a reload can change in place (issue 14): each field
+/// one atomic word.
+#[derive(Debug)]
+struct LivePolicy {
+    max_attempts: LiveU32,
+    /// `Backoff` in the low byte, `Jitter` in the next, `idempotent` above.
+    choices: LiveU32,
+    base: LiveDuration,
+    max_delay: LiveOption,
+    max_elapsed: LiveOption,
+}
+
+impl LivePolicy {
+    const fn new(p: RetryPolicy) -> Self {
+        LivePolicy {
+            max_attempts: LiveU32::new(p.max_attempts),
+            choices: LiveU32::new(Self::choices(&p)),
+            base: LiveDuration::new(p.base),
+            max_delay: LiveOption::new(p.max_delay),
+            max_elapsed: LiveOption::new(p.max_elapsed),
+        }
+    }
+
+    const fn choices(p: &RetryPolicy) -> u32 {
+        let backoff = match p.backoff {
+            Backoff::Fixed => 0,
+            Backoff::Linear => 1,
+            Backoff::Exponential => 2,
+            Backoff::Decorrelated => 3,
+        };
+        let jitter = match p.jitter {
+            Jitter::None => 0,
+            Jitter::Full => 1,
+            Jitter::Equal => 2,
+        };
+        backoff | (jitter << 8) | ((p.idempotent as u32) << 16)
+    }
+
+    fn get(&self) -> RetryPolicy {
+        let choices = self.choices.get();
+        RetryPolicy {
+            max_attempts: self.max_attempts.get(),
+            backoff: match choices & 0xff {
+                0 => Backoff::Fixed,
+                1 => Backoff::Linear,
+                2 => Backoff::Exponential,
+                _ => Backoff::Decorrelated,
+            },
+            base: self.base.get(),
+            max_delay: self.max_delay.get(),
+            jitter: match (choices >> 8) & 0xff {
+                0 => Jitter::None,
+                1 => Jitter::Full,
+                _ => Jitter::Equal,
+            },
+            max_elapsed: self.max_elapsed.get(),
+            idempotent: choices >> 16 != 0,
+        }
+    }
+
+    fn set(&self, p: RetryPolicy) {
+        self.max_attempts.set(p.max_attempts);
+        self.choices.set(Self::choices(&p));
+        self.base.set(p.base);
+        self.max_delay.set(p.max_delay);
+        self.max_elapsed.set(p.max_elapsed);
+    }
+}
+
+/// Reload (issue 14): a new policy, in place.
+impl Retry {
+    /// Changes the policy. A call already retrying decides each next
+    /// attempt by the policy in force when its attempt fails: with a lower
+    /// `max_attempts` it stops sooner, with a higher one it goes on. The
+    /// budget, if any, is reconfigured apart
+    /// ([`RetryBudget::reconfigure`]). What `resilience::config` does on a
+    /// reload (feature `config`).
+    ///
+    /// # Panics
+    ///
+    /// On the combinations [`Retry::new`] refuses (`max_delay` below
+    /// `base`, jitter on decorrelated backoff).
+    ///
+    /// ```
+    /// use resilience::{Retry, RetryPolicy};
+    ///
+    /// static SEARCH: Retry = Retry::new("search", RetryPolicy::new());
+    /// SEARCH.reconfigure(RetryPolicy::new().max_attempts(5));
+    /// assert_eq!(SEARCH.policy().get_max_attempts(), 5);
+    /// ```
+    pub fn reconfigure(&self, policy: RetryPolicy) {
+        self.policy.set(policy.checked());
+    }
+}
+
+/// The schema's settings of a policy, both ways (issue 14: what a
+/// configuration overlays).
+#[cfg(feature = "config")]
+impl RetryPolicy {
+    /// The settings `#[retry]` would write for this policy (those of the
+    /// policy part; the budget is the instance's).
+    pub(crate) fn to_settings(self) -> schema::retry::Settings {
+        schema::retry::Settings {
+            max_attempts: Some(self.max_attempts),
+            backoff: Some(self.backoff),
+            base: Some(self.base),
+            max_delay: self.max_delay,
+            jitter: Some(self.jitter),
+            max_elapsed: self.max_elapsed,
+            idempotent: Some(self.idempotent),
+            budget: None,
+            min_retries_per_sec: None,
+        }
+    }
+
+    /// The policy of `settings`, defaults for what they leave out.
+    pub(crate) fn from_settings(s: &schema::retry::Settings) -> RetryPolicy {
+        let d = RetryPolicy::new();
+        RetryPolicy {
+            max_attempts: s.max_attempts.unwrap_or(d.max_attempts),
+            backoff: s.backoff.unwrap_or(d.backoff),
+            base: s.base.unwrap_or(d.base),
+            max_delay: s.max_delay,
+            jitter: s.jitter.unwrap_or(d.jitter),
+            max_elapsed: s.max_elapsed,
+            idempotent: s.idempotent.unwrap_or(d.idempotent),
+        }
     }
 }
 
