@@ -815,12 +815,18 @@ pub use resilience_macros::retry;
 /// # }
 /// ```
 pub use resilience_macros::timeout;
+#[cfg(feature = "axum")]
+pub use resilience_runtime::axum;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
 pub use resilience_runtime::fallback;
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "tower"))]
 pub use resilience_runtime::http;
+#[cfg(feature = "reqwest-middleware")]
+pub use resilience_runtime::reqwest_middleware;
+#[cfg(feature = "tower")]
+pub use resilience_runtime::tower;
 pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
 // Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
 // `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors

@@ -705,6 +705,29 @@ where
     }
 }
 
+// For the tower layer (`crate::tower`), whose services own their handle to
+// the limiter (an `Arc` or a `&'static`) and so cannot keep a
+// `RateLimiterFuture` that borrows it.
+#[cfg(feature = "tower")]
+impl RateLimiter {
+    /// Takes a turn as [`call`](Self::call) does: `Ok((wait, reserved))`
+    /// to go after `wait` (give the turn back with
+    /// [`refund_held`](Self::refund_held) if the call never comes), or the
+    /// rejection.
+    pub(crate) fn admit_held(&self) -> Result<(Duration, u64), Rejection> {
+        match self.admit(self.max_wait_nanos) {
+            Ok(Turn { wait, tat }) => Ok((Duration::from_nanos(wait), tat)),
+            Err(retry_after) => Err(self.reject(retry_after)),
+        }
+    }
+
+    /// Gives back a turn taken by [`admit_held`](Self::admit_held) whose
+    /// call never came.
+    pub(crate) fn refund_held(&self, reserved: u64) {
+        self.refund(reserved);
+    }
+}
+
 #[cfg(all(test, not(resilience_loom)))]
 mod tests {
     use super::*;
