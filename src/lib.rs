@@ -857,7 +857,10 @@ pub mod __private {
     feature = "stale-cache",
     feature = "chaos",
     feature = "reqwest",
-    feature = "anyhow"
+    feature = "anyhow",
+    feature = "tower",
+    feature = "axum",
+    feature = "reqwest-middleware"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

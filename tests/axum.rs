@@ -226,7 +226,7 @@ async fn a_request_the_client_abandons_mid_flight_leaks_no_permit() {
             .open_for(Duration::from_secs(5)),
     );
     let app = Router::new()
-        .route("/hang", get(|| std::future::pending::<&'static str>()))
+        .route("/hang", get(std::future::pending::<&'static str>))
         .layer(
             ServiceBuilder::new()
                 .layer(LoadShedLayer::new())
