@@ -142,6 +142,9 @@ fn per_layer(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("tower/rate_limiter");
+    group.bench_function("resilience RateLimiter::call (no tower)", |b| {
+        b.iter(|| now(RATE_LIMITER.call(direct(black_box(1)))))
+    });
     let mut svc = ServiceBuilder::new()
         .layer(RateLimiterLayer::new(&RATE_LIMITER))
         .service_fn(direct);

@@ -607,3 +607,43 @@ fn services_and_futures_are_send_and_sync_for_axum() {
     let future = stack.call(1);
     send(&future);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiter_with_max_wait_waits_in_poll_ready_for_its_turn() {
+    static PACED: RateLimiter = RateLimiter::new("tower-paced", 10, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_secs(1));
+    let service = RateLimiterLayer::new(&PACED).layer(echo());
+    let started = Instant::now();
+    for i in 0..3 {
+        assert_eq!(service.clone().oneshot(i).await.unwrap(), i);
+    }
+    assert_eq!(started.elapsed(), ms(200), "one call per 100 ms");
+}
+
+#[circuit_breaker(name = "tower-named", failure_threshold = 1, open_for = "10s")]
+async fn named_lookup() -> io::Result<u32> {
+    Err(io::ErrorKind::ConnectionReset.into())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_named_instance_from_the_registry_is_the_annotated_fns() {
+    let breaker: Arc<CircuitBreaker> = resilience::registry::get_or_register("tower-named", || {
+        CircuitBreaker::named(
+            "tower-named",
+            BreakerPolicy::new()
+                .failure_threshold(1)
+                .open_for(Duration::from_secs(10)),
+        )
+    });
+    breaker.reset();
+    let stack = CircuitBreakerLayer::new(breaker.clone()).layer(echo());
+    assert_eq!(stack.clone().oneshot(1).await.unwrap(), 1);
+    assert!(named_lookup().await.is_err());
+    assert_eq!(breaker.state(), State::Open, "one instance");
+    let refused = stack.oneshot(2).await.unwrap_err();
+    assert!(matches!(
+        refused.downcast_ref::<Rejection>(),
+        Some(Rejection::CircuitOpen { .. })
+    ));
+}
