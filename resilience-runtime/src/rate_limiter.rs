@@ -711,14 +711,19 @@ where
 #[cfg(feature = "tower")]
 impl RateLimiter {
     /// Takes a turn as [`call`](Self::call) does: `Ok((wait, reserved))`
-    /// to go after `wait` (give the turn back with
+    /// to go after `wait` nanoseconds (give the turn back with
     /// [`refund_held`](Self::refund_held) if the call never comes), or the
-    /// rejection.
-    pub(crate) fn admit_held(&self) -> Result<(Duration, u64), Rejection> {
-        match self.admit(self.max_wait_nanos) {
-            Ok(Turn { wait, tat }) => Ok((Duration::from_nanos(wait), tat)),
-            Err(retry_after) => Err(self.reject(retry_after)),
-        }
+    /// nanoseconds until a turn, for [`reject_held`](Self::reject_held).
+    /// Plain words, so the result stays in registers.
+    #[inline]
+    pub(crate) fn admit_held(&self) -> Result<(u64, u64), u64> {
+        self.admit(self.max_wait_nanos)
+            .map(|Turn { wait, tat }| (wait, tat))
+    }
+
+    /// The rejection of a call refused by [`admit_held`](Self::admit_held).
+    pub(crate) fn reject_held(&self, retry_after: u64) -> Rejection {
+        self.reject(retry_after)
     }
 
     /// Gives back a turn taken by [`admit_held`](Self::admit_held) whose

@@ -164,11 +164,20 @@ where
     type Error = BoxError;
     type Future = BulkheadServiceFuture<S::Future, P>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if self.refused.is_some() {
             return Poll::Ready(Ok(()));
         }
         if !self.reserved {
+            // The common case inline: a free permit and nobody waiting.
+            if self.queue.is_none()
+                && let Some(permit) = self.bulkhead.try_acquire()
+            {
+                Bulkhead::hold(permit);
+                self.reserved = true;
+                return self.inner.poll_ready(cx).map_err(Into::into);
+            }
             match self.bulkhead.poll_acquire_held(&mut self.queue, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(permit)) => {

@@ -170,28 +170,36 @@ where
     type Error = BoxError;
     type Future = RateLimiterServiceFuture<S::Future>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        loop {
-            match &mut self.turn {
-                Turn::None => {
-                    self.turn = match self.limiter.admit_held() {
-                        Ok((wait, reserved)) if wait.is_zero() => Turn::Come { reserved },
-                        Ok((wait, reserved)) => Turn::Waiting {
-                            timer: Box::pin(crate::time::sleep(wait, crate::time::RATE_LIMITER)),
-                            reserved,
-                        },
-                        Err(rejection) => Turn::Refused(rejection),
-                    };
+        if let Turn::None = self.turn {
+            match self.limiter.admit_held() {
+                Ok((0, reserved)) => self.turn = Turn::Come { reserved },
+                Ok((wait, reserved)) => {
+                    self.turn = Turn::Waiting {
+                        timer: Box::pin(crate::time::sleep(
+                            Duration::from_nanos(wait),
+                            crate::time::RATE_LIMITER,
+                        )),
+                        reserved,
+                    }
                 }
-                Turn::Waiting { timer, reserved } => {
-                    std::task::ready!(timer.as_mut().poll(cx));
-                    self.turn = Turn::Come {
-                        reserved: *reserved,
-                    };
+                Err(retry_after) => {
+                    self.turn = Turn::Refused(self.limiter.reject_held(retry_after));
                 }
-                Turn::Come { .. } => return self.inner.poll_ready(cx).map_err(Into::into),
-                Turn::Refused(_) => return Poll::Ready(Ok(())),
             }
+        }
+        match &mut self.turn {
+            Turn::Come { .. } => self.inner.poll_ready(cx).map_err(Into::into),
+            Turn::Waiting { timer, reserved } => {
+                std::task::ready!(timer.as_mut().poll(cx));
+                self.turn = Turn::Come {
+                    reserved: *reserved,
+                };
+                self.inner.poll_ready(cx).map_err(Into::into)
+            }
+            Turn::Refused(_) => Poll::Ready(Ok(())),
+            Turn::None => unreachable!("a turn was just taken"),
         }
     }
 
@@ -206,14 +214,14 @@ where
             }
             Turn::None => match self.limiter.admit_held() {
                 // `call` without `poll_ready`: only a turn that is here will do.
-                Ok((wait, _)) if wait.is_zero() => {
-                    RateLimiterServiceFuture::called(self.inner.call(request))
-                }
+                Ok((0, _)) => RateLimiterServiceFuture::called(self.inner.call(request)),
                 Ok((_, reserved)) => {
                     self.limiter.refund_held(reserved);
                     RateLimiterServiceFuture::refused(self.not_ready())
                 }
-                Err(rejection) => RateLimiterServiceFuture::refused(rejection),
+                Err(retry_after) => {
+                    RateLimiterServiceFuture::refused(self.limiter.reject_held(retry_after))
+                }
             },
         }
     }
