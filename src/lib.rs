@@ -835,6 +835,8 @@ pub use resilience_macros::retry;
 /// # }
 /// ```
 pub use resilience_macros::timeout;
+#[cfg(feature = "axum")]
+pub use resilience_runtime::axum;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
@@ -842,8 +844,12 @@ pub use resilience_runtime::chaos;
 pub use resilience_runtime::config;
 pub use resilience_runtime::deadline;
 pub use resilience_runtime::fallback;
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "tower"))]
 pub use resilience_runtime::http;
+#[cfg(feature = "reqwest-middleware")]
+pub use resilience_runtime::reqwest_middleware;
+#[cfg(feature = "tower")]
+pub use resilience_runtime::tower;
 pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
 // Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
 // `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors
@@ -875,7 +881,10 @@ pub mod __private {
     feature = "chaos",
     feature = "reqwest",
     feature = "anyhow",
-    feature = "config"
+    feature = "config",
+    feature = "tower",
+    feature = "axum",
+    feature = "reqwest-middleware"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -316,3 +316,22 @@ impl crate::registry::Registrable for Hedge {
         self.delay == other.delay && self.max_hedges == other.max_hedges
     }
 }
+
+// For the tower layer (`crate::tower`), which runs the attempts itself.
+#[cfg(feature = "tower")]
+impl Hedge {
+    /// How many hedges a call may start.
+    pub(crate) fn max_hedges(&self) -> u32 {
+        self.max_hedges
+    }
+
+    /// Whether the delay follows observed latency (so answers are timed).
+    pub(crate) fn is_adaptive(&self) -> bool {
+        matches!(self.delay, Delay::Adaptive { .. })
+    }
+
+    /// Records an answer to an attempt that started at `started`.
+    pub(crate) fn record_held(&self, started: Instant) {
+        self.record(started);
+    }
+}

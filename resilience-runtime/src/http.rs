@@ -52,6 +52,7 @@ use std::time::{Duration, SystemTime};
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, StatusCode};
 
+#[cfg_attr(not(feature = "reqwest"), allow(unused_imports))]
 use crate::{Classify, Outcome, Rejection};
 
 impl Classify for StatusCode {
@@ -85,6 +86,7 @@ impl Classify for StatusCode {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl Classify for reqwest::Error {
     /// Timeouts, connect errors and failures while sending or reading are
     /// transient; an error made by `error_for_status()` classifies as its
@@ -147,6 +149,7 @@ impl Classify for reqwest::Error {
 pub struct HttpError {
     status: StatusCode,
     retry_after: Option<Duration>,
+    #[cfg(feature = "reqwest")]
     url: Option<reqwest::Url>,
 }
 
@@ -162,6 +165,7 @@ impl HttpError {
         HttpError {
             status,
             retry_after,
+            #[cfg(feature = "reqwest")]
             url: None,
         }
     }
@@ -180,6 +184,7 @@ impl HttpError {
     /// let err = HttpError::from_response(&reqwest::Response::from(response));
     /// assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(7)));
     /// ```
+    #[cfg(feature = "reqwest")]
     pub fn from_response(response: &reqwest::Response) -> Self {
         HttpError {
             status: response.status(),
@@ -217,6 +222,7 @@ impl HttpError {
     /// # use http::StatusCode;
     /// assert!(HttpError::new(StatusCode::NOT_FOUND, None).url().is_none());
     /// ```
+    #[cfg(feature = "reqwest")]
     pub fn url(&self) -> Option<&reqwest::Url> {
         self.url.as_ref()
     }
@@ -225,6 +231,7 @@ impl HttpError {
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HTTP {}", self.status)?;
+        #[cfg(feature = "reqwest")]
         if let Some(url) = &self.url {
             write!(f, " from {url}")?;
         }
@@ -280,6 +287,7 @@ impl Classify for HttpError {
 /// let fine = http::Response::builder().status(200).body("hello").unwrap();
 /// assert!(check(reqwest::Response::from(fine)).is_ok());
 /// ```
+#[cfg(feature = "reqwest")]
 pub fn check(response: reqwest::Response) -> Result<reqwest::Response, HttpError> {
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
@@ -361,6 +369,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
+#[cfg(feature = "reqwest")]
 pub enum RequestError {
     /// The server answered with a client or server error status.
     Status(HttpError),
@@ -370,6 +379,7 @@ pub enum RequestError {
     Rejected(Rejection),
 }
 
+#[cfg(feature = "reqwest")]
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -380,6 +390,7 @@ impl fmt::Display for RequestError {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl StdError for RequestError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
@@ -390,6 +401,7 @@ impl StdError for RequestError {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl Classify for RequestError {
     /// As the error it holds.
     ///
@@ -408,18 +420,21 @@ impl Classify for RequestError {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl From<HttpError> for RequestError {
     fn from(e: HttpError) -> Self {
         RequestError::Status(e)
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl From<reqwest::Error> for RequestError {
     fn from(e: reqwest::Error) -> Self {
         RequestError::Transport(e)
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl From<Rejection> for RequestError {
     fn from(e: Rejection) -> Self {
         RequestError::Rejected(e)

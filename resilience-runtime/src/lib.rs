@@ -16,6 +16,8 @@ mod sync;
 mod time;
 mod timeout;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod breaker;
 #[cfg(feature = "chaos")]
 pub mod chaos;
@@ -24,14 +26,18 @@ pub mod config;
 pub mod deadline;
 pub mod fallback;
 mod hedge;
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "tower"))]
 pub mod http;
 pub mod latency;
 #[doc(hidden)]
 pub mod macro_support;
 pub mod registry;
+#[cfg(feature = "reqwest-middleware")]
+pub mod reqwest_middleware;
 pub mod retry;
 pub mod rng;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 // What the root exports, the same for every layer: the instance
 // (`<Layer>`), its `<Layer>Policy` where its settings are a type of their

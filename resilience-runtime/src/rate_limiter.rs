@@ -779,6 +779,34 @@ where
     }
 }
 
+// For the tower layer (`crate::tower`), whose services own their handle to
+// the limiter (an `Arc` or a `&'static`) and so cannot keep a
+// `RateLimiterFuture` that borrows it.
+#[cfg(feature = "tower")]
+impl RateLimiter {
+    /// Takes a turn as [`call`](Self::call) does: `Ok((wait, reserved))`
+    /// to go after `wait` nanoseconds (give the turn back with
+    /// [`refund_held`](Self::refund_held) if the call never comes), or the
+    /// nanoseconds until a turn, for [`reject_held`](Self::reject_held).
+    /// Plain words, so the result stays in registers.
+    #[inline]
+    pub(crate) fn admit_held(&self) -> Result<(u64, u64), u64> {
+        self.admit(self.max_wait_nanos.get())
+            .map(|Turn { wait, tat }| (wait, tat))
+    }
+
+    /// The rejection of a call refused by [`admit_held`](Self::admit_held).
+    pub(crate) fn reject_held(&self, retry_after: u64) -> Rejection {
+        self.reject(retry_after)
+    }
+
+    /// Gives back a turn taken by [`admit_held`](Self::admit_held) whose
+    /// call never came.
+    pub(crate) fn refund_held(&self, reserved: u64) {
+        self.refund(reserved);
+    }
+}
+
 #[cfg(all(test, not(resilience_loom)))]
 mod tests {
     use super::*;

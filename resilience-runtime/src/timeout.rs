@@ -570,6 +570,29 @@ impl Timeout {
     }
 }
 
+// For the tower layer (`crate::tower`), whose futures own their handle to
+// the timeout (an `Arc` or a `&'static`).
+#[cfg(feature = "tower")]
+impl Timeout {
+    /// The name as the rejection carries it (no copy of a static name).
+    pub(crate) fn name_cow(&self) -> &Cow<'static, str> {
+        &self.name
+    }
+}
+
+#[cfg(feature = "tower")]
+impl AdaptiveTimeout {
+    /// The name as the rejection carries it.
+    pub(crate) fn name_cow(&self) -> &Cow<'static, str> {
+        &self.name
+    }
+
+    /// Records a call that started at `started` and ended at `now`.
+    pub(crate) fn record_held(&self, started: Instant, now: Instant) {
+        self.record(started, now);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -595,6 +595,43 @@ impl Registrable for CircuitBreaker {
     }
 }
 
+// For the tower layer (`crate::tower`), whose futures own their handle
+// to the breaker (an `Arc` or a `&'static`) and so cannot keep a `Permit`
+// that borrows it: the permit's words, taken out and put back.
+#[cfg(feature = "tower")]
+#[derive(Debug)]
+pub(crate) struct HeldPermit {
+    token: Token,
+    started: u64,
+}
+
+#[cfg(feature = "tower")]
+impl CircuitBreaker {
+    /// The permit's words, without running its `Drop`.
+    pub(crate) fn hold(permit: Permit<'_>) -> HeldPermit {
+        let permit = std::mem::ManuallyDrop::new(permit);
+        HeldPermit {
+            token: permit.token,
+            started: permit.started,
+        }
+    }
+
+    /// The permit `hold` took apart.
+    pub(crate) fn resume(&self, held: HeldPermit) -> Permit<'_> {
+        Permit {
+            breaker: self,
+            token: held.token,
+            started: held.started,
+        }
+    }
+
+    /// A held permit whose call was dropped: not counted, a trial given
+    /// back (as a dropped [`BreakerFuture`]).
+    pub(crate) fn release_held(&self, held: HeldPermit) {
+        permit::cancelled(self, held.token);
+    }
+}
+
 #[cfg(all(test, not(resilience_loom)))]
 mod tests {
     use super::*;

@@ -658,6 +658,89 @@ where
     }
 }
 
+// For the tower layer (`crate::tower`), whose services and futures own
+// their handle to the bulkhead (an `Arc` or a `&'static`) and so cannot
+// keep a `BulkheadAcquire` or a `BulkheadPermit` that borrows it.
+#[cfg(feature = "tower")]
+#[derive(Debug)]
+pub(crate) struct HeldQueue {
+    ticket: Option<Ticket>,
+    timer: Pin<Box<Sleep>>,
+}
+
+#[cfg(feature = "tower")]
+impl Bulkhead {
+    /// Keeps the permit taken without a borrow; give it back with
+    /// [`resume`](Self::resume) (and drop that).
+    pub(crate) fn hold(permit: BulkheadPermit<'_>) {
+        std::mem::forget(permit);
+    }
+
+    /// The permit `hold` kept.
+    pub(crate) fn resume(&self) -> BulkheadPermit<'_> {
+        BulkheadPermit { bulkhead: self }
+    }
+
+    /// [`BulkheadAcquire::poll`] with the queue place in `queue`, owned by
+    /// the caller, who must hand a place left there to
+    /// [`leave_held_queue`](Self::leave_held_queue) when it gives up.
+    pub(crate) fn poll_acquire_held(
+        &self,
+        queue: &mut Option<HeldQueue>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<BulkheadPermit<'_>, Rejection>> {
+        let semaphore = &self.semaphore;
+        let held = match queue {
+            Some(held) => held,
+            None => {
+                if let Some(permit) = self.try_acquire() {
+                    return Poll::Ready(Ok(permit));
+                }
+                let max_wait = self.get_max_wait();
+                if max_wait.is_zero() {
+                    return Poll::Ready(Err(self.reject("no permit free")));
+                }
+                let max_queue = self.get_max_queue().unwrap_or(usize::MAX);
+                match semaphore.acquire_or_enqueue(cx.waker(), max_queue) {
+                    Enqueued::Acquired => return Poll::Ready(Ok(self.resume())),
+                    Enqueued::Full => return Poll::Ready(Err(self.reject("queue full"))),
+                    Enqueued::Queued(ticket) => queue.insert(HeldQueue {
+                        ticket: Some(ticket),
+                        timer: Box::pin(crate::time::sleep(max_wait, crate::time::BULKHEAD)),
+                    }),
+                }
+            }
+        };
+        let ticket = held
+            .ticket
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a queued acquire holds its ticket"));
+        if semaphore.poll_ticket(ticket, cx.waker()) {
+            *queue = None;
+            return Poll::Ready(Ok(self.resume()));
+        }
+        if held.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let ticket = take_ticket(&mut held.ticket);
+        *queue = None;
+        if semaphore.withdraw(ticket) {
+            return Poll::Ready(Ok(self.resume()));
+        }
+        Poll::Ready(Err(self.reject("no permit freed within max_wait")))
+    }
+
+    /// Gives up a queue place of [`poll_acquire_held`](Self::poll_acquire_held);
+    /// a permit handed to it meanwhile goes to the next waiter.
+    pub(crate) fn leave_held_queue(&self, mut queue: HeldQueue) {
+        if let Some(ticket) = queue.ticket.take()
+            && self.semaphore.withdraw(ticket)
+        {
+            self.semaphore.release();
+        }
+    }
+}
+
 #[cfg(all(test, not(resilience_loom)))]
 mod tests {
     use super::*;

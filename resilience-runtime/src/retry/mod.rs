@@ -777,6 +777,39 @@ impl RetryPolicy {
     }
 }
 
+// For the tower layer (`crate::tower`), whose futures own their handle to
+// the retry instance (an `Arc` or a `&'static`) and so cannot keep
+// `Attempts` that borrow it.
+#[cfg(feature = "tower")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeldAttempts {
+    made: u32,
+    previous: Duration,
+    started: Option<Instant>,
+}
+
+#[cfg(feature = "tower")]
+impl Retry {
+    /// The bookkeeping of `attempts`, without the borrow.
+    pub(crate) fn hold(attempts: Attempts<'_>) -> HeldAttempts {
+        HeldAttempts {
+            made: attempts.made,
+            previous: attempts.previous,
+            started: attempts.started,
+        }
+    }
+
+    /// The attempts `hold` took apart.
+    pub(crate) fn resume(&self, held: HeldAttempts) -> Attempts<'_> {
+        Attempts {
+            retry: self,
+            made: held.made,
+            previous: held.previous,
+            started: held.started,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
