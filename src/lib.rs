@@ -821,7 +821,11 @@ pub use resilience_runtime::chaos;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;
+#[cfg(feature = "metrics")]
+pub use resilience_runtime::metrics;
 pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
+pub use resilience_runtime::{FallbackSnapshot, HedgeSnapshot, RetrySnapshot, TimeoutSnapshot};
+pub use resilience_runtime::{events, health};
 // Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
 // `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors
 // take: the runtime root's list as it is (see resilience-runtime/src/lib.rs).

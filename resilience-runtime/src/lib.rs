@@ -18,13 +18,17 @@ mod timeout;
 pub mod breaker;
 #[cfg(feature = "chaos")]
 pub mod chaos;
+pub mod events;
 pub mod fallback;
+pub mod health;
 mod hedge;
 #[cfg(feature = "reqwest")]
 pub mod http;
 pub mod latency;
 #[doc(hidden)]
 pub mod macro_support;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod registry;
 pub mod retry;
 pub mod rng;
@@ -47,12 +51,16 @@ pub use breaker::{
     Snapshot as BreakerSnapshot, WindowSize,
 };
 pub use bulkhead::{Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot};
+pub use fallback::FallbackSnapshot;
 #[cfg(feature = "stale-cache")]
 pub use fallback::{StaleCache, StaleCacheSnapshot};
-pub use hedge::Hedge;
+pub use health::health;
+pub use hedge::{Hedge, HedgeSnapshot};
 pub use rate_limiter::{RateLimiter, RateLimiterFuture, RateLimiterSnapshot};
-pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy};
-pub use timeout::{AdaptiveTimeout, AdaptiveTimeoutSnapshot, Timeout, TimeoutFuture};
+pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy, RetrySnapshot};
+pub use timeout::{
+    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Timeout, TimeoutFuture, TimeoutSnapshot,
+};
 
 pub use classify::{Classify, Outcome};
 pub use rejection::Rejection;

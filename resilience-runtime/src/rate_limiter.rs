@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::Rejection;
-use crate::registry::Registrable;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Registrable, Snapshot};
 use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 
 /// A rate limiter: `rate` calls per `per` on average, up to `burst` at
@@ -95,6 +95,7 @@ pub struct RateLimiter {
     /// that wraps around `u64` (see [`RateLimiter::now`]).
     tat: AtomicU64,
     rejected: AtomicU64,
+    calls: CallCounters,
 }
 
 /// The longest stretch of time a limiter measures, 100 years in
@@ -147,6 +148,7 @@ impl RateLimiter {
                 // Far before the first use, which is zero.
                 tat: AtomicU64::new(FAR_PAST.wrapping_neg()),
                 rejected: AtomicU64::new(0),
+                calls: CallCounters::new(),
             }
         }
     }
@@ -393,6 +395,7 @@ impl RateLimiter {
             available: u32::try_from(available).unwrap_or(u32::MAX),
             burst: self.burst,
             rejected: self.rejected.load(Ordering::Relaxed),
+            calls: self.calls.read(self.rejected.load(Ordering::Relaxed)),
         }
     }
 
@@ -551,7 +554,12 @@ impl RateLimiter {
     fn reject(&self, retry_after: u64) -> Rejection {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         let retry_after = Duration::from_nanos(retry_after);
-        tracing::debug!(name = %self.name, ?retry_after, "resilience: rate limited, call rejected");
+        crate::events::rejected(
+            crate::registry::Kind::RateLimiter,
+            &self.name,
+            "rate limited",
+            Some(retry_after),
+        );
         Rejection::rate_limited(self.name.clone(), retry_after)
     }
 }
@@ -586,6 +594,20 @@ impl Registrable for RateLimiter {
         (self.rate, self.per, self.burst, self.max_wait)
             == (other.rate, other.per, other.burst, other.max_wait)
     }
+
+    fn describe(&self) -> Description {
+        let policy = Policy::new()
+            .with("rate", self.rate)
+            .with_duration("per", self.per)
+            .with("burst", self.burst)
+            .with_duration("max_wait", self.max_wait);
+        Description::new(
+            Kind::RateLimiter,
+            self.name(),
+            policy,
+            Snapshot::RateLimiter(self.snapshot()),
+        )
+    }
 }
 
 /// What a [`RateLimiter`] allows right now (see [`RateLimiter::snapshot`]).
@@ -601,6 +623,7 @@ impl Registrable for RateLimiter {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RateLimiterSnapshot {
     /// Calls that would be admitted right now without waiting.
     pub available: u32,
@@ -608,6 +631,8 @@ pub struct RateLimiterSnapshot {
     pub burst: u32,
     /// Calls refused since the limiter was created.
     pub rejected: u64,
+    /// Calls by outcome since the limiter was created.
+    pub calls: Calls,
 }
 
 #[derive(Debug)]
@@ -701,7 +726,17 @@ where
             *waiting.limiter = None;
             *this.state = State::Admitted;
         }
-        this.call.poll(cx)
+        // Taken apart and rebuilt: `Ok(v)` moves only `v`.
+        match ready!(this.call.poll(cx)) {
+            Ok(value) => {
+                this.limiter.calls.record(true);
+                Poll::Ready(Ok(value))
+            }
+            Err(error) => {
+                this.limiter.calls.record(false);
+                Poll::Ready(Err(error))
+            }
+        }
     }
 }
 

@@ -313,7 +313,11 @@ impl Layer for FallbackLayer {
                 }
             };
             quote! {
-                #private::fallback_entering(#name, #number);
+                #private::fallback_entered(#name, #number, {
+                    #[allow(unused_imports)]
+                    use #private::{ViaDisplay as _, ViaDebug as _, ViaTypeName as _};
+                    (&&&#private::ErrorText(&__resilience_error)).__resilience_error_text()
+                });
                 let __resilience_error = match #attempt {
                     ::core::result::Result::Ok(__resilience_value) => return #ok,
                     ::core::result::Result::Err(__resilience_error) => __resilience_error,

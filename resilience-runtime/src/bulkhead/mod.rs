@@ -16,7 +16,7 @@ use tokio::time::Sleep;
 
 use self::semaphore::{Enqueued, Semaphore, Ticket};
 use crate::Rejection;
-use crate::registry::Registrable;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Registrable, Snapshot};
 use crate::sync::const_unless_loom;
 
 /// A bulkhead: at most `max_concurrent` calls run at once; a caller that
@@ -72,6 +72,7 @@ pub struct Bulkhead {
     max_queue: Option<usize>,
     semaphore: Semaphore,
     rejected: AtomicU64,
+    calls: CallCounters,
 }
 
 impl Bulkhead {
@@ -98,6 +99,7 @@ impl Bulkhead {
                 max_queue: None,
                 semaphore: Semaphore::new(max_concurrent),
                 rejected: AtomicU64::new(0),
+                calls: CallCounters::new(),
             }
         }
     }
@@ -305,13 +307,14 @@ impl Bulkhead {
             in_use: self.max_concurrent.saturating_sub(available),
             waiting: self.semaphore.waiting(),
             rejected: self.rejected.load(Ordering::Relaxed),
+            calls: self.calls.read(self.rejected.load(Ordering::Relaxed)),
         }
     }
 
     #[cold]
     fn reject(&self, why: &'static str) -> Rejection {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(name = %self.name, why, "resilience: bulkhead full, call rejected");
+        crate::events::rejected(crate::registry::Kind::Bulkhead, &self.name, why, None);
         Rejection::bulkhead_full(self.name.clone())
     }
 }
@@ -321,6 +324,21 @@ impl Registrable for Bulkhead {
     fn same_settings(&self, other: &Self) -> bool {
         (self.max_concurrent, self.max_wait, self.max_queue)
             == (other.max_concurrent, other.max_wait, other.max_queue)
+    }
+
+    fn describe(&self) -> Description {
+        let mut policy = Policy::new()
+            .with("max_concurrent", self.max_concurrent)
+            .with_duration("max_wait", self.max_wait);
+        if let Some(max_queue) = self.max_queue {
+            policy = policy.with("max_queue", max_queue);
+        }
+        Description::new(
+            Kind::Bulkhead,
+            self.name(),
+            policy,
+            Snapshot::Bulkhead(self.snapshot()),
+        )
     }
 }
 
@@ -333,6 +351,7 @@ impl Registrable for Bulkhead {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BulkheadSnapshot {
     /// The number of permits.
     pub max_concurrent: usize,
@@ -344,6 +363,8 @@ pub struct BulkheadSnapshot {
     pub waiting: usize,
     /// Calls refused since the bulkhead was created.
     pub rejected: u64,
+    /// Calls by outcome since the bulkhead was created.
+    pub calls: Calls,
 }
 
 /// A bulkhead permit; the permit goes back (to the first waiter, if any)
@@ -585,10 +606,12 @@ where
         match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
                 drop(permit);
+                this.acquire.bulkhead.calls.record(true);
                 Poll::Ready(Ok(value))
             }
             Poll::Ready(Err(error)) => {
                 drop(permit);
+                this.acquire.bulkhead.calls.record(false);
                 Poll::Ready(Err(error))
             }
             Poll::Pending => {

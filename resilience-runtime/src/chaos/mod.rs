@@ -486,10 +486,12 @@ impl Chaos {
         let name = &*self.name;
         match fault {
             FaultKind::Error => {
+                crate::events::fault_injected(name, "error");
                 tracing::debug!(name, "resilience: chaos error");
                 Err(E::from(Rejection::injected(self.name.clone())))
             }
             FaultKind::ErrorWith(make) => {
+                crate::events::fault_injected(name, "error");
                 tracing::debug!(name, "resilience: chaos error (user type)");
                 match make().downcast::<E>() {
                     Ok(error) => Err(*error),
@@ -497,15 +499,20 @@ impl Chaos {
                 }
             }
             FaultKind::Latency(delay) => {
+                crate::events::fault_injected(name, "latency");
                 tracing::debug!(name, ?delay, "resilience: chaos latency");
                 crate::time::sleep(delay, crate::time::CHAOS).await;
                 call.await
             }
             FaultKind::Hang => {
+                crate::events::fault_injected(name, "hang");
                 tracing::debug!(name, "resilience: chaos hang");
                 std::future::pending().await
             }
-            FaultKind::Panic => panic!("resilience chaos: panic injected into `{name}`"),
+            FaultKind::Panic => {
+                crate::events::fault_injected(name, "panic");
+                panic!("resilience chaos: panic injected into `{name}`")
+            }
         }
     }
 }
@@ -516,6 +523,19 @@ impl crate::registry::Registrable for Chaos {
         self.error_rate == other.error_rate
             && self.latency == other.latency
             && self.latency_rate == other.latency_rate
+    }
+
+    fn describe(&self) -> crate::registry::Description {
+        let policy = crate::registry::Policy::new()
+            .with("error_rate", self.error_rate)
+            .with_duration("latency", self.latency)
+            .with("latency_rate", self.latency_rate);
+        crate::registry::Description::new(
+            crate::registry::Kind::Chaos,
+            self.name(),
+            policy,
+            crate::registry::Snapshot::Chaos,
+        )
     }
 }
 
