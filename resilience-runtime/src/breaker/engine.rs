@@ -718,9 +718,14 @@ impl Engine {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (name, open_for) = (self.name.clone(), self.policy.open_for);
+        // The deadline from now, not from the task's first poll.
+        let due_at = tokio::time::Instant::now().checked_add(self.policy.open_for);
+        let name = self.name.clone();
         runtime.spawn(async move {
-            tokio::time::sleep(open_for).await;
+            match due_at {
+                Some(due_at) => tokio::time::sleep_until(due_at).await,
+                None => std::future::pending().await,
+            }
             if !due.swap(true, std::sync::atomic::Ordering::AcqRel) {
                 crate::events::breaker_transition(&name, State::Open, State::HalfOpen);
             }
