@@ -528,7 +528,7 @@ impl RateLimiter {
             .compare_exchange(tat, empty, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            tracing::debug!(name = %self.name, "resilience: rate limiter restarted on a new clock");
+            tracing::debug!(name = %self.name, layer = "rate_limiter", "resilience: rate limiter restarted on a new clock");
         }
         true
     }

@@ -554,7 +554,7 @@ pub fn get_or_register<T: Registrable>(
         if !existing.same_settings(&make()) {
             slot.conflicts += 1;
             tracing::warn!(
-                kind = T::KIND,
+                layer = T::KIND,
                 name = %key.1,
                 "resilience: two call sites configure this named instance differently; the first configuration wins"
             );

@@ -406,7 +406,7 @@ impl AdaptiveTimeout {
             let next = Duration::from_millis(millis);
             let nanos = u64::try_from(next.as_nanos()).unwrap_or(u64::MAX).max(1);
             if self.current.swap(nanos, Ordering::Relaxed) != nanos {
-                tracing::debug!(name = %self.name, timeout = ?next, "resilience: adaptive timeout changed");
+                tracing::debug!(name = %self.name, layer = "timeout", timeout = ?next, "resilience: adaptive timeout changed");
             }
         }
     }

@@ -220,7 +220,7 @@ impl Scope {
     pub fn inject(&self, target: impl Into<Cow<'static, str>>, fault: Fault) -> InjectionGuard {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let target = target.into();
-        tracing::info!(target_instance = %target, ?fault, "resilience: chaos fault injected");
+        tracing::info!(name = %target, layer = "chaos", ?fault, "resilience: chaos fault injected");
         self.0.with(|injections| {
             injections.push(Injection {
                 id,
@@ -487,12 +487,12 @@ impl Chaos {
         match fault {
             FaultKind::Error => {
                 crate::events::fault_injected(name, "error");
-                tracing::debug!(name, "resilience: chaos error");
+                tracing::debug!(name, layer = "chaos", "resilience: chaos error");
                 Err(E::from(Rejection::injected(self.name.clone())))
             }
             FaultKind::ErrorWith(make) => {
                 crate::events::fault_injected(name, "error");
-                tracing::debug!(name, "resilience: chaos error (user type)");
+                tracing::debug!(name, layer = "chaos", "resilience: chaos error (user type)");
                 match make().downcast::<E>() {
                     Ok(error) => Err(*error),
                     Err(_) => Err(E::from(Rejection::injected(self.name.clone()))),
@@ -500,13 +500,13 @@ impl Chaos {
             }
             FaultKind::Latency(delay) => {
                 crate::events::fault_injected(name, "latency");
-                tracing::debug!(name, ?delay, "resilience: chaos latency");
+                tracing::debug!(name, layer = "chaos", ?delay, "resilience: chaos latency");
                 crate::time::sleep(delay, crate::time::CHAOS).await;
                 call.await
             }
             FaultKind::Hang => {
                 crate::events::fault_injected(name, "hang");
-                tracing::debug!(name, "resilience: chaos hang");
+                tracing::debug!(name, layer = "chaos", "resilience: chaos hang");
                 std::future::pending().await
             }
             FaultKind::Panic => {
