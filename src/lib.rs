@@ -855,7 +855,9 @@ pub mod __private {
     feature = "stale-cache",
     feature = "chaos",
     feature = "reqwest",
-    feature = "anyhow"
+    feature = "anyhow",
+    feature = "serde",
+    feature = "metrics"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

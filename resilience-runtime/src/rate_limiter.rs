@@ -1154,7 +1154,8 @@ mod mutants_tests {
             RateLimiterSnapshot {
                 available: 3,
                 burst: 3,
-                rejected: 0
+                rejected: 0,
+                calls: Calls::default(),
             }
         );
         r.check().unwrap();
@@ -1168,7 +1169,11 @@ mod mutants_tests {
             RateLimiterSnapshot {
                 available: 0,
                 burst: 3,
-                rejected: 2
+                rejected: 2,
+                calls: Calls {
+                    rejected: 2,
+                    ..Calls::default()
+                },
             }
         );
         tokio::time::advance(Duration::from_millis(150)).await;

@@ -95,11 +95,11 @@ pub(crate) fn duration_text(d: Duration) -> String {
     if d.is_zero() {
         return "0ms".to_owned();
     }
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}us", d.as_micros());
     }
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let (mut out, mut s) = (String::new(), d.as_secs());
