@@ -343,3 +343,47 @@ fn instances_and_health_serialize_for_a_json_endpoint() {
     let health = serde_json::to_value(resilience::health()).unwrap();
     assert!(["UP", "DEGRADED", "DOWN"].contains(&health["status"].as_str().unwrap()));
 }
+
+static CACHED_FAILS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[fallback(stale_cache(ttl = "1m"), Ok(0))]
+async fn cached(id: u32) -> Result<u32, ApiError> {
+    if CACHED_FAILS.load(Ordering::Relaxed) {
+        Err(ApiError::Down(id))
+    } else {
+        Ok(id * 10)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_answer_is_an_event_with_its_age_and_the_cache_is_listed() {
+    let name = concat!(module_path!(), "::cached");
+    let mut sub = events::subscribe();
+    assert_eq!(cached(4).await.unwrap(), 40);
+    tokio::time::advance(Duration::from_secs(20)).await;
+    CACHED_FAILS.store(true, Ordering::Relaxed);
+    assert_eq!(cached(4).await.unwrap(), 40, "served from the cache");
+    assert_eq!(
+        mine(&mut sub, name).await,
+        vec![
+            Event::FallbackUsed {
+                name: name.into(),
+                level: 1,
+                error: "service down (call 4)".into()
+            },
+            Event::StaleServed {
+                name: name.into(),
+                age: Duration::from_secs(20)
+            },
+        ]
+    );
+    let cache = registry::instances()
+        .into_iter()
+        .find(|i| i.kind == Kind::StaleCache && i.name == name)
+        .expect("the private cache is listed");
+    assert_eq!(cache.policy.get("ttl"), Some("1m"));
+    let Snapshot::StaleCache(s) = cache.snapshot else {
+        panic!("a stale cache's snapshot: {:?}", cache.snapshot)
+    };
+    assert_eq!((s.served_stale, s.misses), (1, 0));
+}

@@ -412,10 +412,32 @@ impl StaleCacheSlot {
         K: core::hash::Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        self.0
-            .get_or_init(|| Box::new(make()))
+        self.get_typed(make)
+    }
+
+    /// The cache, of a type the site names (`stale_cache` keyed by the
+    /// arguments); listed by `registry::instances()` from its creation.
+    pub fn get_typed<K, V>(
+        &'static self,
+        make: impl FnOnce() -> StaleCache<K, V>,
+    ) -> &'static StaleCache<K, V>
+    where
+        K: core::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let mut created = false;
+        let cache: &'static StaleCache<K, V> = self
+            .0
+            .get_or_init(|| {
+                created = true;
+                Box::new(make())
+            })
             .downcast_ref()
-            .expect("resilience: one `stale_cache` site has one key type")
+            .expect("resilience: one `stale_cache` site has one key type");
+        if created {
+            crate::registry::register_private(cache);
+        }
+        cache
     }
 }
 

@@ -365,7 +365,7 @@ pub fn get<T: Registrable>(name: &str) -> Option<Arc<T>> {
 }
 
 /// The object-safe side of [`Registrable`] (which has an associated const).
-trait Describe: Send + Sync {
+pub(crate) trait Describe: Send + Sync {
     fn describe_dyn(&self) -> Description;
 }
 
@@ -431,9 +431,14 @@ impl<T: Registrable> PrivateSlot<T> {
     #[inline(never)]
     fn register(&'static self) {
         if !self.registered.swap(true, Ordering::AcqRel) {
-            privates().push(&self.instance);
+            register_private(&self.instance);
         }
     }
+}
+
+/// Lists a private instance (created once, by its site) from now on.
+pub(crate) fn register_private(instance: &'static dyn Describe) {
+    privates().push(instance);
 }
 
 /// Calls by outcome, the same for every layer.

@@ -222,3 +222,29 @@ impl<K, V> std::fmt::Debug for StaleCache<K, V> {
             .finish_non_exhaustive()
     }
 }
+
+impl<K, V> crate::registry::Registrable for StaleCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    const KIND: &'static str = "stale_cache";
+
+    fn same_settings(&self, other: &Self) -> bool {
+        self.ttl == other.ttl
+            && self.entries.policy().max_capacity() == other.entries.policy().max_capacity()
+    }
+
+    fn describe(&self) -> crate::registry::Description {
+        let mut policy = crate::registry::Policy::new().with_duration("ttl", self.ttl);
+        if let Some(capacity) = self.entries.policy().max_capacity() {
+            policy = policy.with("capacity", capacity);
+        }
+        crate::registry::Description::new(
+            crate::registry::Kind::StaleCache,
+            self.name.as_ref(),
+            policy,
+            crate::registry::Snapshot::StaleCache(self.snapshot()),
+        )
+    }
+}
