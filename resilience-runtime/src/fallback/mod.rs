@@ -40,9 +40,13 @@ impl FallbackSnapshot {
     }
 
     /// Calls by outcome as far as the fallback knows: `failed` counts the
-    /// calls whose primary failed (a fallback has no rejections, and its
-    /// primary's successes cost nothing to count, so are not).
-    pub(crate) fn calls(&self) -> Calls {
+    /// calls whose primary failed (a fallback rejects nothing, and its
+    /// primary's successes are not counted, to keep them free).
+    ///
+    /// ```
+    /// assert_eq!(resilience::fallback::FallbackSnapshot::default().calls().failed, 0);
+    /// ```
+    pub fn calls(&self) -> Calls {
         Calls {
             failed: self.fell_back(),
             ..Calls::default()
