@@ -180,6 +180,15 @@ async fn a_retried_call_emits_each_retry_with_its_delay_and_error() {
     FLAKY_CALLS.store(0, Ordering::Relaxed);
     flaky(0).await.unwrap();
     assert_eq!(r.snapshot().successful_without_retry, 1);
+    let listed = registry::instances()
+        .into_iter()
+        .find(|i| i.kind == Kind::Retry && i.name == name)
+        .expect("listed");
+    assert_eq!(listed.scope, Scope::Named);
+    assert_eq!(
+        listed.policy.to_string(),
+        "max_attempts = 3, backoff = fixed, base = 100ms, max_delay = 30s, jitter = none, idempotent = false"
+    );
 }
 
 #[timeout("1s")]
@@ -346,7 +355,7 @@ fn instances_and_health_serialize_for_a_json_endpoint() {
 
 static CACHED_FAILS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-#[fallback(stale_cache(ttl = "1m"), Ok(0))]
+#[fallback(stale_cache(ttl = "1m", key = id), Ok(0))]
 async fn cached(id: u32) -> Result<u32, ApiError> {
     if CACHED_FAILS.load(Ordering::Relaxed) {
         Err(ApiError::Down(id))

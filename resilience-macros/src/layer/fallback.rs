@@ -411,11 +411,13 @@ impl FallbackLayer {
                 let cache_ty = quote!(#private::StaleCache<#key_ty, #value_ty>);
                 let instance = match &cache.with {
                     Some(with) => crate::args::own_instance(private, with, &cache_ty),
-                    // A slot rather than a `LazyLock`: it registers the
-                    // cache for `registry::instances()` once created.
+                    // Not listed by `registry::instances()`: registering
+                    // needs the key's bounds, and a key that lacks them
+                    // would then be reported three more times.
                     None => quote! {{
-                        static __RESILIENCE_STALE: #private::StaleCacheSlot = #private::StaleCacheSlot::new();
-                        __RESILIENCE_STALE.get_typed::<#key_ty, #value_ty>(|| #make)
+                        static __RESILIENCE_STALE: #private::LazyLock<#cache_ty> =
+                            #private::LazyLock::new(|| #make);
+                        &*__RESILIENCE_STALE
                     }},
                 };
                 quote! {

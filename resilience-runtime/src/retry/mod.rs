@@ -481,7 +481,16 @@ impl Retry {
         let p = &self.policy;
         let mut out = Policy::new()
             .with("max_attempts", p.max_attempts)
-            .with("backoff", format!("{:?}", p.backoff).to_lowercase())
+            .with(
+                "backoff",
+                // As the attribute writes it.
+                match p.backoff {
+                    Backoff::Fixed => "fixed",
+                    Backoff::Linear => "linear",
+                    Backoff::Exponential => "exp",
+                    Backoff::Decorrelated => "decorrelated",
+                },
+            )
             .with_duration("base", p.base)
             .with_duration("max_delay", p.cap())
             .with("jitter", format!("{:?}", p.jitter).to_lowercase());
