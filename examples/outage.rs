@@ -5,9 +5,13 @@
 //! per-attempt timeout, bulkhead.
 //!
 //! ```text
-//! cargo run --example outage --features reqwest            # about 50 s
-//! cargo run --example outage --features reqwest -- --short # about 6 s (or OUTAGE_SHORT=1)
+//! cargo run --example outage --features reqwest,metrics,serde            # about 50 s
+//! cargo run --example outage --features reqwest,metrics,serde -- --short # about 6 s (or OUTAGE_SHORT=1)
 //! ```
+//!
+//! While it runs, the client side serves `/metrics` (Prometheus text, through
+//! `metrics-exporter-prometheus`) and `/health` (`resilience::health()` as
+//! JSON) on the address it prints: watch the breaker open during the outage.
 //!
 //! The server's endpoint follows a timeline: healthy, slow, failing (503),
 //! rate limiting (429 + Retry-After), down (accepts and hangs), recovering.
@@ -506,8 +510,76 @@ impl fmt::Display for Report {
     }
 }
 
+// ----------------------------------------------------------------- admin --
+
+/// Where `/metrics` and `/health` are served, once `run` has bound it.
+static ADMIN: Mutex<Option<std::net::SocketAddr>> = Mutex::new(None);
+
+/// The address of the running demo's `/metrics` and `/health`.
+pub fn admin_addr() -> Option<std::net::SocketAddr> {
+    *ADMIN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The Prometheus recorder: installed once per process.
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder in this process")
+        })
+        .clone()
+}
+
+/// `/metrics`: every instance's counters and gauges, in Prometheus text.
+/// `/health`: `resilience::health()` as JSON, 503 when an instance is Down.
+fn admin_router() -> Router {
+    let handle = prometheus();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    resilience::metrics::publish();
+                    handle.render()
+                }
+            }),
+        )
+        .route(
+            "/health",
+            get(|| async {
+                let health = resilience::health();
+                let status = if health.status == resilience::health::Status::Down {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                };
+                let json = serde_json::to_string(&health).expect("health serializes");
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                (status, headers, json)
+            }),
+        )
+}
+
 /// Runs the server and both clients through every phase and reports.
 pub async fn run(config: Config) -> Report {
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    *ADMIN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        Some(admin.local_addr().expect("a bound address"));
+    let admin = tokio::spawn(async move { axum::serve(admin, admin_router()).await });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1");
@@ -610,6 +682,7 @@ pub async fn run(config: Config) -> Report {
         eprintln!();
     }
     serving.abort();
+    admin.abort();
 
     let samples = samples.lock().unwrap();
     let reached =
@@ -649,7 +722,15 @@ async fn main() {
         Duration::from_secs(1).as_nanos() / config.interval.as_nanos(),
         BARE_TIMEOUT,
     );
-    let report = run(config).await;
+    let report = tokio::spawn(run(config));
+    // `run` binds the admin address first thing.
+    while admin_addr().is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    if let Some(addr) = admin_addr() {
+        println!("metrics: http://{addr}/metrics   health: http://{addr}/health\n");
+    }
+    let report = report.await.expect("the demo ran");
     println!("{report}");
     println!(
         "degraded = answered by #[fallback] (stale cache or default data); reached server includes retries.\n\

@@ -846,11 +846,15 @@ pub use resilience_runtime::deadline;
 pub use resilience_runtime::fallback;
 #[cfg(any(feature = "reqwest", feature = "tower"))]
 pub use resilience_runtime::http;
+#[cfg(feature = "metrics")]
+pub use resilience_runtime::metrics;
 #[cfg(feature = "reqwest-middleware")]
 pub use resilience_runtime::reqwest_middleware;
 #[cfg(feature = "tower")]
 pub use resilience_runtime::tower;
 pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
+pub use resilience_runtime::{FallbackSnapshot, HedgeSnapshot, RetrySnapshot, TimeoutSnapshot};
+pub use resilience_runtime::{events, health};
 // Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
 // `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors
 // take: the runtime root's list as it is (see resilience-runtime/src/lib.rs).
@@ -884,7 +888,9 @@ pub mod __private {
     feature = "config",
     feature = "tower",
     feature = "axum",
-    feature = "reqwest-middleware"
+    feature = "reqwest-middleware",
+    feature = "serde",
+    feature = "metrics"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -2,7 +2,7 @@
 //! buys, asserted as outcomes (bounded latency, nothing hung, less load on a
 //! failing server), never as speed.
 
-#![cfg(feature = "reqwest")]
+#![cfg(all(feature = "reqwest", feature = "metrics", feature = "serde"))]
 
 #[allow(dead_code)]
 #[path = "../examples/outage.rs"]

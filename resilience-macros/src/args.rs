@@ -75,10 +75,12 @@ pub(crate) fn instance(cx: &Context, common: &Common, spec: &InstanceSpec) -> To
             __RESILIENCE_SLOT.get(#name, || #make)
         }};
     }
+    // Registered on first use, under its default name, so that
+    // `registry::instances()` lists it: one `Relaxed` load per call after.
     let make = spec.make(private, &cx.instance_name);
     quote! {{
-        static __RESILIENCE_INSTANCE: #ty = #make;
-        &__RESILIENCE_INSTANCE
+        static __RESILIENCE_INSTANCE: #private::PrivateSlot<#ty> = #private::PrivateSlot::new(#make);
+        __RESILIENCE_INSTANCE.get()
     }}
 }
 

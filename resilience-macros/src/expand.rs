@@ -108,6 +108,17 @@ impl Context {
             (&&&#private::Classifier(#error)).__resilience_outcome()
         }}
     }
+
+    /// `error` (`&E`) as events and logs show it: by `Display` where `E`
+    /// has it, else by `Debug`, else by its type's name.
+    pub(crate) fn error_text(&self, error: &TokenStream) -> TokenStream {
+        let private = &self.private;
+        quote! {{
+            #[allow(unused_imports)]
+            use #private::{ViaDisplay as _, ViaDebug as _, ViaTypeName as _};
+            (&&&#private::ErrorText(#error)).__resilience_error_text()
+        }}
+    }
 }
 
 /// Emits `item` with its body wrapped in `layers` (outermost first).

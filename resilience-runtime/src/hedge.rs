@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::latency::LatencyWindow;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Snapshot};
 use crate::sync::const_unless_loom;
 
 /// Samples needed before an adaptive delay is trusted; until then no hedge
@@ -65,6 +68,46 @@ pub struct Hedge {
     delay: Delay,
     max_hedges: u32,
     latencies: LatencyWindow,
+    counts: Counts,
+}
+
+#[derive(Debug)]
+struct Counts {
+    calls: CallCounters,
+    started: AtomicU64,
+    won: AtomicU64,
+}
+
+impl Counts {
+    const fn new() -> Counts {
+        Counts {
+            calls: CallCounters::new(),
+            started: AtomicU64::new(0),
+            won: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A [`Hedge`]'s delay and counters (see [`Hedge::snapshot`]).
+///
+/// ```
+/// use resilience::Hedge;
+/// use std::time::Duration;
+/// let s = Hedge::new("doc-hedge-snapshot", Duration::from_millis(50), 1).snapshot();
+/// assert_eq!((s.delay, s.hedges_started, s.hedges_won), (Some(Duration::from_millis(50)), 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct HedgeSnapshot {
+    /// The delay before a hedge now (`None`: adaptive, not enough samples yet).
+    pub delay: Option<Duration>,
+    /// Hedges started.
+    pub hedges_started: u64,
+    /// Calls answered by a hedge rather than the first attempt.
+    pub hedges_won: u64,
+    /// Calls by outcome.
+    pub calls: Calls,
 }
 
 impl Hedge {
@@ -89,6 +132,7 @@ impl Hedge {
                 delay: Delay::Fixed(delay),
                 max_hedges,
                 latencies: LatencyWindow::new(Duration::from_secs(10)),
+                counts: Counts::new(),
             }
         }
     }
@@ -115,6 +159,7 @@ impl Hedge {
             },
                 max_hedges,
                 latencies: LatencyWindow::new(Duration::from_secs(10)),
+                counts: Counts::new(),
             }
         }
     }
@@ -214,9 +259,47 @@ impl Hedge {
     /// ```
     pub async fn call_with_retry_on_ok<F, Fut, T, E, P>(
         &self,
-        mut make_attempt: F,
+        make_attempt: F,
         retry_on_ok: P,
     ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        P: Fn(&T) -> bool,
+    {
+        let out = self.run(make_attempt, retry_on_ok).await;
+        self.counts.calls.record(out.is_ok());
+        out
+    }
+
+    /// The delay in force and the counters so far.
+    ///
+    /// ```
+    /// # use resilience::Hedge;
+    /// # use std::time::Duration;
+    /// assert_eq!(Hedge::new("h", Duration::from_millis(5), 1).snapshot().calls.total(), 0);
+    /// ```
+    pub fn snapshot(&self) -> HedgeSnapshot {
+        let c = &self.counts;
+        HedgeSnapshot {
+            delay: self.current_delay(),
+            hedges_started: c.started.load(Ordering::Relaxed),
+            hedges_won: c.won.load(Ordering::Relaxed),
+            calls: c.calls.read(0),
+        }
+    }
+
+    #[cold]
+    fn hedge_started(&self, hedge: u32, delay: Duration) {
+        self.counts.started.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(name = %self.name, layer = "hedge", hedge, ?delay, "resilience: no answer yet, sending a hedge");
+        crate::events::emit(|| crate::events::Event::HedgeStarted {
+            name: self.name.to_string(),
+            hedge,
+        });
+    }
+
+    async fn run<F, Fut, T, E, P>(&self, mut make_attempt: F, retry_on_ok: P) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -260,7 +343,8 @@ impl Hedge {
                             if let Some(started) = hedges[index].0 {
                                 self.record(started);
                             }
-                            tracing::debug!(name = %self.name, hedge = index + 1, "resilience: a hedge answered first");
+                            self.counts.won.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(name = %self.name, layer = "hedge", "resilience: a hedge answered first");
                             return Poll::Ready(Ok(value));
                         }
                         Poll::Ready(other) => {
@@ -297,7 +381,7 @@ impl Hedge {
                 }
                 timer.set(None);
                 launched += 1;
-                tracing::info!(name = %self.name, hedge = launched, after = ?delay, "resilience: no answer yet, sending a hedge");
+                self.hedge_started(launched, delay);
                 hedges.push((adaptive.then(Instant::now), Box::pin(make_attempt())));
             }
         })
@@ -314,6 +398,22 @@ impl crate::registry::Registrable for Hedge {
     const KIND: &'static str = "hedge";
     fn same_settings(&self, other: &Self) -> bool {
         self.delay == other.delay && self.max_hedges == other.max_hedges
+    }
+
+    fn describe(&self) -> Description {
+        let policy = match self.delay {
+            Delay::Fixed(delay) => Policy::new().with_duration("delay", delay),
+            Delay::Adaptive { quantile } => Policy::new()
+                .with("delay", "adaptive")
+                .with("quantile", quantile),
+        }
+        .with("max_hedges", self.max_hedges);
+        Description::new(
+            Kind::Hedge,
+            self.name(),
+            policy,
+            Snapshot::Hedge(self.snapshot()),
+        )
     }
 }
 

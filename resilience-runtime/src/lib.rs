@@ -24,13 +24,17 @@ pub mod chaos;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod deadline;
+pub mod events;
 pub mod fallback;
+pub mod health;
 mod hedge;
 #[cfg(any(feature = "reqwest", feature = "tower"))]
 pub mod http;
 pub mod latency;
 #[doc(hidden)]
 pub mod macro_support;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod registry;
 #[cfg(feature = "reqwest-middleware")]
 pub mod reqwest_middleware;
@@ -57,12 +61,16 @@ pub use breaker::{
     Snapshot as BreakerSnapshot, WindowSize,
 };
 pub use bulkhead::{Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot};
+pub use fallback::FallbackSnapshot;
 #[cfg(feature = "stale-cache")]
 pub use fallback::{StaleCache, StaleCacheSnapshot};
-pub use hedge::Hedge;
+pub use health::health;
+pub use hedge::{Hedge, HedgeSnapshot};
 pub use rate_limiter::{RateLimiter, RateLimiterFuture, RateLimiterSnapshot};
-pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy};
-pub use timeout::{AdaptiveTimeout, AdaptiveTimeoutSnapshot, Timeout, TimeoutFuture};
+pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy, RetrySnapshot};
+pub use timeout::{
+    AdaptiveTimeout, AdaptiveTimeoutSnapshot, Timeout, TimeoutFuture, TimeoutSnapshot,
+};
 
 pub use classify::{Classify, Outcome};
 pub use rejection::Rejection;

@@ -6,7 +6,7 @@
 use crate::{Classify, Outcome, Rejection};
 
 pub use crate::breaker::{BreakerPolicy, WindowSize};
-pub use crate::registry::NamedSlot;
+pub use crate::registry::{NamedSlot, PrivateSlot};
 pub use crate::retry::{Attempts, Backoff, Jitter, RetryBudget, RetryPolicy};
 pub use crate::{Bulkhead, RateLimiter};
 pub use crate::{CircuitBreaker, Retry, Timeout};
@@ -100,6 +100,61 @@ impl<E: ?Sized> ViaDefault for Classifier<'_, E> {
     #[inline]
     fn __resilience_outcome(&self) -> Outcome {
         Outcome::TRANSIENT
+    }
+}
+
+/// An error as events and logs show it: by `Display` where the type has
+/// it, by `Debug` otherwise, else by its type's name.
+pub enum ErrorDisplay<'a> {
+    Display(&'a dyn core::fmt::Display),
+    Debug(&'a dyn core::fmt::Debug),
+    Type(&'static str),
+}
+
+impl core::fmt::Display for ErrorDisplay<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ErrorDisplay::Display(e) => e.fmt(f),
+            ErrorDisplay::Debug(e) => write!(f, "{e:?}"),
+            ErrorDisplay::Type(name) => write!(f, "an error of type {name}"),
+        }
+    }
+}
+
+/// Autoref specialisation, as [`Classifier`]:
+/// `(&&&ErrorText(&e)).__resilience_error_text()`.
+pub struct ErrorText<'a, E>(pub &'a E);
+
+pub trait ViaDisplay<'a> {
+    fn __resilience_error_text(&self) -> ErrorDisplay<'a>;
+}
+
+impl<'a, E: core::fmt::Display> ViaDisplay<'a> for &&ErrorText<'a, E> {
+    #[inline]
+    fn __resilience_error_text(&self) -> ErrorDisplay<'a> {
+        ErrorDisplay::Display(self.0)
+    }
+}
+
+pub trait ViaDebug<'a> {
+    fn __resilience_error_text(&self) -> ErrorDisplay<'a>;
+}
+
+impl<'a, E: core::fmt::Debug> ViaDebug<'a> for &ErrorText<'a, E> {
+    #[inline]
+    fn __resilience_error_text(&self) -> ErrorDisplay<'a> {
+        ErrorDisplay::Debug(self.0)
+    }
+}
+
+pub trait ViaTypeName<'a> {
+    fn __resilience_error_text(&self) -> ErrorDisplay<'a>;
+}
+
+impl<'a, E> ViaTypeName<'a> for ErrorText<'a, E> {
+    #[inline]
+    fn __resilience_error_text(&self) -> ErrorDisplay<'a> {
+        ErrorDisplay::Type(core::any::type_name::<E>())
     }
 }
 
@@ -283,12 +338,14 @@ pub use crate::fallback::StaleCache;
 /// Records that a call failed and fallback level `level` (1 for the first)
 /// is being tried; emits a `tracing` event with the instance name.
 #[cold]
-pub fn fallback_entering(name: &str, level: usize) {
-    tracing::info!(
-        name,
-        level,
-        "resilience: call failed, trying fallback level"
-    );
+pub fn fallback_entering(name: &'static str, level: usize) {
+    crate::fallback::entering(name, level, &"an error");
+}
+
+/// [`fallback_entering`] with the error that sent the call there.
+#[cold]
+pub fn fallback_entered(name: &'static str, level: usize, error: ErrorDisplay<'_>) {
+    crate::fallback::entering(name, level, &error);
 }
 /// Records that `fallback_if` refused the call's error: it is returned
 /// as it is, no level tried.
@@ -406,10 +463,32 @@ impl StaleCacheSlot {
         K: core::hash::Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        self.0
-            .get_or_init(|| Box::new(make()))
+        self.get_typed(make)
+    }
+
+    /// The cache, of a type the site names (`stale_cache` keyed by the
+    /// arguments); listed by `registry::instances()` from its creation.
+    pub fn get_typed<K, V>(
+        &'static self,
+        make: impl FnOnce() -> StaleCache<K, V>,
+    ) -> &'static StaleCache<K, V>
+    where
+        K: core::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let mut created = false;
+        let cache: &'static StaleCache<K, V> = self
+            .0
+            .get_or_init(|| {
+                created = true;
+                Box::new(make())
+            })
             .downcast_ref()
-            .expect("resilience: one `stale_cache` site has one key type")
+            .expect("resilience: one `stale_cache` site has one key type");
+        if created {
+            crate::registry::register_private(cache);
+        }
+        cache
     }
 }
 

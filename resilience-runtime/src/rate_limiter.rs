@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::Rejection;
-use crate::registry::Registrable;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Registrable, Snapshot};
 use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 
 /// A rate limiter: `rate` calls per `per` on average, up to `burst` at
@@ -96,6 +96,7 @@ pub struct RateLimiter {
     /// that wraps around `u64` (see [`RateLimiter::now`]).
     tat: AtomicU64,
     rejected: AtomicU64,
+    calls: CallCounters,
 }
 
 /// The longest stretch of time a limiter measures, 100 years in
@@ -148,6 +149,7 @@ impl RateLimiter {
                 // Far before the first use, which is zero.
                 tat: AtomicU64::new(FAR_PAST.wrapping_neg()),
                 rejected: AtomicU64::new(0),
+                calls: CallCounters::new(),
             }
         }
     }
@@ -401,6 +403,7 @@ impl RateLimiter {
             available: u32::try_from(available).unwrap_or(u32::MAX),
             burst: self.burst.get(),
             rejected: self.rejected.load(Ordering::Relaxed),
+            calls: self.calls.read(self.rejected.load(Ordering::Relaxed)),
         }
     }
 
@@ -533,7 +536,7 @@ impl RateLimiter {
             .compare_exchange(tat, empty, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            tracing::debug!(name = %self.name, "resilience: rate limiter restarted on a new clock");
+            tracing::debug!(name = %self.name, layer = "rate_limiter", "resilience: rate limiter restarted on a new clock");
         }
         true
     }
@@ -559,7 +562,12 @@ impl RateLimiter {
     fn reject(&self, retry_after: u64) -> Rejection {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         let retry_after = Duration::from_nanos(retry_after);
-        tracing::debug!(name = %self.name, ?retry_after, "resilience: rate limited, call rejected");
+        crate::events::rejected(
+            crate::registry::Kind::RateLimiter,
+            &self.name,
+            "rate limited",
+            Some(retry_after),
+        );
         Rejection::rate_limited(self.name.clone(), retry_after)
     }
 }
@@ -660,6 +668,20 @@ impl Registrable for RateLimiter {
             other.get_max_wait(),
         )
     }
+
+    fn describe(&self) -> Description {
+        let policy = Policy::new()
+            .with("rate", self.rate())
+            .with_duration("per", self.per())
+            .with("burst", self.get_burst())
+            .with_duration("max_wait", self.get_max_wait());
+        Description::new(
+            Kind::RateLimiter,
+            self.name(),
+            policy,
+            Snapshot::RateLimiter(self.snapshot()),
+        )
+    }
 }
 
 /// What a [`RateLimiter`] allows right now (see [`RateLimiter::snapshot`]).
@@ -675,6 +697,7 @@ impl Registrable for RateLimiter {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RateLimiterSnapshot {
     /// Calls that would be admitted right now without waiting.
     pub available: u32,
@@ -682,6 +705,8 @@ pub struct RateLimiterSnapshot {
     pub burst: u32,
     /// Calls refused since the limiter was created.
     pub rejected: u64,
+    /// Calls by outcome since the limiter was created.
+    pub calls: Calls,
 }
 
 #[derive(Debug)]
@@ -775,7 +800,17 @@ where
             *waiting.limiter = None;
             *this.state = State::Admitted;
         }
-        this.call.poll(cx)
+        // Taken apart and rebuilt: `Ok(v)` moves only `v`.
+        match ready!(this.call.poll(cx)) {
+            Ok(value) => {
+                this.limiter.calls.record(true);
+                Poll::Ready(Ok(value))
+            }
+            Err(error) => {
+                this.limiter.calls.record(false);
+                Poll::Ready(Err(error))
+            }
+        }
     }
 }
 
@@ -1221,7 +1256,8 @@ mod mutants_tests {
             RateLimiterSnapshot {
                 available: 3,
                 burst: 3,
-                rejected: 0
+                rejected: 0,
+                calls: Calls::default(),
             }
         );
         r.check().unwrap();
@@ -1235,7 +1271,11 @@ mod mutants_tests {
             RateLimiterSnapshot {
                 available: 0,
                 burst: 3,
-                rejected: 2
+                rejected: 2,
+                calls: Calls {
+                    rejected: 2,
+                    ..Calls::default()
+                },
             }
         );
         tokio::time::advance(Duration::from_millis(150)).await;

@@ -1,9 +1,17 @@
-//! The process-wide registry of named instances (`name = "…"`).
+//! The process-wide registry: named instances (`name = "…"`), shared by
+//! every function that names them, and the private instances the macros
+//! create, listed under their default name (`module::function`).
+//!
+//! [`instances`] lists them all with their kind, name, policy in force and
+//! a typed [`Snapshot`]; [`get`] hands out a named instance by name.
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 /// An instance type that can be shared by name across functions.
 pub trait Registrable: Send + Sync + 'static {
@@ -14,6 +22,483 @@ pub trait Registrable: Send + Sync + 'static {
     /// one instance with different settings are a conflict: the first
     /// configuration wins, and the conflict is recorded and logged.
     fn same_settings(&self, other: &Self) -> bool;
+
+    /// What [`instances`] lists for this instance: its layer, name, policy
+    /// in force and counters now.
+    fn describe(&self) -> Description;
+}
+
+/// The layer an instance belongs to.
+///
+/// ```
+/// use resilience::registry::Kind;
+/// assert_eq!(Kind::CircuitBreaker.as_str(), "circuit_breaker");
+/// assert_eq!(Kind::CircuitBreaker.to_string(), "circuit_breaker");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Kind {
+    /// `#[circuit_breaker]`.
+    CircuitBreaker,
+    /// `#[retry]`.
+    Retry,
+    /// `#[timeout("…")]`.
+    Timeout,
+    /// `#[timeout(adaptive, …)]`.
+    AdaptiveTimeout,
+    /// `#[bulkhead]`.
+    Bulkhead,
+    /// `#[rate_limiter]`.
+    RateLimiter,
+    /// `#[hedge]`.
+    Hedge,
+    /// `#[fallback]` (the levels of one function).
+    Fallback,
+    /// `stale_cache(…)` in `#[fallback]`.
+    StaleCache,
+    /// `#[chaos]`.
+    Chaos,
+}
+
+impl Kind {
+    /// The layer as users write it, and as metrics label it (`layer="retry"`).
+    ///
+    /// ```
+    /// assert_eq!(resilience::registry::Kind::RateLimiter.as_str(), "rate_limiter");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::CircuitBreaker => "circuit_breaker",
+            Kind::Retry => "retry",
+            Kind::Timeout => "timeout",
+            Kind::AdaptiveTimeout => "adaptive_timeout",
+            Kind::Bulkhead => "bulkhead",
+            Kind::RateLimiter => "rate_limiter",
+            Kind::Hedge => "hedge",
+            Kind::Fallback => "fallback",
+            Kind::StaleCache => "stale_cache",
+            Kind::Chaos => "chaos",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A duration as the attributes write it: `"250ms"`, `"2s"`, `"1m30s"`.
+pub(crate) fn duration_text(d: Duration) -> String {
+    if d.is_zero() {
+        return "0ms".to_owned();
+    }
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        return format!("{}us", d.as_micros());
+    }
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let (mut out, mut s) = (String::new(), d.as_secs());
+    for (unit, len) in [("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= len {
+            out.push_str(&format!("{}{unit}", s / len));
+            s %= len;
+        }
+    }
+    out
+}
+
+/// One setting of a policy, as an attribute or a configuration file writes
+/// it: `failure_threshold = 5`, `open_for = "60s"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Setting {
+    /// The option's key.
+    pub key: &'static str,
+    /// Its value, durations as `"2s"`.
+    pub value: String,
+}
+
+/// The policy in force: every setting of the instance, keys and values as
+/// the attributes write them.
+///
+/// ```
+/// use resilience::registry::Policy;
+/// let p = Policy::new().with("max_attempts", 3).with_duration("base", std::time::Duration::from_millis(100));
+/// assert_eq!(p.get("base"), Some("100ms"));
+/// assert_eq!(p.to_string(), "max_attempts = 3, base = 100ms");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Policy(pub Vec<Setting>);
+
+impl Policy {
+    /// No settings.
+    ///
+    /// ```
+    /// assert!(resilience::registry::Policy::new().0.is_empty());
+    /// ```
+    pub fn new() -> Policy {
+        Policy(Vec::new())
+    }
+
+    /// With one more setting, its value by `Display`.
+    ///
+    /// ```
+    /// let p = resilience::registry::Policy::new().with("burst", 20);
+    /// assert_eq!(p.get("burst"), Some("20"));
+    /// ```
+    pub fn with(mut self, key: &'static str, value: impl fmt::Display) -> Policy {
+        self.0.push(Setting {
+            key,
+            value: value.to_string(),
+        });
+        self
+    }
+
+    /// With one more duration setting, written as `"2s"`.
+    ///
+    /// ```
+    /// let p = resilience::registry::Policy::new().with_duration("open_for", std::time::Duration::from_secs(90));
+    /// assert_eq!(p.get("open_for"), Some("1m30s"));
+    /// ```
+    pub fn with_duration(self, key: &'static str, value: Duration) -> Policy {
+        self.with(key, duration_text(value))
+    }
+
+    /// The value of `key`, if set.
+    ///
+    /// ```
+    /// assert_eq!(resilience::registry::Policy::new().get("rate"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|s| s.key == key)
+            .map(|s| s.value.as_str())
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} = {}", s.key, s.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// The counters and state of one instance, by layer.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+pub enum Snapshot {
+    /// A circuit breaker.
+    CircuitBreaker(crate::BreakerSnapshot),
+    /// A retry.
+    Retry(crate::RetrySnapshot),
+    /// A fixed timeout.
+    Timeout(crate::TimeoutSnapshot),
+    /// An adaptive timeout.
+    AdaptiveTimeout(crate::AdaptiveTimeoutSnapshot),
+    /// A bulkhead.
+    Bulkhead(crate::BulkheadSnapshot),
+    /// A rate limiter.
+    RateLimiter(crate::RateLimiterSnapshot),
+    /// A hedge.
+    Hedge(crate::HedgeSnapshot),
+    /// The fallback levels of one function.
+    Fallback(crate::FallbackSnapshot),
+    /// A stale cache.
+    #[cfg(feature = "stale-cache")]
+    StaleCache(crate::StaleCacheSnapshot),
+    /// A chaos instance (no counters).
+    Chaos,
+}
+
+/// Where an instance lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Scope {
+    /// `name = "…"`: shared by every function naming it; [`get`] finds it.
+    Named,
+    /// A macro's private `static`, listed under its default name
+    /// `module::function`.
+    Private,
+}
+
+/// What a [`Registrable`] instance says about itself.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Description {
+    /// The layer.
+    pub kind: Kind,
+    /// The instance name.
+    pub name: String,
+    /// The policy in force.
+    pub policy: Policy,
+    /// The counters now.
+    pub snapshot: Snapshot,
+}
+
+impl Description {
+    /// A description, for a [`Registrable`] impl.
+    ///
+    /// ```
+    /// use resilience::registry::{Description, Kind, Policy, Snapshot};
+    /// let d = Description::new(Kind::Chaos, "x", Policy::new(), Snapshot::Chaos);
+    /// assert_eq!(d.name, "x");
+    /// ```
+    pub fn new(kind: Kind, name: impl Into<String>, policy: Policy, snapshot: Snapshot) -> Self {
+        Description {
+            kind,
+            name: name.into(),
+            policy,
+            snapshot,
+        }
+    }
+}
+
+/// One instance, as [`instances`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Instance {
+    /// The layer.
+    pub kind: Kind,
+    /// The instance name (the default `module::function` of a private one).
+    pub name: String,
+    /// Named or private.
+    pub scope: Scope,
+    /// How many call sites asked for it with settings other than the first
+    /// (always 0 for a private instance).
+    pub conflicts: usize,
+    /// The policy in force.
+    pub policy: Policy,
+    /// The counters now.
+    pub snapshot: Snapshot,
+}
+
+/// Every instance of the process, named and private, sorted by kind, name
+/// and scope: what a health or metrics endpoint reads. A private instance
+/// is listed from its first call on.
+///
+/// ```
+/// use resilience::registry::{self, Kind, Snapshot};
+/// use resilience::Timeout;
+/// use std::time::Duration;
+///
+/// registry::get_or_register("doc-instances", || Timeout::named("doc-instances", Duration::from_secs(1)));
+/// let all = registry::instances();
+/// let t = all.iter().find(|i| i.name == "doc-instances").unwrap();
+/// assert_eq!(t.kind, Kind::Timeout);
+/// assert_eq!(t.policy.get("duration"), Some("1s"));
+/// assert!(matches!(t.snapshot, Snapshot::Timeout(_)));
+/// ```
+pub fn instances() -> Vec<Instance> {
+    // Describe outside the locks: a snapshot may read a clock or a cache.
+    let named: Vec<(Arc<dyn Describe>, usize)> = map()
+        .values()
+        .map(|slot| (Arc::clone(&slot.describe), slot.conflicts))
+        .collect();
+    let private: Vec<&'static dyn Describe> = privates().clone();
+    let mut all: Vec<Instance> = named
+        .iter()
+        .map(|(d, conflicts)| instance(d.describe_dyn(), Scope::Named, *conflicts))
+        .chain(
+            private
+                .iter()
+                .map(|d| instance(d.describe_dyn(), Scope::Private, 0)),
+        )
+        .chain(
+            crate::fallback::describe_all()
+                .into_iter()
+                .map(|d| instance(d, Scope::Private, 0)),
+        )
+        .collect();
+    all.sort_by(|a, b| (a.kind, &a.name, a.scope).cmp(&(b.kind, &b.name, b.scope)));
+    all
+}
+
+fn instance(d: Description, scope: Scope, conflicts: usize) -> Instance {
+    Instance {
+        kind: d.kind,
+        name: d.name,
+        scope,
+        conflicts,
+        policy: d.policy,
+        snapshot: d.snapshot,
+    }
+}
+
+/// The named instance of type `T` registered under `name`, without giving
+/// its policy (for a dashboard's "force open" button, a test, an admin
+/// endpoint). `None` when no function has registered it yet.
+///
+/// ```
+/// use resilience::breaker::{BreakerPolicy, CircuitBreaker};
+/// use resilience::registry;
+///
+/// registry::get_or_register("doc-get-by-name", || CircuitBreaker::named("doc-get-by-name", BreakerPolicy::new()));
+/// let breaker = registry::get::<CircuitBreaker>("doc-get-by-name").unwrap();
+/// breaker.force_open();
+/// assert!(registry::get::<CircuitBreaker>("nobody-registered-this").is_none());
+/// ```
+pub fn get<T: Registrable>(name: &str) -> Option<Arc<T>> {
+    let key = (TypeId::of::<T>(), Cow::Owned(name.to_owned()));
+    let instance = Arc::clone(&map().get(&key)?.instance);
+    Some(
+        instance
+            .downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("registry slots are keyed by TypeId")),
+    )
+}
+
+/// The object-safe side of [`Registrable`] (which has an associated const).
+pub(crate) trait Describe: Send + Sync {
+    fn describe_dyn(&self) -> Description;
+}
+
+impl<T: Registrable> Describe for T {
+    fn describe_dyn(&self) -> Description {
+        self.describe()
+    }
+}
+
+fn privates() -> MutexGuard<'static, Vec<&'static dyn Describe>> {
+    static PRIVATE: Mutex<Vec<&'static dyn Describe>> = Mutex::new(Vec::new());
+    PRIVATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A macro's private instance: the `static` of an annotated function,
+/// listed by [`instances`] from its first call on.
+///
+/// ```
+/// use resilience::registry::{self, PrivateSlot};
+/// use resilience::Timeout;
+/// use std::time::Duration;
+///
+/// static T: PrivateSlot<Timeout> = PrivateSlot::new(Timeout::new("doc::private", Duration::from_secs(3)));
+/// assert_eq!(T.get().duration(), Duration::from_secs(3));
+/// assert!(registry::instances().iter().any(|i| i.name == "doc::private"));
+/// ```
+#[derive(Debug)]
+pub struct PrivateSlot<T> {
+    instance: T,
+    registered: AtomicBool,
+}
+
+impl<T: Registrable> PrivateSlot<T> {
+    /// A slot holding `instance`, for a `static`.
+    ///
+    /// ```
+    /// # use resilience::{registry::PrivateSlot, Timeout};
+    /// static T: PrivateSlot<Timeout> = PrivateSlot::new(Timeout::new("doc::new", std::time::Duration::from_secs(1)));
+    /// ```
+    pub const fn new(instance: T) -> Self {
+        PrivateSlot {
+            instance,
+            registered: AtomicBool::new(false),
+        }
+    }
+
+    /// The instance, registering it on first use: one `Relaxed` load after.
+    ///
+    /// ```
+    /// # use resilience::{registry::PrivateSlot, Timeout};
+    /// static T: PrivateSlot<Timeout> = PrivateSlot::new(Timeout::new("doc::get", std::time::Duration::from_secs(1)));
+    /// assert_eq!(T.get().name(), "doc::get");
+    /// ```
+    #[inline(always)]
+    pub fn get(&'static self) -> &'static T {
+        if !self.registered.load(Ordering::Relaxed) {
+            self.register();
+        }
+        &self.instance
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) {
+        if !self.registered.swap(true, Ordering::AcqRel) {
+            register_private(&self.instance);
+        }
+    }
+}
+
+/// Lists a private instance (created once, by its site) from now on.
+pub(crate) fn register_private(instance: &'static dyn Describe) {
+    privates().push(instance);
+}
+
+/// Calls by outcome, the same for every layer.
+///
+/// `succeeded` and `failed` are calls that went through the layer and
+/// returned `Ok` or `Err`; `rejected` are calls the layer turned away or
+/// cut off (an open circuit, a full bulkhead, a rate limit, a timeout).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Calls {
+    /// Calls that returned `Ok`.
+    pub succeeded: u64,
+    /// Calls that returned `Err` (rejections of this layer excluded).
+    pub failed: u64,
+    /// Calls this layer rejected or cut off.
+    pub rejected: u64,
+}
+
+impl Calls {
+    /// Every call counted.
+    ///
+    /// ```
+    /// assert_eq!(resilience::registry::Calls::default().total(), 0);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.succeeded + self.failed + self.rejected
+    }
+}
+
+/// The counters behind [`Calls`]: one `Relaxed` add per call.
+#[derive(Debug, Default)]
+pub(crate) struct CallCounters {
+    succeeded: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl CallCounters {
+    pub(crate) const fn new() -> Self {
+        CallCounters {
+            succeeded: std::sync::atomic::AtomicU64::new(0),
+            failed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(&self, ok: bool) {
+        let counter = if ok { &self.succeeded } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts, with `rejected` from the layer's own counter.
+    pub(crate) fn read(&self, rejected: u64) -> Calls {
+        Calls {
+            succeeded: self.succeeded.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            rejected,
+        }
+    }
 }
 
 /// One named instance, as the registry lists it.
@@ -31,6 +516,7 @@ pub struct Entry {
 struct Slot {
     kind: &'static str,
     instance: Arc<dyn Any + Send + Sync>,
+    describe: Arc<dyn Describe>,
     conflicts: usize,
 }
 
@@ -78,7 +564,7 @@ pub fn get_or_register<T: Registrable>(
         if !existing.same_settings(&make()) {
             slot.conflicts += 1;
             tracing::warn!(
-                kind = T::KIND,
+                layer = T::KIND,
                 name = %key.1,
                 "resilience: two call sites configure this named instance differently; the first configuration wins"
             );
@@ -91,30 +577,11 @@ pub fn get_or_register<T: Registrable>(
         Slot {
             kind: T::KIND,
             instance: instance.clone(),
+            describe: instance.clone(),
             conflicts: 0,
         },
     );
     instance
-}
-
-/// The instance of type `T` registered under `name`, if there is one.
-///
-/// ```
-/// use resilience::{registry, Timeout};
-/// use std::time::Duration;
-///
-/// registry::get_or_register("doc-lookup", || Timeout::named("doc-lookup", Duration::from_secs(1)));
-/// assert!(registry::get::<Timeout>("doc-lookup").is_some());
-/// assert!(registry::get::<Timeout>("doc-nobody").is_none());
-/// ```
-pub fn get<T: Registrable>(name: &str) -> Option<Arc<T>> {
-    let key = (TypeId::of::<T>(), Cow::Owned(name.to_owned()));
-    let instance = Arc::clone(&map().get(&key)?.instance);
-    Some(
-        instance
-            .downcast::<T>()
-            .unwrap_or_else(|_| unreachable!("registry slots are keyed by TypeId")),
-    )
 }
 
 /// Every named instance, sorted by kind and name (for a health endpoint).
@@ -181,22 +648,6 @@ impl<T: Registrable> NamedSlot<T> {
 impl<T: Registrable> Default for NamedSlot<T> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Registrable for crate::Timeout {
-    const KIND: &'static str = "timeout";
-    fn same_settings(&self, other: &Self) -> bool {
-        self.duration() == other.duration()
-    }
-}
-
-impl Registrable for crate::Retry {
-    const KIND: &'static str = "retry";
-    fn same_settings(&self, other: &Self) -> bool {
-        self.policy() == other.policy()
-            && self.budget().map(|b| (b.ratio(), b.min_per_sec()))
-                == other.budget().map(|b| (b.ratio(), b.min_per_sec()))
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::time::{Instant, Sleep};
 use crate::Rejection;
 use crate::deadline;
 use crate::latency::LatencyWindow;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Snapshot};
 use crate::time;
 
 /// A fixed timeout: a call still running after `duration` is dropped
@@ -51,10 +52,44 @@ use crate::time;
 /// assert!(matches!(err, Rejection::Timeout { .. }));
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Timeout {
     name: Cow<'static, str>,
     duration: crate::live::LiveDuration,
+    calls: CallCounters,
+    timed_out: std::sync::atomic::AtomicU64,
+}
+
+/// A copy with the same name and duration, and counters from zero.
+impl Clone for Timeout {
+    fn clone(&self) -> Self {
+        Timeout {
+            name: self.name.clone(),
+            duration: crate::live::LiveDuration::new(self.duration.get()),
+            calls: CallCounters::new(),
+            timed_out: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// A fixed [`Timeout`]'s duration and counters (see [`Timeout::snapshot`]).
+///
+/// ```
+/// use resilience::Timeout;
+/// use std::time::Duration;
+///
+/// let s = Timeout::new("doc-timeout-snapshot", Duration::from_secs(2)).snapshot();
+/// assert_eq!(s.timeout, Duration::from_secs(2));
+/// assert_eq!(s.calls.rejected, 0); // calls timed out
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct TimeoutSnapshot {
+    /// The timeout in force.
+    pub timeout: Duration,
+    /// Calls by outcome; `rejected` counts the calls that timed out.
+    pub calls: Calls,
 }
 
 impl Timeout {
@@ -78,6 +113,8 @@ impl Timeout {
         Timeout {
             name: Cow::Borrowed(name),
             duration: crate::live::LiveDuration::new(duration),
+            calls: CallCounters::new(),
+            timed_out: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -120,6 +157,22 @@ impl Timeout {
     /// ```
     pub fn duration(&self) -> Duration {
         self.duration.get()
+    }
+
+    /// The duration and the calls by outcome so far.
+    ///
+    /// ```
+    /// # use resilience::Timeout;
+    /// # use std::time::Duration;
+    /// assert_eq!(Timeout::new("a", Duration::from_secs(1)).snapshot().calls.total(), 0);
+    /// ```
+    pub fn snapshot(&self) -> TimeoutSnapshot {
+        TimeoutSnapshot {
+            timeout: self.duration(),
+            calls: self
+                .calls
+                .read(self.timed_out.load(std::sync::atomic::Ordering::Relaxed)),
+        }
     }
 
     /// Runs `call` under this timeout.
@@ -216,18 +269,23 @@ pub struct AdaptiveTimeout {
     /// The timeout in force, in nanoseconds; 0 until computed.
     current: AtomicU64,
     recorded: AtomicU64,
+    calls: CallCounters,
+    timed_out: std::sync::atomic::AtomicU64,
 }
 
 /// What an [`AdaptiveTimeout`] currently does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AdaptiveTimeoutSnapshot {
-    /// The timeout applied to the next call.
+    /// The timeout applied to the next call (the adaptive value in force).
     pub current: Duration,
     /// Latencies in the window.
     pub samples: u64,
     /// The configured quantile of those latencies, if any.
     pub observed: Option<Duration>,
+    /// Calls by outcome; `rejected` counts the calls that timed out.
+    pub calls: Calls,
 }
 
 impl AdaptiveTimeout {
@@ -270,6 +328,8 @@ impl AdaptiveTimeout {
                 window: LatencyWindow::new(Duration::from_secs(10)),
                 current: AtomicU64::new(0),
                 recorded: AtomicU64::new(0),
+                calls: CallCounters::new(),
+                timed_out: std::sync::atomic::AtomicU64::new(0),
             }
         }
     }
@@ -314,6 +374,9 @@ impl AdaptiveTimeout {
             current: self.current(),
             samples: self.window.samples(),
             observed: self.window.quantile(self.quantile),
+            calls: self
+                .calls
+                .read(self.timed_out.load(std::sync::atomic::Ordering::Relaxed)),
         }
     }
 
@@ -345,7 +408,7 @@ impl AdaptiveTimeout {
             let next = Duration::from_millis(millis);
             let nanos = u64::try_from(next.as_nanos()).unwrap_or(u64::MAX).max(1);
             if self.current.swap(nanos, Ordering::Relaxed) != nanos {
-                tracing::debug!(name = %self.name, timeout = ?next, "resilience: adaptive timeout changed");
+                tracing::debug!(name = %self.name, layer = "timeout", timeout = ?next, "resilience: adaptive timeout changed");
             }
         }
     }
@@ -404,6 +467,36 @@ impl crate::registry::Registrable for AdaptiveTimeout {
         (self.quantile, self.multiplier, self.min, self.max)
             == (other.quantile, other.multiplier, other.min, other.max)
     }
+
+    fn describe(&self) -> Description {
+        let policy = Policy::new()
+            .with("quantile", self.quantile)
+            .with("multiplier", self.multiplier)
+            .with_duration("min", self.min)
+            .with_duration("max", self.max);
+        Description::new(
+            Kind::AdaptiveTimeout,
+            self.name(),
+            policy,
+            Snapshot::AdaptiveTimeout(self.snapshot()),
+        )
+    }
+}
+
+impl crate::registry::Registrable for Timeout {
+    const KIND: &'static str = "timeout";
+    fn same_settings(&self, other: &Self) -> bool {
+        self.duration() == other.duration()
+    }
+
+    fn describe(&self) -> Description {
+        Description::new(
+            Kind::Timeout,
+            self.name(),
+            Policy::new().with_duration("duration", self.duration()),
+            Snapshot::Timeout(self.snapshot()),
+        )
+    }
 }
 
 /// Which timeout a [`TimeoutFuture`] enforces.
@@ -420,13 +513,22 @@ enum Limit<'a> {
 impl Limit<'_> {
     /// The call completed: an adaptive timeout records its latency.
     #[inline(always)]
-    fn finished(&self) {
+    fn finished(&self, ok: bool) {
+        self.counters().0.record(ok);
         if let Limit::Adaptive {
             timeout,
             started: Some(started),
         } = self
         {
             timeout.record(*started, Instant::now());
+        }
+    }
+
+    #[inline(always)]
+    fn counters(&self) -> (&CallCounters, &std::sync::atomic::AtomicU64) {
+        match self {
+            Limit::Fixed(t) => (&t.calls, &t.timed_out),
+            Limit::Adaptive { timeout, .. } => (&timeout.calls, &timeout.timed_out),
         }
     }
 
@@ -491,12 +593,12 @@ where
         match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
                 drop(entered);
-                this.limit.finished();
+                this.limit.finished(true);
                 return Poll::Ready(Ok(value));
             }
             Poll::Ready(Err(error)) => {
                 drop(entered);
-                this.limit.finished();
+                this.limit.finished(false);
                 return Poll::Ready(Err(error));
             }
             Poll::Pending => {}
@@ -536,8 +638,8 @@ where
                 deadline - started
             }
         };
+        timed_out(this.limit, elapsed);
         let name = this.limit.name();
-        tracing::debug!(name = %name, after = ?elapsed, "resilience: call timed out");
         Poll::Ready(Err((this.reject)(Rejection::Timeout {
             name: name.clone(),
             elapsed,
@@ -591,6 +693,22 @@ impl AdaptiveTimeout {
     pub(crate) fn record_held(&self, started: Instant, now: Instant) {
         self.record(started, now);
     }
+}
+
+/// Counts and reports a call that timed out.
+#[cold]
+#[inline(never)]
+fn timed_out(limit: &Limit<'_>, elapsed: Duration) {
+    limit
+        .counters()
+        .1
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = limit.name();
+    tracing::debug!(name = %name, layer = "timeout", elapsed = ?elapsed, "resilience: call timed out");
+    crate::events::emit(|| crate::events::Event::Timeout {
+        name: name.to_string(),
+        after: elapsed,
+    });
 }
 
 #[cfg(test)]

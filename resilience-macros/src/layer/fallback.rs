@@ -356,7 +356,11 @@ impl Layer for FallbackLayer {
                 }
             };
             quote! {
-                #private::fallback_entering(#name, #number);
+                #private::fallback_entered(#name, #number, {
+                    #[allow(unused_imports)]
+                    use #private::{ViaDisplay as _, ViaDebug as _, ViaTypeName as _};
+                    (&&&#private::ErrorText(&__resilience_error)).__resilience_error_text()
+                });
                 let __resilience_error = match #attempt {
                     ::core::result::Result::Ok(__resilience_value) => return #ok,
                     ::core::result::Result::Err(__resilience_error) => __resilience_error,
@@ -464,6 +468,9 @@ impl FallbackLayer {
                 let cache_ty = quote!(#private::StaleCache<#key_ty, #value_ty>);
                 let instance = match &cache.with {
                     Some(with) => crate::args::own_instance(private, with, &cache_ty),
+                    // Not listed by `registry::instances()`: registering
+                    // needs the key's bounds, and a key that lacks them
+                    // would then be reported three more times.
                     None => quote! {{
                         static __RESILIENCE_STALE: #private::LazyLock<#cache_ty> =
                             #private::LazyLock::new(|| #make);

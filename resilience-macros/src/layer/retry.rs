@@ -72,6 +72,7 @@ impl Layer for RetryLayer {
             },
             None => cx.classify(&error),
         };
+        let error_text = cx.error_text(&error);
         let ret = &cx.ret;
         let to_result = cx.to_result(&quote!(__resilience_result));
         let ok = cx.wrap_result("from_ok", &quote!(__resilience_value));
@@ -102,11 +103,18 @@ impl Layer for RetryLayer {
                     let __resilience_error = match #to_result {
                         ::core::result::Result::Ok(__resilience_value) => {
                             #judge_ok
+                            __resilience_attempts.succeeded();
                             break #ok;
                         }
                         ::core::result::Result::Err(__resilience_error) => __resilience_error,
                     };
-                    match __resilience_attempts.after_failure(#outcome) {
+                    // The error's text is borrowed for the verdict only:
+                    // held across the wait, it would make the future !Send.
+                    let __resilience_next = {
+                        let __resilience_text = #error_text;
+                        __resilience_attempts.after_error(#outcome, &__resilience_text)
+                    };
+                    match __resilience_next {
                         // Boxed: the timer lives only between two attempts,
                         // and the call's future stays small.
                         ::core::option::Option::Some(__resilience_delay) => {

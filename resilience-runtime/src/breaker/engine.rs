@@ -236,6 +236,9 @@ pub(crate) struct Engine {
     since: AtomicU64,
     window: Window,
     rejections: AtomicU64,
+    /// The open period's "HalfOpen is due" report, shared with the timer
+    /// that makes it when `open_for` ends (see `entered`).
+    half_open_due: std::sync::Mutex<Option<std::sync::Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 fn since_word(generation: u64, now_us: u64) -> u64 {
@@ -264,6 +267,7 @@ impl Engine {
                 since: AtomicU64::new(0),
                 window,
                 rejections: AtomicU64::new(0),
+                half_open_due: std::sync::Mutex::new(None),
             }
         }
     }
@@ -675,12 +679,55 @@ impl Engine {
         if to.state() != HALF_OPEN {
             self.window.clear();
         }
-        let (from, to) = (from.public_state(), to.public_state());
-        if matches!(to, State::Open | State::ForcedOpen) {
-            tracing::warn!(name = %self.name, ?from, ?to, "resilience: circuit breaker state changed");
-        } else {
-            tracing::info!(name = %self.name, ?from, ?to, "resilience: circuit breaker state changed");
+        let (mut from, to) = (from.public_state(), to.public_state());
+        if from == State::Open
+            && let Some(due) = self.take_half_open_due()
+            && due.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // The timer already reported Open → HalfOpen when it was due.
+            if to == State::HalfOpen {
+                return;
+            }
+            from = State::HalfOpen;
         }
+        crate::events::breaker_transition(&self.name, from, to);
+        if to == State::Open {
+            self.report_half_open_when_due();
+        }
+    }
+
+    fn take_half_open_due(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        self.half_open_due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Reports Open → HalfOpen when `open_for` ends, not at the next call
+    /// (which makes the transition itself): a task sleeps on tokio's clock,
+    /// when a runtime is there. Whichever of the timer and the transition
+    /// comes first reports it; the other sees the shared flag set.
+    fn report_half_open_when_due(&self) {
+        let due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        *self
+            .half_open_due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::sync::Arc::clone(&due));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // The deadline from now, not from the task's first poll.
+        let due_at = tokio::time::Instant::now().checked_add(self.policy.open_for.get());
+        let name = self.name.clone();
+        runtime.spawn(async move {
+            match due_at {
+                Some(due_at) => tokio::time::sleep_until(due_at).await,
+                None => std::future::pending().await,
+            }
+            if !due.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                crate::events::breaker_transition(&name, State::Open, State::HalfOpen);
+            }
+        });
     }
 
     pub(crate) fn read(&self, now_us: impl Fn() -> u64) -> Reading {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::registry::Registrable;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Registrable};
 use crate::sync::const_unless_loom;
 use crate::{Classify, Outcome, Rejection};
 use engine::{Admission, Engine, Token};
@@ -47,6 +47,8 @@ pub use policy::{BreakerPolicy, MAX_FAILURE_THRESHOLD, WindowSize};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum State {
     /// Calls go through; failures are counted.
     Closed,
@@ -89,6 +91,7 @@ impl fmt::Display for State {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     /// The instance name.
     pub name: String,
@@ -108,6 +111,36 @@ pub struct Snapshot {
     pub trials_in_flight: u32,
     /// Calls rejected since the breaker was created.
     pub rejections: u64,
+    /// Calls by outcome since the breaker was created (`failed` includes
+    /// errors that do not count against the service).
+    pub calls: Calls,
+}
+
+impl State {
+    /// The state as metrics label it: `closed`, `open`, `half_open`,
+    /// `forced_open`, `disabled`.
+    ///
+    /// ```
+    /// assert_eq!(resilience::breaker::State::HalfOpen.label(), "half_open");
+    /// ```
+    pub const fn label(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+            State::ForcedOpen => "forced_open",
+            State::Disabled => "disabled",
+        }
+    }
+
+    /// Every state, for a gauge per state.
+    pub const ALL: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::Disabled,
+    ];
 }
 
 /// The breaker clock: microseconds of tokio's clock (so a paused runtime
@@ -203,6 +236,7 @@ fn now_us() -> u64 {
 /// ```
 pub struct CircuitBreaker {
     engine: Engine,
+    calls: CallCounters,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -227,6 +261,7 @@ impl CircuitBreaker {
         pub fn new(name: &'static str, policy: BreakerPolicy) -> Self {
             CircuitBreaker {
                 engine: Engine::new(Cow::Borrowed(name), policy),
+                calls: CallCounters::new(),
             }
         }
     }
@@ -242,6 +277,7 @@ impl CircuitBreaker {
     pub fn named(name: impl Into<Cow<'static, str>>, policy: BreakerPolicy) -> Self {
         CircuitBreaker {
             engine: Engine::new(name.into(), policy),
+            calls: CallCounters::new(),
         }
     }
 
@@ -341,6 +377,7 @@ impl CircuitBreaker {
                 .then(|| f64::from(r.window.failures) / f64::from(r.window.calls)),
             trials_in_flight: r.trials_in_flight,
             rejections: r.rejections,
+            calls: self.calls.read(r.rejections),
         }
     }
 
@@ -408,7 +445,12 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn rejection(&self, retry_after: Duration) -> Rejection {
-        tracing::debug!(name = %self.engine.name, ?retry_after, "resilience: circuit open, call rejected");
+        crate::events::rejected(
+            crate::registry::Kind::CircuitBreaker,
+            &self.engine.name,
+            "circuit open",
+            Some(retry_after),
+        );
         Rejection::circuit_open(self.engine.name.clone(), retry_after)
     }
 
@@ -592,6 +634,45 @@ impl Registrable for CircuitBreaker {
 
     fn same_settings(&self, other: &Self) -> bool {
         self.policy() == other.policy()
+    }
+
+    fn describe(&self) -> Description {
+        let p = self.policy();
+        let mut policy = match p.trip {
+            TripRule::Consecutive { failure_threshold } => {
+                Policy::new().with("failure_threshold", failure_threshold)
+            }
+            TripRule::Rate {
+                failure_rate,
+                window,
+                min_calls,
+            } => {
+                let policy = Policy::new().with("failure_rate", failure_rate);
+                match window {
+                    WindowSize::Calls(n) => policy.with("window", n),
+                    WindowSize::Time(d) => policy.with_duration("window", d),
+                }
+                .with("min_calls", min_calls)
+            }
+        };
+        if let Some(slow_call) = p.slow_call {
+            policy = policy
+                .with_duration("slow_call", slow_call)
+                .with("slow_call_rate", p.slow_call_rate);
+        }
+        policy = policy
+            .with_duration("open_for", p.open_for)
+            .with("success_threshold", p.success_threshold)
+            .with("half_open_max_calls", p.half_open_max_calls);
+        if let Some(wait) = p.half_open_max_wait {
+            policy = policy.with_duration("half_open_max_wait", wait);
+        }
+        Description::new(
+            Kind::CircuitBreaker,
+            self.name(),
+            policy,
+            crate::registry::Snapshot::CircuitBreaker(self.snapshot()),
+        )
     }
 }
 

@@ -68,6 +68,7 @@ impl Permit<'_> {
     /// ```
     #[inline(always)]
     pub fn success(self) {
+        self.breaker.calls.record(true);
         if self.breaker.engine.closed_success(self.token, now_us) {
             // Recorded, and nothing to release.
             std::mem::forget(self);
@@ -122,6 +123,9 @@ impl Permit<'_> {
     /// `Drop`.
     #[inline(always)]
     fn settle(self, verdict: Verdict) {
+        if !matches!(verdict, Verdict::Success) {
+            self.breaker.calls.record(false);
+        }
         let permit = std::mem::ManuallyDrop::new(self);
         settle(permit.breaker, permit.token, permit.started, verdict);
     }

@@ -17,7 +17,7 @@ use tokio::time::Sleep;
 
 use self::semaphore::{Enqueued, Semaphore, Ticket};
 use crate::Rejection;
-use crate::registry::Registrable;
+use crate::registry::{CallCounters, Calls, Description, Kind, Policy, Registrable, Snapshot};
 use crate::sync::const_unless_loom;
 
 /// A bulkhead: at most `max_concurrent` calls run at once; a caller that
@@ -74,6 +74,7 @@ pub struct Bulkhead {
     max_queue: LiveU64,
     semaphore: Semaphore,
     rejected: AtomicU64,
+    calls: CallCounters,
 }
 
 impl Bulkhead {
@@ -100,6 +101,7 @@ impl Bulkhead {
                 max_queue: LiveU64::new(u64::MAX),
                 semaphore: Semaphore::new(max_concurrent),
                 rejected: AtomicU64::new(0),
+                calls: CallCounters::new(),
             }
         }
     }
@@ -312,13 +314,14 @@ impl Bulkhead {
             in_use: (max_concurrent + self.semaphore.owed()).saturating_sub(available),
             waiting: self.semaphore.waiting(),
             rejected: self.rejected.load(Ordering::Relaxed),
+            calls: self.calls.read(self.rejected.load(Ordering::Relaxed)),
         }
     }
 
     #[cold]
     fn reject(&self, why: &'static str) -> Rejection {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(name = %self.name, why, "resilience: bulkhead full, call rejected");
+        crate::events::rejected(crate::registry::Kind::Bulkhead, &self.name, why, None);
         Rejection::bulkhead_full(self.name.clone())
     }
 }
@@ -379,6 +382,21 @@ impl Registrable for Bulkhead {
             other.get_max_queue(),
         )
     }
+
+    fn describe(&self) -> Description {
+        let mut policy = Policy::new()
+            .with("max_concurrent", self.max_concurrent())
+            .with_duration("max_wait", self.get_max_wait());
+        if let Some(max_queue) = self.get_max_queue() {
+            policy = policy.with("max_queue", max_queue);
+        }
+        Description::new(
+            Kind::Bulkhead,
+            self.name(),
+            policy,
+            Snapshot::Bulkhead(self.snapshot()),
+        )
+    }
 }
 
 /// What a [`Bulkhead`] is doing right now (see [`Bulkhead::snapshot`]).
@@ -390,6 +408,7 @@ impl Registrable for Bulkhead {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BulkheadSnapshot {
     /// The number of permits.
     pub max_concurrent: usize,
@@ -401,6 +420,8 @@ pub struct BulkheadSnapshot {
     pub waiting: usize,
     /// Calls refused since the bulkhead was created.
     pub rejected: u64,
+    /// Calls by outcome since the bulkhead was created.
+    pub calls: Calls,
 }
 
 /// A bulkhead permit; the permit goes back (to the first waiter, if any)
@@ -643,10 +664,12 @@ where
         match this.call.poll(cx) {
             Poll::Ready(Ok(value)) => {
                 drop(permit);
+                this.acquire.bulkhead.calls.record(true);
                 Poll::Ready(Ok(value))
             }
             Poll::Ready(Err(error)) => {
                 drop(permit);
+                this.acquire.bulkhead.calls.record(false);
                 Poll::Ready(Err(error))
             }
             Poll::Pending => {

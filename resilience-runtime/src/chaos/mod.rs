@@ -220,7 +220,7 @@ impl Scope {
     pub fn inject(&self, target: impl Into<Cow<'static, str>>, fault: Fault) -> InjectionGuard {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let target = target.into();
-        tracing::info!(target_instance = %target, ?fault, "resilience: chaos fault injected");
+        tracing::info!(name = %target, layer = "chaos", ?fault, "resilience: chaos fault injected");
         self.0.with(|injections| {
             injections.push(Injection {
                 id,
@@ -486,26 +486,33 @@ impl Chaos {
         let name = &*self.name;
         match fault {
             FaultKind::Error => {
-                tracing::debug!(name, "resilience: chaos error");
+                crate::events::fault_injected(name, "error");
+                tracing::debug!(name, layer = "chaos", "resilience: chaos error");
                 Err(E::from(Rejection::injected(self.name.clone())))
             }
             FaultKind::ErrorWith(make) => {
-                tracing::debug!(name, "resilience: chaos error (user type)");
+                crate::events::fault_injected(name, "error");
+                tracing::debug!(name, layer = "chaos", "resilience: chaos error (user type)");
                 match make().downcast::<E>() {
                     Ok(error) => Err(*error),
                     Err(_) => Err(E::from(Rejection::injected(self.name.clone()))),
                 }
             }
             FaultKind::Latency(delay) => {
-                tracing::debug!(name, ?delay, "resilience: chaos latency");
+                crate::events::fault_injected(name, "latency");
+                tracing::debug!(name, layer = "chaos", ?delay, "resilience: chaos latency");
                 crate::time::sleep(delay, crate::time::CHAOS).await;
                 call.await
             }
             FaultKind::Hang => {
-                tracing::debug!(name, "resilience: chaos hang");
+                crate::events::fault_injected(name, "hang");
+                tracing::debug!(name, layer = "chaos", "resilience: chaos hang");
                 std::future::pending().await
             }
-            FaultKind::Panic => panic!("resilience chaos: panic injected into `{name}`"),
+            FaultKind::Panic => {
+                crate::events::fault_injected(name, "panic");
+                panic!("resilience chaos: panic injected into `{name}`")
+            }
         }
     }
 }
@@ -516,6 +523,19 @@ impl crate::registry::Registrable for Chaos {
         self.error_rate == other.error_rate
             && self.latency == other.latency
             && self.latency_rate == other.latency_rate
+    }
+
+    fn describe(&self) -> crate::registry::Description {
+        let policy = crate::registry::Policy::new()
+            .with("error_rate", self.error_rate)
+            .with_duration("latency", self.latency)
+            .with("latency_rate", self.latency_rate);
+        crate::registry::Description::new(
+            crate::registry::Kind::Chaos,
+            self.name(),
+            policy,
+            crate::registry::Snapshot::Chaos,
+        )
     }
 }
 

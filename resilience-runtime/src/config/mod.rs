@@ -452,8 +452,15 @@ impl Config {
         for ((layer, name), base) in &bases {
             layers::reconfigure(*layer, name, base, self);
         }
-        // Emit `events::Event::ConfigReloaded` here once the events module lands.
-        tracing::info!(target: "resilience::config", instances = bases.len(), "resilience: configuration reloaded");
+        // The typed event (issue 15) and its `tracing` line: every
+        // instance the configuration was applied to, as `layer.name`.
+        crate::events::config_reloaded(
+            "resilience::config::Config::apply",
+            bases
+                .iter()
+                .map(|((layer, name), _)| format!("{}.{name}", layer.key()))
+                .collect(),
+        );
         Ok(())
     }
 

@@ -76,6 +76,7 @@ pub struct StaleCache<K, V> {
 /// Counters of a [`StaleCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StaleCacheSnapshot {
     /// Results remembered (approximate while writes are in flight).
     pub entries: u64,
@@ -150,16 +151,22 @@ where
         match hit {
             Some(entry) => {
                 self.served_stale.fetch_add(1, Ordering::Relaxed);
+                let age = entry.1.elapsed();
                 tracing::info!(
                     name = %self.name,
-                    age = ?entry.1.elapsed(),
+                    layer = "fallback",
+                    ?age,
                     "resilience: serving a stale result from the cache"
                 );
+                crate::events::emit(|| crate::events::Event::StaleServed {
+                    name: self.name.to_string(),
+                    age,
+                });
                 Some(entry.0.clone())
             }
             None => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(name = %self.name, "resilience: nothing fresh enough in the stale cache");
+                tracing::debug!(name = %self.name, layer = "fallback", "resilience: nothing fresh enough in the stale cache");
                 None
             }
         }
@@ -213,5 +220,31 @@ impl<K, V> std::fmt::Debug for StaleCache<K, V> {
             .field("ttl", &self.ttl)
             .field("served_stale", &self.served_stale.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> crate::registry::Registrable for StaleCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    const KIND: &'static str = "stale_cache";
+
+    fn same_settings(&self, other: &Self) -> bool {
+        self.ttl == other.ttl
+            && self.entries.policy().max_capacity() == other.entries.policy().max_capacity()
+    }
+
+    fn describe(&self) -> crate::registry::Description {
+        let mut policy = crate::registry::Policy::new().with_duration("ttl", self.ttl);
+        if let Some(capacity) = self.entries.policy().max_capacity() {
+            policy = policy.with("capacity", capacity);
+        }
+        crate::registry::Description::new(
+            crate::registry::Kind::StaleCache,
+            self.name.as_ref(),
+            policy,
+            crate::registry::Snapshot::StaleCache(self.snapshot()),
+        )
     }
 }

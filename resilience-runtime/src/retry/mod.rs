@@ -11,6 +11,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::live::{LiveDuration, LiveOption, LiveU32};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::registry::{Calls, Description, Kind, Policy, Snapshot};
 use crate::{Classify, Outcome, rng};
 
 /// How the delay grows, and how each delay is randomised: the options'
@@ -298,6 +302,56 @@ pub struct Retry {
     name: Cow<'static, str>,
     policy: LivePolicy,
     budget: Option<RetryBudget>,
+    counts: Counts,
+}
+
+/// resilience4j's four kinds of call, and the retries made.
+#[derive(Debug, Default)]
+struct Counts {
+    successful_without_retry: AtomicU64,
+    successful_with_retry: AtomicU64,
+    failed_without_retry: AtomicU64,
+    failed_with_retry: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Counts {
+    const fn new() -> Counts {
+        Counts {
+            successful_without_retry: AtomicU64::new(0),
+            successful_with_retry: AtomicU64::new(0),
+            failed_without_retry: AtomicU64::new(0),
+            failed_with_retry: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A [`Retry`]'s counters (see [`Retry::snapshot`]): resilience4j's four
+/// kinds of call, and the retries made.
+///
+/// ```
+/// use resilience::{Retry, RetryPolicy};
+/// let s = Retry::new("doc-retry-snapshot", RetryPolicy::new()).snapshot();
+/// assert_eq!((s.successful_without_retry, s.failed_with_retry, s.retries), (0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RetrySnapshot {
+    /// Calls that succeeded at the first attempt.
+    pub successful_without_retry: u64,
+    /// Calls that succeeded after one retry or more.
+    pub successful_with_retry: u64,
+    /// Calls that failed at the first attempt and were not retried (the
+    /// error was not retryable, or `max_attempts = 1`).
+    pub failed_without_retry: u64,
+    /// Calls that failed after one retry or more.
+    pub failed_with_retry: u64,
+    /// Retries made (attempts after the first), over every call.
+    pub retries: u64,
+    /// Calls by outcome (`rejected` is always 0: a retry rejects nothing).
+    pub calls: Calls,
 }
 
 impl Retry {
@@ -313,6 +367,7 @@ impl Retry {
             name: Cow::Borrowed(name),
             policy: LivePolicy::new(policy.checked()),
             budget: None,
+            counts: Counts::new(),
         }
     }
 
@@ -329,6 +384,7 @@ impl Retry {
             name: Cow::Borrowed(name),
             policy: LivePolicy::new(policy.checked()),
             budget: Some(budget),
+            counts: Counts::new(),
         }
     }
 
@@ -366,6 +422,7 @@ impl Retry {
             name: name.into(),
             policy: LivePolicy::new(policy.checked()),
             budget: None,
+            counts: Counts::new(),
         }
     }
 
@@ -387,6 +444,65 @@ impl Retry {
     /// ```
     pub fn policy(&self) -> RetryPolicy {
         self.policy.get()
+    }
+
+    /// The counts of calls and retries so far.
+    ///
+    /// ```
+    /// # use resilience::{Retry, RetryPolicy};
+    /// let r = Retry::new("x", RetryPolicy::new());
+    /// r.start().succeeded();
+    /// assert_eq!(r.snapshot().successful_without_retry, 1);
+    /// assert_eq!(r.snapshot().calls.succeeded, 1);
+    /// ```
+    pub fn snapshot(&self) -> RetrySnapshot {
+        let c = &self.counts;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (sw, sr) = (
+            load(&c.successful_without_retry),
+            load(&c.successful_with_retry),
+        );
+        let (fw, fr) = (load(&c.failed_without_retry), load(&c.failed_with_retry));
+        RetrySnapshot {
+            successful_without_retry: sw,
+            successful_with_retry: sr,
+            failed_without_retry: fw,
+            failed_with_retry: fr,
+            retries: load(&c.retries),
+            calls: Calls {
+                succeeded: sw + sr,
+                failed: fw + fr,
+                rejected: 0,
+            },
+        }
+    }
+
+    /// The policy as settings, for the registry.
+    fn settings(&self) -> Policy {
+        let p = self.policy();
+        let mut out = Policy::new()
+            .with("max_attempts", p.max_attempts)
+            .with(
+                "backoff",
+                // As the attribute writes it.
+                match p.backoff {
+                    Backoff::Fixed => "fixed",
+                    Backoff::Linear => "linear",
+                    Backoff::Exponential => "exp",
+                    Backoff::Decorrelated => "decorrelated",
+                },
+            )
+            .with_duration("base", p.base)
+            .with_duration("max_delay", p.cap())
+            .with("jitter", format!("{:?}", p.jitter).to_lowercase());
+        if let Some(max_elapsed) = p.max_elapsed {
+            out = out.with_duration("max_elapsed", max_elapsed);
+        }
+        out = out.with("idempotent", p.idempotent);
+        if let Some(budget) = &self.budget {
+            out = out.with("budget", budget.ratio());
+        }
+        out
     }
 
     /// Starts the bookkeeping of one logical call (used by the macro, which
@@ -439,10 +555,19 @@ impl Retry {
         let mut attempts = self.start();
         loop {
             let error = match make_call().await {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    attempts.succeeded();
+                    return Ok(value);
+                }
                 Err(error) => error,
             };
-            match attempts.after_failure(error.classify()) {
+            // Generic code cannot tell whether `E` is `Display`: events
+            // name its type. (Not held across the wait: it is not `Send`.)
+            let next = attempts.after_error(
+                error.classify(),
+                &crate::macro_support::ErrorDisplay::Type(std::any::type_name::<E>()),
+            );
+            match next {
                 // Boxed: the timer lives only between two attempts.
                 Some(delay) => Box::pin(crate::time::sleep(delay, crate::time::RETRY)).await,
                 None => return Err(error),
@@ -534,60 +659,58 @@ impl Attempts<'_> {
     /// last error is returned at once rather than cut mid-sleep).
     ///
     /// A `retry_after` hint longer than the computed delay replaces it.
+    /// Events and logs do not name the error: [`after_error`](Self::after_error) does.
     ///
     /// ```
     /// # use resilience::{Backoff, Outcome, Retry, RetryPolicy};
     /// # use std::time::Duration;
     /// let r = Retry::new("x", RetryPolicy::new().backoff(Backoff::Fixed).base(Duration::from_millis(10)));
     /// let mut a = r.start();
-    /// let hint = Outcome::Transient { retry_after: Some(Duration::from_millis(25)) };
-    /// assert_eq!(a.after_failure(hint), Some(Duration::from_millis(25)));
-    /// assert_eq!(a.after_failure(Outcome::Permanent), None);
+    /// assert_eq!(a.after_failure(Outcome::TRANSIENT), Some(Duration::from_millis(10)));
     /// ```
     pub fn after_failure(&mut self, outcome: Outcome) -> Option<Duration> {
+        self.after_error(outcome, &"an error")
+    }
+
+    /// [`after_failure`](Self::after_failure) with the error itself, named
+    /// (by `Display`) in the `tracing` events and the
+    /// [`Event::Retry`](crate::events::Event::Retry) /
+    /// [`Event::RetriesExhausted`](crate::events::Event::RetriesExhausted) events.
+    ///
+    /// ```
+    /// # use resilience::{Outcome, Retry, RetryPolicy};
+    /// let r = Retry::new("x", RetryPolicy::new().max_attempts(1));
+    /// let mut a = r.start();
+    /// assert_eq!(a.after_error(Outcome::TRANSIENT, &"connection reset"), None);
+    /// assert_eq!(r.snapshot().failed_without_retry, 1);
+    /// ```
+    pub fn after_error(&mut self, outcome: Outcome, error: &dyn fmt::Display) -> Option<Duration> {
         // The policy in force now: a reload applies from the next decision.
         let policy = self.retry.policy();
         self.made += 1;
-        let name = &*self.retry.name;
         if !outcome.is_retryable(policy.idempotent) {
-            tracing::debug!(
-                name,
-                attempt = self.made,
-                ?outcome,
-                "resilience: error not retryable"
-            );
-            return None;
+            return self.give_up("error not retryable", error);
         }
         if self.made >= policy.max_attempts {
-            tracing::debug!(name, attempts = self.made, "resilience: retries exhausted");
-            return None;
+            return self.give_up("retries exhausted", error);
         }
         let mut delay = policy.delay(self.made, self.previous);
         self.previous = delay;
         if let Some(hint) = outcome.retry_after() {
             if hint > policy.cap() {
-                tracing::debug!(
-                    name,
-                    ?hint,
-                    "resilience: retry_after beyond max_delay, giving up"
-                );
-                return None;
+                return self.give_up("retry_after beyond max_delay", error);
             }
             delay = delay.max(hint);
         }
         if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed)
             && started.elapsed().saturating_add(delay) > max_elapsed
         {
-            tracing::debug!(
-                name,
-                ?max_elapsed,
-                "resilience: next attempt would start past max_elapsed"
-            );
-            return None;
+            return self.give_up("next attempt would start past max_elapsed", error);
         }
         if let Some(left) = crate::deadline::would_pass(delay) {
             tracing::debug!(
-                name,
+                name = &*self.retry.name,
+                layer = "retry",
                 ?delay,
                 ?left,
                 "resilience: the next attempt would start past the deadline of an outer timeout, returning the last outcome"
@@ -597,18 +720,9 @@ impl Attempts<'_> {
         if let Some(budget) = &self.retry.budget
             && !budget.try_retry()
         {
-            tracing::info!(
-                name,
-                "resilience: retry budget exhausted, returning the error"
-            );
-            return None;
+            return self.give_up("retry budget exhausted", error);
         }
-        tracing::debug!(
-            name,
-            attempt = self.made + 1,
-            ?delay,
-            "resilience: retrying"
-        );
+        self.retrying(delay, error);
         Some(delay)
     }
 
@@ -630,7 +744,66 @@ impl Attempts<'_> {
             attempt = self.made + 1,
             "resilience: `Ok` rejected by retry_on_ok"
         );
-        self.after_failure(Outcome::TRANSIENT)
+        self.after_error(Outcome::TRANSIENT, &"an `Ok` rejected by retry_on_ok")
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn retrying(&self, delay: Duration, error: &dyn fmt::Display) {
+        let name = &*self.retry.name;
+        self.retry.counts.retries.fetch_add(1, Ordering::Relaxed);
+        let attempt = self.made + 1;
+        tracing::debug!(name, layer = "retry", attempt, ?delay, error = %error, "resilience: retrying");
+        crate::events::emit(|| crate::events::Event::Retry {
+            name: name.to_owned(),
+            attempt,
+            delay,
+            error: error.to_string(),
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn give_up(&self, reason: &'static str, error: &dyn fmt::Display) -> Option<Duration> {
+        let counts = &self.retry.counts;
+        let counter = if self.made > 1 {
+            &counts.failed_with_retry
+        } else {
+            &counts.failed_without_retry
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let name = &*self.retry.name;
+        let attempt = self.made;
+        tracing::debug!(name, layer = "retry", attempt, error = %error, reason, "resilience: giving up");
+        crate::events::emit(|| crate::events::Event::RetriesExhausted {
+            name: name.to_owned(),
+            attempts: attempt,
+            reason,
+            error: error.to_string(),
+        });
+        None
+    }
+
+    /// Records that the call succeeded (at attempt `failed() + 1`), for
+    /// [`Retry::snapshot`]'s counts: one `Relaxed` add.
+    ///
+    /// ```
+    /// # use resilience::{Outcome, Retry, RetryPolicy};
+    /// let r = Retry::new("x", RetryPolicy::new());
+    /// let mut a = r.start();
+    /// a.after_failure(Outcome::TRANSIENT);
+    /// a.succeeded();
+    /// assert_eq!(r.snapshot().successful_with_retry, 1);
+    /// ```
+    #[inline]
+    pub fn succeeded(&self) {
+        let counts = &self.retry.counts;
+        let counter = if self.made == 0 {
+            &counts.successful_without_retry
+        } else {
+            &counts.successful_with_retry
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many attempts have failed so far.
@@ -807,6 +980,24 @@ impl Retry {
             previous: held.previous,
             started: held.started,
         }
+    }
+}
+
+impl crate::registry::Registrable for Retry {
+    const KIND: &'static str = "retry";
+    fn same_settings(&self, other: &Self) -> bool {
+        self.policy() == other.policy()
+            && self.budget().map(|b| (b.ratio(), b.min_per_sec()))
+                == other.budget().map(|b| (b.ratio(), b.min_per_sec()))
+    }
+
+    fn describe(&self) -> Description {
+        Description::new(
+            Kind::Retry,
+            self.name(),
+            self.settings(),
+            Snapshot::Retry(self.snapshot()),
+        )
     }
 }
 
