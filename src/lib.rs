@@ -818,6 +818,8 @@ pub use resilience_macros::timeout;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
+#[cfg(feature = "dashboard")]
+pub use resilience_runtime::dashboard;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;

@@ -18,6 +18,8 @@ mod timeout;
 pub mod breaker;
 #[cfg(feature = "chaos")]
 pub mod chaos;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod events;
 pub mod fallback;
 pub mod health;
