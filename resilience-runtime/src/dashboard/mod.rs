@@ -5,14 +5,14 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `./` | the page: one card per instance (state in colour and words, calls per second with a sparkline, failure and slow-call rates against their thresholds, bulkhead and rate-limiter room, retry kinds, the timeout in force, the last events), trouble first, with a filter box. Everything is embedded in the crate; the page loads nothing from elsewhere (its `Content-Security-Policy` says so). |
+//! | `.` | the page: one card per instance (state in colour and words, calls per second with a sparkline, failure and slow-call rates against their thresholds, bulkhead and rate-limiter room, retry kinds, the timeout in force, the last events), trouble first, with a filter box. Everything is embedded in the crate; the page loads nothing from elsewhere (its `Content-Security-Policy` says so). |
 //! | `./stream` | server-sent events: every instance's snapshot as JSON, about twice a second ([`INTERVAL`]) |
 //! | `./snapshot.json` | the same JSON, once |
 //! | `./health` | [`health()`](crate::health()) as JSON: `200 OK` when every instance is Up, `503` otherwise |
 //!
 //! The page's URLs are relative, so it works under any prefix
-//! (`Router::nest("/ops/resilience", …)`); a request for the prefix
-//! without its trailing slash is redirected to it.
+//! (`Router::nest("/ops/resilience", …)` serves it at `/ops/resilience`),
+//! behind a proxy that adds its own.
 //!
 //! # Cost to the service
 //!
@@ -75,7 +75,7 @@ const STYLE: &str = include_str!("dashboard.css");
 /// Nothing but this origin: the page is self-contained, and a browser
 /// refuses anything else it might be tricked into loading.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                   img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+                   img-src 'self' data:; base-uri 'self'; form-action 'none'; frame-ancestors 'self'";
 
 /// The dashboard's routes, to mount under any path of your axum app (see
 /// the [module documentation](self) for what each serves).
@@ -122,27 +122,31 @@ fn json(status: StatusCode, body: String) -> Response {
 }
 
 async fn page(OriginalUri(uri): OriginalUri) -> Response {
-    let path = uri.path();
-    if !path.ends_with('/') {
-        // `…/resilience` → `resilience/`: relative, so it holds behind any
-        // proxy prefix, and the page's own relative URLs resolve inside it.
-        let last = path.rsplit('/').next().unwrap_or_default();
-        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-        let location = format!("{last}/{query}");
-        return match HeaderValue::from_str(&location) {
-            Ok(location) => (
-                StatusCode::PERMANENT_REDIRECT,
-                [(header::LOCATION, location)],
-            )
-                .into_response(),
-            Err(_) => StatusCode::BAD_REQUEST.into_response(),
-        };
-    }
-    let mut response = asset("text/html; charset=utf-8", PAGE);
+    let mut response = asset("text/html; charset=utf-8", "");
+    *response.body_mut() = axum::body::Body::from(with_base(PAGE, uri.path()));
     response
         .headers_mut()
         .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     response
+}
+
+/// The page with its relative URLs anchored inside the mount point.
+/// Nested at `/ops/resilience`, axum serves the page at that path, without
+/// a trailing slash, where `dashboard.js` would resolve to
+/// `/ops/dashboard.js`: a relative `<base href="resilience/">` puts them
+/// back under the prefix, behind any proxy prefix too.
+fn with_base(page: &str, path: &str) -> String {
+    let base = if path.ends_with('/') {
+        String::new()
+    } else {
+        let last = path.rsplit('/').next().unwrap_or_default();
+        let escaped = last
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;");
+        format!("<base href=\"{escaped}/\">")
+    };
+    page.replacen("<!--base-->", &base, 1)
 }
 
 async fn script() -> Response {
