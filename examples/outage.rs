@@ -583,7 +583,7 @@ pub async fn serve_dashboard() -> (String, tokio::task::JoinHandle<()>) {
         .await
         .expect("bind 127.0.0.1");
     let url = format!(
-        "http://{}/ops/resilience/",
+        "http://{}/ops/resilience",
         listener.local_addr().expect("a bound address")
     );
     let app = Router::new().nest("/ops/resilience", resilience::dashboard::router());

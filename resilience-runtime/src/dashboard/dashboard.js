@@ -191,7 +191,7 @@
       stat(card, "total", "calls", `${calls.succeeded} ok · ${calls.failed} failed · ${calls.rejected} rejected`);
       drawSpark(card);
     } else {
-      card.spark.hidden = true;
+      card.spark.classList.add("none");
     }
 
     switch (inst.kind) {
@@ -276,7 +276,7 @@
 
   function drawSpark(card) {
     const h = card.hist;
-    card.spark.hidden = false;
+    card.spark.classList.remove("none");
     let max = 1;
     for (const p of h) max = Math.max(max, p.ok, p.failed, p.rejected);
     const offset = HISTORY - h.length;
