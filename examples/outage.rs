@@ -588,7 +588,9 @@ pub async fn serve_dashboard() -> (String, tokio::task::JoinHandle<()>) {
     );
     let app = Router::new().nest("/ops/resilience", resilience::dashboard::router());
     let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("the dashboard serves");
+        axum::serve(listener, app)
+            .await
+            .expect("the dashboard serves");
     });
     (url, task)
 }

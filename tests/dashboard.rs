@@ -61,14 +61,28 @@ async fn under_a_prefix_the_page_loads_everything_by_relative_url() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"), "{csp}");
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>") && html.contains("<label for=\"filter\""));
     assert!(html.contains("aria-live=\"polite\""));
 
-    assert!(html.contains("<base href=\"resilience/\">"), "a relative base");
+    assert!(
+        html.contains("<base href=\"resilience/\">"),
+        "a relative base"
+    );
     let links: Vec<String> = links(&html)
         .into_iter()
         .filter(|l| l != "resilience/")
@@ -95,7 +109,10 @@ async fn under_a_prefix_the_page_loads_everything_by_relative_url() {
         .text()
         .await
         .unwrap();
-    assert!(script.contains("new EventSource(\"stream\")"), "the stream, relatively");
+    assert!(
+        script.contains("new EventSource(\"stream\")"),
+        "the stream, relatively"
+    );
     // The service's own routes are untouched.
     let root = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(root.text().await.unwrap(), "the service");
@@ -124,7 +141,10 @@ fn find<'a>(frame: &'a Value, kind: &str, name: &str) -> &'a Value {
 #[tokio::test]
 async fn snapshot_json_has_every_instance_with_its_policy_and_counters() {
     let breaker = registry::get_or_register("dash-json-breaker", || {
-        CircuitBreaker::named("dash-json-breaker", BreakerPolicy::new().failure_threshold(4))
+        CircuitBreaker::named(
+            "dash-json-breaker",
+            BreakerPolicy::new().failure_threshold(4),
+        )
     });
     let bulkhead = registry::get_or_register("dash-json-bulkhead", || {
         Bulkhead::named("dash-json-bulkhead", 3)
@@ -157,7 +177,10 @@ async fn snapshot_json_has_every_instance_with_its_policy_and_counters() {
     assert_eq!(k["snapshot"]["in_use"], 1);
     assert_eq!(k["snapshot"]["max_concurrent"], 3);
     let r = find(&frame, "rate_limiter", "dash-json-limiter");
-    assert_eq!(r["snapshot"]["burst"].as_u64(), r["snapshot"]["available"].as_u64());
+    assert_eq!(
+        r["snapshot"]["burst"].as_u64(),
+        r["snapshot"]["available"].as_u64()
+    );
     drop(permit);
 }
 

@@ -70,17 +70,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_driver(driver: &Path, port: u16) -> Child {
+async fn start_driver(driver: &Path, port: u16, profile: PathBuf) -> Driver {
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
+    // Killed and waited for on drop, on every path.
+    let driver = Driver { child, profile };
     // Bounded: chromedriver listens within a few hundred milliseconds.
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return child;
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -146,7 +151,10 @@ async fn until_state(client: &Client, state: &str, within: Duration) -> (Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
-    let chromium = locate("CHROMIUM", &["/usr/bin/chromium", "chromium", "chromium-browser"]);
+    let chromium = locate(
+        "CHROMIUM",
+        &["/usr/bin/chromium", "chromium", "chromium-browser"],
+    );
     let chromedriver = locate("CHROMEDRIVER", &["/usr/bin/chromedriver", "chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
         let hint = "needs chromium and chromedriver: apt-get install -y chromium chromium-driver";
@@ -163,10 +171,7 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
         "resilience-dashboard-{}-{port}",
         std::process::id()
     ));
-    let _driver = Driver {
-        child: start_driver(&chromedriver, port).await,
-        profile: profile.clone(),
-    };
+    let _driver = start_driver(&chromedriver, port, profile.clone()).await;
     let client = browser(&chromium, port, &profile).await;
 
     let started = Instant::now();
@@ -240,9 +245,16 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
     // Then frames update those cards in place; report (not assert) the
     // time the page takes per frame.
     let seq = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    let at = seq(&client.execute("return document.body.dataset.seq;", vec![]).await.unwrap());
+    let at = seq(&client
+        .execute("return document.body.dataset.seq;", vec![])
+        .await
+        .unwrap());
     let deadline = Instant::now() + Duration::from_secs(3);
-    while seq(&client.execute("return document.body.dataset.seq;", vec![]).await.unwrap()) < at + 2
+    while seq(&client
+        .execute("return document.body.dataset.seq;", vec![])
+        .await
+        .unwrap())
+        < at + 2
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -251,10 +263,14 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
         .execute("return document.body.dataset.renderMs;", vec![])
         .await
         .unwrap();
-    eprintln!("{cards} cards: created in a frame of {render_ms} ms, then updated in place in {steady} ms per frame");
+    eprintln!(
+        "{cards} cards: created in a frame of {render_ms} ms, then updated in place in {steady} ms per frame"
+    );
 
     // The filter narrows the cards to the protected client's instances.
-    let filter = client.find(Locator::Css("label[for=filter] + input#filter")).await;
+    let filter = client
+        .find(Locator::Css("label[for=filter] + input#filter"))
+        .await;
     let filter = filter.expect("the filter box has its label");
     filter.send_keys("protected_quote").await.unwrap();
     let shown = client
@@ -271,7 +287,11 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
         .count();
     assert!(matching >= 4, "breaker, retry, timeout, bulkhead at least");
     assert_eq!(shown.len(), matching, "{shown:?}");
-    assert!(shown.iter().all(|n| n.as_str().unwrap().contains("protected_quote")));
+    assert!(
+        shown
+            .iter()
+            .all(|n| n.as_str().unwrap().contains("protected_quote"))
+    );
 
     client.close().await.unwrap();
 }

@@ -29,7 +29,7 @@
 //! # Example
 //!
 //! ```no_run
-//! # #[tokio::main]
+//! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let app = axum::Router::new()
 //!     .route("/", axum::routing::get(|| async { "my service" }))
@@ -113,7 +113,10 @@ fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         body,
@@ -124,9 +127,10 @@ fn json(status: StatusCode, body: String) -> Response {
 async fn page(OriginalUri(uri): OriginalUri) -> Response {
     let mut response = asset("text/html; charset=utf-8", "");
     *response.body_mut() = axum::body::Body::from(with_base(PAGE, uri.path()));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     response
 }
 

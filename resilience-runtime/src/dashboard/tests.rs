@@ -46,7 +46,11 @@ fn frame_carries_state_thresholds_health_and_events() {
     breaker.force_open();
     let mut recent = Recent::default();
     recent.absorb(
-        vec![transition("dash-unit-frame", State::Closed, State::ForcedOpen)],
+        vec![transition(
+            "dash-unit-frame",
+            State::Closed,
+            State::ForcedOpen,
+        )],
         3,
     );
 
@@ -54,7 +58,10 @@ fn frame_carries_state_thresholds_health_and_events() {
     assert_eq!(frame["seq"], 7);
     assert_eq!(frame["t_ms"], 1500);
     assert_eq!(frame["lagged_events"], 3);
-    assert!(frame["at"].as_u64().unwrap() > 1_600_000_000_000, "wall clock in ms");
+    assert!(
+        frame["at"].as_u64().unwrap() > 1_600_000_000_000,
+        "wall clock in ms"
+    );
     let b = card(&frame, "circuit_breaker", "dash-unit-frame");
     assert_eq!(b["scope"], "named");
     assert_eq!(b["snapshot"]["state"], "forced_open");
@@ -101,7 +108,10 @@ fn each_card_keeps_its_last_events_by_layer() {
     let ring = recent.of(Kind::CircuitBreaker, name).unwrap();
     let kept: Vec<&Event> = ring.iter().map(|s| &s.detail).collect();
     let expected: Vec<&Event> = many[2..].iter().collect();
-    assert_eq!(kept, expected, "the last {EVENTS_PER_INSTANCE}, oldest first");
+    assert_eq!(
+        kept, expected,
+        "the last {EVENTS_PER_INSTANCE}, oldest first"
+    );
     // A private instance's layers share the function's name: the retry
     // event goes to the retry's card only.
     assert_eq!(recent.of(Kind::Retry, name).unwrap().len(), 1);
