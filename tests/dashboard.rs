@@ -278,6 +278,11 @@ async fn a_stalled_or_closed_page_holds_back_no_one() {
     // socket: the snapshot never waited for it.
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     let last_live = *seen.last().unwrap();
+    eprintln!(
+        "{} bytes per frame of {} instances",
+        body.len() / seen.len(),
+        registry::instances().len()
+    );
 
     // The stalled page, read at last: what was in flight, then the latest
     // frame, not the backlog.
