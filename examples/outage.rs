@@ -743,7 +743,9 @@ async fn main() {
     #[cfg(feature = "dashboard")]
     let _dashboard = {
         let (url, task) = serve_dashboard().await;
-        println!("dashboard: {url}  (open it now: the breaker opens about a fifth of the way in)");
+        println!(
+            "dashboard: {url}  (open it now: the breaker opens when the server starts failing, a third of the way in)"
+        );
         task
     };
     println!(
