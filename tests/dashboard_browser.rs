@@ -209,11 +209,16 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard.png");
     std::fs::write(&shot, &png).unwrap();
 
+    // From the start of the recovering phase: Closed, while the errors
+    // fade or once the run is over (about 7 s in, as the last calls drain).
+    let recovery = phase * 5;
+    tokio::time::sleep(recovery.saturating_sub(started.elapsed())).await;
+    until_state(&client, "Closed", phase * 2 + Duration::from_secs(3)).await;
+    let closed_at = started.elapsed();
     let report = run.await.unwrap();
-    let done_at = started.elapsed();
-    let (after, _) = until_state(&client, "Closed", Duration::from_secs(3)).await;
     eprintln!(
-        "open seen at {open_at:?}, run over at {done_at:?}, closed seen {after:?} later; screenshot {}",
+        "open seen at {open_at:?}, closed seen at {closed_at:?}, run over at {:?}; screenshot {}",
+        started.elapsed(),
         shot.display()
     );
     assert!(report.total[1].calls() > 0);
