@@ -182,6 +182,30 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
     client.goto(&url).await.unwrap();
     let title = client.title().await.unwrap();
     assert!(title.contains("resilience"), "{title}");
+    // Everything the page loaded came from under the mount point.
+    let loaded = client
+        .execute(
+            "return performance.getEntriesByType('resource').map(r => r.name);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let loaded: Vec<&str> = loaded
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        loaded.len() >= 2,
+        "the script and the style sheet: {loaded:?}"
+    );
+    for resource in &loaded {
+        assert!(
+            resource.starts_with(&format!("{url}/")),
+            "{resource} is not under {url}"
+        );
+    }
 
     // Phases of 1 s: healthy, slow, failing from 2 s, rate limited, down,
     // recovering from 5 s. The breaker opens in the failing phase; the
