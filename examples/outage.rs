@@ -9,6 +9,9 @@
 //! cargo run --example outage --features reqwest,metrics,serde -- --short # about 6 s (or OUTAGE_SHORT=1)
 //! ```
 //!
+//! With `--features dashboard` as well, it serves the live dashboard
+//! (`resilience::dashboard`) and prints its address first.
+//!
 //! While it runs, the client side serves `/metrics` (Prometheus text, through
 //! `metrics-exporter-prometheus`) and `/health` (`resilience::health()` as
 //! JSON) on the address it prints: watch the breaker open during the outage.
@@ -570,6 +573,28 @@ fn admin_router() -> Router {
         )
 }
 
+// ------------------------------------------------------------- dashboard --
+
+/// Serves `resilience::dashboard::router()` under `/ops/resilience/` on a
+/// local port (feature `dashboard`); returns the page's URL and the server.
+#[cfg(feature = "dashboard")]
+pub async fn serve_dashboard() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    let url = format!(
+        "http://{}/ops/resilience",
+        listener.local_addr().expect("a bound address")
+    );
+    let app = Router::new().nest("/ops/resilience", resilience::dashboard::router());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .await
+            .expect("the dashboard serves");
+    });
+    (url, task)
+}
+
 /// Runs the server and both clients through every phase and reports.
 pub async fn run(config: Config) -> Report {
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -715,6 +740,14 @@ pub async fn run(config: Config) -> Report {
 #[tokio::main]
 async fn main() {
     let config = Config::from_env();
+    #[cfg(feature = "dashboard")]
+    let _dashboard = {
+        let (url, task) = serve_dashboard().await;
+        println!(
+            "dashboard: {url}  (open it now: the breaker opens when the server starts failing, a third of the way in)"
+        );
+        task
+    };
     println!(
         "outage demo: {} phases of {:?}, {} calls/s per client; bare = {:?} timeout, protected = full stack\n",
         Phase::ALL.len(),

@@ -842,6 +842,8 @@ pub use resilience_runtime::breaker;
 pub use resilience_runtime::chaos;
 #[cfg(feature = "config")]
 pub use resilience_runtime::config;
+#[cfg(feature = "dashboard")]
+pub use resilience_runtime::dashboard;
 pub use resilience_runtime::deadline;
 pub use resilience_runtime::fallback;
 #[cfg(any(feature = "reqwest", feature = "tower"))]

@@ -23,6 +23,8 @@ pub mod breaker;
 pub mod chaos;
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod deadline;
 pub mod events;
 pub mod fallback;
