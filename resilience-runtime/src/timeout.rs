@@ -4,6 +4,7 @@ use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 use resilience_schema::{expect, timeout as schema};
 use std::borrow::Cow;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -160,8 +161,7 @@ impl Timeout {
     {
         TimeoutFuture {
             call,
-            timer: None,
-            started: None,
+            armed: ManuallyDrop::new(None),
             limit: Limit::Fixed(self),
             reject,
         }
@@ -387,12 +387,8 @@ impl AdaptiveTimeout {
     {
         TimeoutFuture {
             call,
-            timer: None,
-            started: None,
-            limit: Limit::Adaptive {
-                timeout: self,
-                started: None,
-            },
+            armed: ManuallyDrop::new(None),
+            limit: Limit::Adaptive(self),
             reject,
         }
     }
@@ -410,31 +406,36 @@ impl crate::registry::Registrable for AdaptiveTimeout {
 #[derive(Debug)]
 enum Limit<'a> {
     Fixed(&'a Timeout),
-    Adaptive {
-        timeout: &'a AdaptiveTimeout,
-        /// When the call was first polled (adaptive only: it records latency).
-        started: Option<Instant>,
-    },
+    Adaptive(&'a AdaptiveTimeout),
 }
 
 impl Limit<'_> {
-    /// The call completed: an adaptive timeout records its latency.
+    /// The call completed: an adaptive timeout records its latency since
+    /// `started`.
     #[inline(always)]
-    fn finished(&self) {
-        if let Limit::Adaptive {
-            timeout,
-            started: Some(started),
-        } = self
-        {
-            timeout.record(*started, Instant::now());
+    fn finished(&self, started: Instant) {
+        if let Limit::Adaptive(timeout) = self {
+            timeout.record(started, Instant::now());
         }
     }
 
     fn name(&self) -> &Cow<'static, str> {
         match self {
             Limit::Fixed(t) => &t.name,
-            Limit::Adaptive { timeout, .. } => &timeout.name,
+            Limit::Adaptive(timeout) => &timeout.name,
         }
+    }
+}
+
+pin_project! {
+    /// What a call that waits needs: its timer, and when its clock
+    /// started (the deadline's own start, for the elapsed time of a cut
+    /// call; an adaptive timeout's first poll, for its latency).
+    #[derive(Debug)]
+    struct Armed {
+        #[pin]
+        sleep: Sleep,
+        started: Instant,
     }
 }
 
@@ -445,14 +446,39 @@ pin_project! {
     pub struct TimeoutFuture<'a, F, E> {
         #[pin]
         call: F,
-        #[pin]
-        timer: Option<Sleep>,
-        // When the clock started, once the call waited (the deadline's
-        // own start, for the elapsed time of a cut call).
-        started: Option<Instant>,
+        // Boxed, and made when the call first waits: a call that answers
+        // on its first poll (the common case) neither allocates nor
+        // carries a timer's room in its future (a tokio `Sleep` is
+        // several times the size of the rest), which every caller's
+        // future would hold and move.
+        // In a `ManuallyDrop`, let go by the drop below: a field with drop
+        // glue made every caller's drop of a finished call an out-of-line
+        // call into that glue (two calls deep, ~24 instructions) to find
+        // nothing to free.
+        armed: ManuallyDrop<Option<Pin<Box<Armed>>>>,
         limit: Limit<'a>,
         reject: fn(Rejection) -> E,
     }
+
+    impl<F, E> PinnedDrop for TimeoutFuture<'_, F, E> {
+        #[inline]
+        fn drop(this: Pin<&mut Self>) {
+            let armed = this.project().armed;
+            if armed.is_some() {
+                disarm(armed);
+            }
+        }
+    }
+}
+
+/// Frees the timer of a call that waited (its drop deregisters it).
+#[cold]
+#[inline(never)]
+fn disarm(armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>) {
+    drop(ManuallyDrop::into_inner(std::mem::replace(
+        armed,
+        ManuallyDrop::new(None),
+    )));
 }
 
 impl<F, T, E> Future for TimeoutFuture<'_, F, E>
@@ -463,85 +489,100 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Limit::Adaptive {
-            started: started @ None,
-            ..
-        } = this.limit
-        {
-            *started = Some(Instant::now());
-        }
+        let this = self.project();
+        let limit = &*this.limit;
         // The deadline is in force for everything the call polls
-        // (`deadline::remaining`, an inner `#[retry]` or timeout). Before
-        // the clock starts it is "now + duration", read only on demand, so
-        // a call that answers at once still never reads the clock.
-        let entered = match (this.timer.as_ref().get_ref(), &*this.limit) {
-            (Some(timer), _) => deadline::enter_at(timer.deadline()),
-            (None, Limit::Fixed(timeout)) => deadline::enter_lazy(timeout.duration),
-            (None, Limit::Adaptive { timeout, started }) => deadline::enter_at(time::deadline(
-                started.unwrap_or_else(Instant::now),
-                timeout.current(),
-            )),
-        };
+        // (`deadline::remaining`, an inner `#[retry]` or timeout).
+        if let Some(armed) = &mut **this.armed {
+            let entered = deadline::enter_at(armed.sleep.deadline());
+            if let Poll::Ready(out) = this.call.poll(cx) {
+                drop(entered);
+                limit.finished(armed.started);
+                return Poll::Ready(out);
+            }
+            drop(entered);
+            ready!(armed.as_mut().project().sleep.poll(cx));
+            return Poll::Ready(Err(timed_out(armed, limit, *this.reject)));
+        }
+        // The first poll. For a fixed timeout the deadline is "now +
+        // duration", the clock read only on demand, so a call that
+        // answers at once never reads it; an adaptive one reads it to
+        // record the latency.
         // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
         // moves only `v`. Moved whole, the result was written in words and
         // read back in 16-byte chunks, a store-forwarding stall per call.
         // A call that answered only puts the outer deadline back; what
         // the scope held is read only to arm the timer.
-        match this.call.poll(cx) {
-            Poll::Ready(Ok(value)) => {
-                drop(entered);
-                this.limit.finished();
-                return Poll::Ready(Ok(value));
-            }
-            Poll::Ready(Err(error)) => {
-                drop(entered);
-                this.limit.finished();
-                return Poll::Ready(Err(error));
-            }
-            Poll::Pending => {}
-        }
-        let scope = entered.exit();
-        if this.timer.is_none() {
-            // Saturating: `Duration::MAX` is a deadline that never comes.
-            // An outer timeout's deadline, if sooner, is this one's too.
-            let (start, own) = match this.limit {
-                Limit::Fixed(timeout) => {
-                    (scope.start().unwrap_or_else(Instant::now), timeout.duration)
+        let (started, deadline) = match limit {
+            Limit::Fixed(timeout) => {
+                let entered = deadline::enter_lazy(timeout.duration);
+                match this.call.poll(cx) {
+                    Poll::Ready(Ok(value)) => {
+                        drop(entered);
+                        return Poll::Ready(Ok(value));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        drop(entered);
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Pending => {}
                 }
-                Limit::Adaptive { timeout, started } => {
-                    (started.unwrap_or_else(Instant::now), timeout.current())
+                let scope = entered.exit();
+                // Saturating: `Duration::MAX` is a deadline that never
+                // comes. An outer timeout's deadline, if sooner, is this
+                // one's too.
+                let start = scope.start().unwrap_or_else(Instant::now);
+                let deadline = scope
+                    .deadline_from(start)
+                    .unwrap_or_else(|| time::deadline(start, timeout.duration));
+                (start, deadline)
+            }
+            Limit::Adaptive(timeout) => {
+                let started = Instant::now();
+                let own = time::deadline(started, timeout.current());
+                let entered = deadline::enter_at(own);
+                match this.call.poll(cx) {
+                    Poll::Ready(Ok(value)) => {
+                        drop(entered);
+                        limit.finished(started);
+                        return Poll::Ready(Ok(value));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        drop(entered);
+                        limit.finished(started);
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Pending => {}
                 }
-            };
-            *this.started = Some(start);
-            let deadline = scope
-                .deadline_from(start)
-                .unwrap_or_else(|| time::deadline(start, own));
-            this.timer
-                .set(Some(time::sleep_until(deadline, time::TIMEOUT)));
-        }
-        let Some(mut timer) = this.timer.as_pin_mut() else {
-            return Poll::Pending;
-        };
-        ready!(timer.as_mut().poll(cx));
-        let deadline = timer.deadline();
-        let elapsed = match this.limit {
-            Limit::Fixed(timeout) => this.started.map_or(timeout.duration, |start| {
-                deadline.saturating_duration_since(start)
-            }),
-            Limit::Adaptive { timeout, started } => {
-                let started = started.unwrap_or(deadline);
-                timeout.record(started, deadline);
-                deadline - started
+                let scope = entered.exit();
+                (started, scope.deadline_from(started).unwrap_or(own))
             }
         };
-        let name = this.limit.name();
-        tracing::debug!(name = %name, after = ?elapsed, "resilience: call timed out");
-        Poll::Ready(Err((this.reject)(Rejection::Timeout {
-            name: name.clone(),
-            elapsed,
-        })))
+        let armed = this.armed.insert(Box::pin(Armed {
+            sleep: time::sleep_until(deadline, time::TIMEOUT),
+            started,
+        }));
+        ready!(armed.as_mut().project().sleep.poll(cx));
+        Poll::Ready(Err(timed_out(armed, limit, *this.reject)))
     }
+}
+
+/// The rejection of a call whose timer fired (an adaptive timeout
+/// records it as a call that took its timeout).
+#[cold]
+#[inline(never)]
+fn timed_out<E>(armed: &Pin<Box<Armed>>, limit: &Limit<'_>, reject: fn(Rejection) -> E) -> E {
+    let deadline = armed.sleep.deadline();
+    let elapsed = deadline.saturating_duration_since(armed.started);
+    if let Limit::Adaptive(timeout) = limit {
+        timeout.record(armed.started, deadline);
+    }
+    let name = limit.name();
+    tracing::debug!(name = %name, after = ?elapsed, "resilience: call timed out");
+    reject(Rejection::Timeout {
+        name: name.clone(),
+        elapsed,
+    })
 }
 
 #[cfg(test)]
