@@ -307,6 +307,21 @@ pub fn reqwest_timeout(request: reqwest::RequestBuilder) -> reqwest::RequestBuil
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_lazy_duration_in_one_word_keeps_its_value_and_order() {
+        for d in [
+            Duration::from_nanos(1),
+            Duration::from_millis(800),
+            Duration::from_secs(86_400 * 365 * 500),
+        ] {
+            assert_eq!(decode(encode(d)), Some(d));
+        }
+        assert_eq!(decode(encode(Duration::MAX)), Some(Duration::MAX));
+        assert_eq!(decode(NO_LAZY), None);
+        assert!(encode(Duration::from_millis(1)) < encode(Duration::from_secs(1)));
+        assert!(encode(Duration::from_secs(1)) < encode(Duration::MAX));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn nothing_is_set_outside_a_scope() {
         assert_eq!(remaining(), None);

@@ -601,6 +601,33 @@ mod tests {
         );
     }
 
+    /// Issue 23: the timer is made, boxed, when the call first waits; a
+    /// future that held it inline was several times larger, and every
+    /// caller's future carried and moved that room.
+    #[test]
+    fn the_future_of_a_call_carries_no_timer() {
+        type Call = std::future::Ready<Result<u64, Rejection>>;
+        let own = size_of::<TimeoutFuture<'static, Call, Rejection>>() - size_of::<Call>();
+        assert!(own <= 48, "a timeout adds {own} bytes to its call's future");
+        assert!(own < size_of::<Sleep>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_waits_is_cut_at_its_deadline_and_its_timer_freed() {
+        let t = Timeout::new("t", Duration::from_millis(100));
+        let mut call = Box::pin(t.call(std::future::pending::<Result<(), Rejection>>()));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        drop(call); // a pending call dropped: its timer goes with it
+        let out: Result<(), Rejection> = t.call(std::future::pending()).await;
+        assert_eq!(
+            out,
+            Err(Rejection::timeout("t", Duration::from_millis(100)))
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn finishes_before_the_deadline() {
         let t = Timeout::new("t", Duration::from_millis(100));
