@@ -568,7 +568,7 @@ where
 {
     type Output = Result<T, E>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         // The permit lives in a local while the call is polled and goes
