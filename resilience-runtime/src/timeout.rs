@@ -27,7 +27,9 @@ use crate::time;
 /// The clock starts when the call first waits (its first `Pending`), which
 /// is when it was first polled for any call that does asynchronous work. A
 /// call that finishes on its first poll never reads the clock or arms a
-/// timer, so the fast path costs a branch. Time is tokio's clock, so
+/// timer, so the fast path costs a branch. A call that waits gets its
+/// timer then, in one small allocation (the future stays a few words
+/// larger than the call's). Time is tokio's clock, so
 /// `tokio::time::pause()` drives it in tests.
 ///
 /// # Cancel safety
