@@ -210,6 +210,41 @@ where
     })
 }
 
+/// `instructions sizes`: the awaited cases' future sizes, deterministic
+/// like the instruction counts.
+fn print_future_sizes() {
+    let sizes = [
+        ("plain", size_of_val(&awaited::plain(1))),
+        ("#[retry]", size_of_val(&awaited::with_retry(1))),
+        ("#[timeout]", size_of_val(&awaited::with_timeout(1))),
+        ("#[circuit_breaker]", size_of_val(&awaited::with_breaker(1))),
+        (
+            "#[circuit_breaker] rate window",
+            size_of_val(&awaited::with_rate_breaker(1)),
+        ),
+        ("#[bulkhead]", size_of_val(&awaited::with_bulkhead(1))),
+        (
+            "#[rate_limiter]",
+            size_of_val(&awaited::with_rate_limiter(1)),
+        ),
+        (
+            "#[retry] #[timeout] #[bulkhead]",
+            size_of_val(&awaited::three_layers(1)),
+        ),
+        (
+            "Timeout::call",
+            size_of_val(&TIMEOUT.call(awaited::plain(1))),
+        ),
+        (
+            "CircuitBreaker::call",
+            size_of_val(&BREAKER.call(awaited::plain(1))),
+        ),
+    ];
+    for (name, bytes) in sizes {
+        println!("future size: {name:<34} {bytes:>4} bytes");
+    }
+}
+
 fn main() {
     // `cargo bench` passes flags (`--bench`, criterion's `--warm-up-time 1`
     // when every bench runs): anything but `<case> <calls>` lists the cases.
@@ -219,6 +254,10 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    if args[..] == ["sizes"] {
+        print_future_sizes();
+        return;
+    }
     let found = match args[..] {
         [case, calls] => CASES
             .iter()

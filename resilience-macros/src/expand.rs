@@ -33,6 +33,9 @@ pub(crate) struct Context {
     /// is not `const` (a private instance is a `static`), is one string for
     /// every instantiation of a generic `impl`, and is not promised stable.
     pub(crate) instance_name: TokenStream,
+    /// Whether a layer classified an error: the function's body then
+    /// brings the classification traits into scope once, for all of them.
+    pub(crate) classifies: std::cell::Cell<bool>,
 }
 
 impl Context {
@@ -102,11 +105,8 @@ impl Context {
     /// compiler can see one, transient otherwise.
     pub(crate) fn classify(&self, error: &TokenStream) -> TokenStream {
         let private = &self.private;
-        quote! {{
-            #[allow(unused_imports)]
-            use #private::{ViaClassify as _, ViaDeref as _, ViaDefault as _};
-            (&&&#private::Classifier(#error)).__resilience_outcome()
-        }}
+        self.classifies.set(true);
+        quote!((&&&#private::Classifier(#error)).__resilience_outcome())
     }
 
     /// `error` (`&E`) as events and logs show it: by `Display` where `E`
@@ -145,6 +145,7 @@ pub(crate) fn function(
         declared_ret: shape.ret.clone(),
         generic: shape.generic,
         receiver: item.sig.receiver().is_some(),
+        classifies: std::cell::Cell::new(false),
     };
 
     let block = braces_of_the_expansion(&item.block);
@@ -192,16 +193,22 @@ pub(crate) fn function(
     // returned whole, it was copied from the layers' output slot in 16-byte
     // chunks right after the `Ok` was written in 8-byte words, a
     // store-forwarding stall on every call.
-    let result = cx.to_result(&quote!(__resilience_call.await));
-    let rebuilt_ok = cx.wrap_result("from_ok", &quote!(__resilience_value));
-    let rebuilt_err = cx.wrap_result("from_err", &quote!(__resilience_error));
+    // (One call of an inlined function rather than the match written out:
+    // the same code, a dozen lines less per function to expand.)
+    let rebuild = respan(quote!(#private_path::rebuild::<#ret>), cx.ret_span);
+    // Anonymous imports of traits with one `__resilience_` method: nothing
+    // the user's block could name or clash with.
+    let classification = cx.classifies.get().then(|| {
+        quote! {
+            #[allow(unused_imports)]
+            use #private_path::{ViaClassify as _, ViaDeref as _, ViaDefault as _};
+        }
+    });
     let body = quote! {{
+        #classification
         #(let #aliases = #private_path::Arg::new(#sources);)*
         let __resilience_call = #call;
-        match #result {
-            ::core::result::Result::Ok(__resilience_value) => #rebuilt_ok,
-            ::core::result::Result::Err(__resilience_error) => #rebuilt_err,
-        }
+        #rebuild(__resilience_call.await)
     }};
     *item.block = syn::parse_quote!(#body);
     quote!(#item)

@@ -47,16 +47,41 @@ use tokio::time::Instant;
 
 // The deadline in force on this thread while a timeout polls its call,
 // in three cells rather than one struct, so that a timeout touches only
-// what it changes (a first poll: `LAZY` and `START`, two words each).
+// what it changes: a first poll, the common one, loads and stores the
+// one word of `LAZY` and clears `START` when it is the outermost.
 thread_local! {
     /// The soonest deadline of the timeouts whose clock has started.
     static AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The shortest duration of the timeouts polled for the first time,
-    /// whose clock starts at `START`.
-    static LAZY: Cell<Option<Duration>> = const { Cell::new(None) };
+    /// whose clock starts at `START`, in [`Lazy`]'s encoding (0: none).
+    static LAZY: Cell<u64> = const { Cell::new(NO_LAZY) };
     /// The instant those timeouts started, once something read the clock;
     /// cleared when the outermost of them leaves.
     static START: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// `LAZY` without a timeout on its first poll.
+const NO_LAZY: u64 = 0;
+
+/// A timeout's duration as one word for `LAZY`: nanoseconds, never 0 (a
+/// timeout of zero is refused when it is built, and the word is at least
+/// 1), saturated at `u64::MAX`, which stands for every duration from
+/// there to `Duration::MAX` (584 years and more: a deadline that never
+/// comes either way). The order of durations is the order of words.
+#[inline(always)]
+fn encode(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+#[inline(always)]
+fn decode(word: u64) -> Option<Duration> {
+    match word {
+        NO_LAZY => None,
+        u64::MAX => Some(Duration::MAX),
+        nanos => Some(Duration::from_nanos(nanos)),
+    }
 }
 
 /// What a timeout's scope held when its poll returned.
@@ -88,45 +113,63 @@ fn resolve(at: Option<Instant>, lazy: Option<Duration>, start: Instant) -> Optio
     }
 }
 
-/// Puts the scope that was in force back when dropped, also when the poll
-/// it guards unwinds.
-#[must_use]
-pub(crate) enum Entered {
-    /// A timeout whose clock has started; the outer `AT`.
-    At(Option<Instant>),
-    /// A timeout on its first poll; the outer `LAZY`.
-    Lazy(Option<Duration>),
+fn scope() -> Scope {
+    Scope {
+        at: AT.with(Cell::get),
+        lazy: decode(LAZY.with(Cell::get)),
+        start: START.with(Cell::get),
+    }
 }
 
-impl Entered {
+/// The scope of a timeout whose clock has started; puts the outer `AT`
+/// back when dropped, also when the poll it guards unwinds.
+#[must_use]
+pub(crate) struct EnteredAt(Option<Instant>);
+
+impl EnteredAt {
     /// Leaves the scope, putting the previous one back, and returns what
     /// this one held.
     #[inline(always)]
     pub(crate) fn exit(self) -> Scope {
-        let scope = Scope {
-            at: AT.with(Cell::get),
-            lazy: LAZY.with(Cell::get),
-            start: START.with(Cell::get),
-        };
+        let scope = scope();
         drop(self);
         scope
     }
 }
 
-impl Drop for Entered {
+impl Drop for EnteredAt {
     #[inline(always)]
     fn drop(&mut self) {
-        match *self {
-            Entered::At(outer) => AT.with(|c| c.set(outer)),
-            Entered::Lazy(outer) => {
-                LAZY.with(|c| c.set(outer));
-                // Outer timeouts still waiting for their clock started at
-                // the same instant as this one; with none, the start is
-                // this poll's alone.
-                if outer.is_none() {
-                    START.with(|c| c.set(None));
-                }
-            }
+        AT.with(|c| c.set(self.0));
+    }
+}
+
+/// The scope of a timeout on its first poll; puts the outer `LAZY` back
+/// when dropped, also when the poll it guards unwinds.
+#[must_use]
+pub(crate) struct EnteredLazy(u64);
+
+impl EnteredLazy {
+    /// Leaves the scope, putting the previous one back, and returns what
+    /// this one held.
+    #[inline(always)]
+    pub(crate) fn exit(self) -> Scope {
+        let scope = scope();
+        drop(self);
+        scope
+    }
+}
+
+impl Drop for EnteredLazy {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let outer = self.0;
+        LAZY.with(|c| c.set(outer));
+        // Outer timeouts still waiting for their clock started at the
+        // same instant as this one; with none, the start is this poll's
+        // alone.
+        if outer == NO_LAZY {
+            START.with(|c| c.set(None));
         }
     }
 }
@@ -134,28 +177,29 @@ impl Drop for Entered {
 /// A timeout whose clock has started: the deadline is `at`, or the outer
 /// one if sooner.
 #[inline(always)]
-pub(crate) fn enter_at(at: Instant) -> Entered {
+pub(crate) fn enter_at(at: Instant) -> EnteredAt {
     AT.with(|c| {
         let outer = c.get();
         c.set(Some(match outer {
             Some(outer) => outer.min(at),
             None => at,
         }));
-        Entered::At(outer)
+        EnteredAt(outer)
     })
 }
 
 /// A timeout polled for the first time: `duration` from now, where "now"
 /// is read only if something asks.
 #[inline(always)]
-pub(crate) fn enter_lazy(duration: Duration) -> Entered {
+pub(crate) fn enter_lazy(duration: Duration) -> EnteredLazy {
+    let own = encode(duration);
     LAZY.with(|c| {
         let outer = c.get();
-        c.set(Some(match outer {
-            Some(outer) => outer.min(duration),
-            None => duration,
-        }));
-        Entered::Lazy(outer)
+        c.set(match outer {
+            NO_LAZY => own,
+            outer => outer.min(own),
+        });
+        EnteredLazy(outer)
     })
 }
 
@@ -163,7 +207,7 @@ pub(crate) fn enter_lazy(duration: Duration) -> Entered {
 /// poll has not started it yet.
 pub(crate) fn current() -> Option<Instant> {
     let at = AT.with(Cell::get);
-    let lazy = LAZY.with(Cell::get);
+    let lazy = decode(LAZY.with(Cell::get));
     if lazy.is_none() {
         return at;
     }
@@ -262,6 +306,21 @@ pub fn reqwest_timeout(request: reqwest::RequestBuilder) -> reqwest::RequestBuil
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lazy_duration_in_one_word_keeps_its_value_and_order() {
+        for d in [
+            Duration::from_nanos(1),
+            Duration::from_millis(800),
+            Duration::from_secs(86_400 * 365 * 500),
+        ] {
+            assert_eq!(decode(encode(d)), Some(d));
+        }
+        assert_eq!(decode(encode(Duration::MAX)), Some(Duration::MAX));
+        assert_eq!(decode(NO_LAZY), None);
+        assert!(encode(Duration::from_millis(1)) < encode(Duration::from_secs(1)));
+        assert!(encode(Duration::from_secs(1)) < encode(Duration::MAX));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn nothing_is_set_outside_a_scope() {

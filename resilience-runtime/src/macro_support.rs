@@ -59,6 +59,18 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
+/// The function's result, taken apart and rebuilt rather than returned
+/// whole: returned whole, it was copied from the layers' output slot in
+/// 16-byte chunks right after the `Ok` was written in 8-byte words, a
+/// store-forwarding stall on every call.
+#[inline(always)]
+pub fn rebuild<R: IsResult>(result: R) -> R {
+    match result.into_result() {
+        Ok(value) => R::from_ok(value),
+        Err(error) => R::from_err(error),
+    }
+}
+
 /// Autoref specialisation: `(&&&Classifier(&e)).__resilience_outcome()`
 /// uses, in this order, `E: Classify`; `E`'s target's `Classify` where `E`
 /// derefs to a classified type (`anyhow::Error` and `eyre::Report` deref to

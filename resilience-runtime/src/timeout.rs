@@ -4,6 +4,7 @@ use crate::sync::{AtomicU64, Ordering, const_unless_loom};
 use resilience_schema::{expect, timeout as schema};
 use std::borrow::Cow;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -27,7 +28,9 @@ use crate::time;
 /// The clock starts when the call first waits (its first `Pending`), which
 /// is when it was first polled for any call that does asynchronous work. A
 /// call that finishes on its first poll never reads the clock or arms a
-/// timer, so the fast path costs a branch. Time is tokio's clock, so
+/// timer, so the fast path costs a branch. A call that waits gets its
+/// timer then, in one small allocation (the future stays a few words
+/// larger than the call's). Time is tokio's clock, so
 /// `tokio::time::pause()` drives it in tests.
 ///
 /// # Cancel safety
@@ -213,8 +216,7 @@ impl Timeout {
     {
         TimeoutFuture {
             call,
-            timer: None,
-            started: None,
+            armed: ManuallyDrop::new(None),
             limit: Limit::Fixed(self),
             reject,
         }
@@ -450,12 +452,8 @@ impl AdaptiveTimeout {
     {
         TimeoutFuture {
             call,
-            timer: None,
-            started: None,
-            limit: Limit::Adaptive {
-                timeout: self,
-                started: None,
-            },
+            armed: ManuallyDrop::new(None),
+            limit: Limit::Adaptive(self),
             reject,
         }
     }
@@ -503,24 +501,17 @@ impl crate::registry::Registrable for Timeout {
 #[derive(Debug)]
 enum Limit<'a> {
     Fixed(&'a Timeout),
-    Adaptive {
-        timeout: &'a AdaptiveTimeout,
-        /// When the call was first polled (adaptive only: it records latency).
-        started: Option<Instant>,
-    },
+    Adaptive(&'a AdaptiveTimeout),
 }
 
 impl Limit<'_> {
-    /// The call completed: an adaptive timeout records its latency.
+    /// The call completed: an adaptive timeout records its latency since
+    /// `started`.
     #[inline(always)]
-    fn finished(&self, ok: bool) {
+    fn finished(&self, ok: bool, started: Instant) {
         self.counters().0.record(ok);
-        if let Limit::Adaptive {
-            timeout,
-            started: Some(started),
-        } = self
-        {
-            timeout.record(*started, Instant::now());
+        if let Limit::Adaptive(timeout) = self {
+            timeout.record(started, Instant::now());
         }
     }
 
@@ -528,15 +519,27 @@ impl Limit<'_> {
     fn counters(&self) -> (&CallCounters, &std::sync::atomic::AtomicU64) {
         match self {
             Limit::Fixed(t) => (&t.calls, &t.timed_out),
-            Limit::Adaptive { timeout, .. } => (&timeout.calls, &timeout.timed_out),
+            Limit::Adaptive(timeout) => (&timeout.calls, &timeout.timed_out),
         }
     }
 
     fn name(&self) -> &Cow<'static, str> {
         match self {
             Limit::Fixed(t) => &t.name,
-            Limit::Adaptive { timeout, .. } => &timeout.name,
+            Limit::Adaptive(timeout) => &timeout.name,
         }
+    }
+}
+
+pin_project! {
+    /// What a call that waits needs: its timer, and when its clock
+    /// started (the deadline's own start, for the elapsed time of a cut
+    /// call; an adaptive timeout's first poll, for its latency).
+    #[derive(Debug)]
+    struct Armed {
+        #[pin]
+        sleep: Sleep,
+        started: Instant,
     }
 }
 
@@ -547,14 +550,39 @@ pin_project! {
     pub struct TimeoutFuture<'a, F, E> {
         #[pin]
         call: F,
-        #[pin]
-        timer: Option<Sleep>,
-        // When the clock started, once the call waited (the deadline's
-        // own start, for the elapsed time of a cut call).
-        started: Option<Instant>,
+        // Boxed, and made when the call first waits: a call that answers
+        // on its first poll (the common case) neither allocates nor
+        // carries a timer's room in its future (a tokio `Sleep` is
+        // several times the size of the rest), which every caller's
+        // future would hold and move.
+        // In a `ManuallyDrop`, let go by the drop below: a field with drop
+        // glue made every caller's drop of a finished call an out-of-line
+        // call into that glue (two calls deep, ~24 instructions) to find
+        // nothing to free.
+        armed: ManuallyDrop<Option<Pin<Box<Armed>>>>,
         limit: Limit<'a>,
         reject: fn(Rejection) -> E,
     }
+
+    impl<F, E> PinnedDrop for TimeoutFuture<'_, F, E> {
+        #[inline]
+        fn drop(this: Pin<&mut Self>) {
+            let armed = this.project().armed;
+            if armed.is_some() {
+                disarm(armed);
+            }
+        }
+    }
+}
+
+/// Frees the timer of a call that waited (its drop deregisters it).
+#[cold]
+#[inline(never)]
+fn disarm(armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>) {
+    drop(ManuallyDrop::into_inner(std::mem::replace(
+        armed,
+        ManuallyDrop::new(None),
+    )));
 }
 
 impl<F, T, E> Future for TimeoutFuture<'_, F, E>
@@ -563,88 +591,139 @@ where
 {
     type Output = Result<T, E>;
 
-    #[inline]
+    // Always: with the timer's code out of line it is small, and a layer
+    // around it left to LLVM's choice kept its own poll and drop out of
+    // line (~25 instructions per call in a three-layer stack).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Limit::Adaptive {
-            started: started @ None,
-            ..
-        } = this.limit
-        {
-            *started = Some(Instant::now());
-        }
+        let this = self.project();
+        let limit = &*this.limit;
         // The deadline is in force for everything the call polls
-        // (`deadline::remaining`, an inner `#[retry]` or timeout). Before
-        // the clock starts it is "now + duration", read only on demand, so
-        // a call that answers at once still never reads the clock.
-        let entered = match (this.timer.as_ref().get_ref(), &*this.limit) {
-            (Some(timer), _) => deadline::enter_at(timer.deadline()),
-            (None, Limit::Fixed(timeout)) => deadline::enter_lazy(timeout.duration()),
-            (None, Limit::Adaptive { timeout, started }) => deadline::enter_at(time::deadline(
-                started.unwrap_or_else(Instant::now),
-                timeout.current(),
-            )),
-        };
+        // (`deadline::remaining`, an inner `#[retry]` or timeout).
+        if let Some(armed) = &mut **this.armed {
+            let entered = deadline::enter_at(armed.sleep.deadline());
+            if let Poll::Ready(out) = this.call.poll(cx) {
+                drop(entered);
+                limit.finished(out.is_ok(), armed.started);
+                return Poll::Ready(out);
+            }
+            drop(entered);
+            ready!(armed.as_mut().project().sleep.poll(cx));
+            return Poll::Ready(Err(timed_out(armed, limit, *this.reject)));
+        }
+        // The first poll. For a fixed timeout the deadline is "now +
+        // duration", the clock read only on demand, so a call that
+        // answers at once never reads it; an adaptive one reads it to
+        // record the latency.
         // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
         // moves only `v`. Moved whole, the result was written in words and
         // read back in 16-byte chunks, a store-forwarding stall per call.
         // A call that answered only puts the outer deadline back; what
         // the scope held is read only to arm the timer.
-        match this.call.poll(cx) {
-            Poll::Ready(Ok(value)) => {
-                drop(entered);
-                this.limit.finished(true);
-                return Poll::Ready(Ok(value));
-            }
-            Poll::Ready(Err(error)) => {
-                drop(entered);
-                this.limit.finished(false);
-                return Poll::Ready(Err(error));
-            }
-            Poll::Pending => {}
-        }
-        let scope = entered.exit();
-        if this.timer.is_none() {
-            // Saturating: `Duration::MAX` is a deadline that never comes.
-            // An outer timeout's deadline, if sooner, is this one's too.
-            let (start, own) = match this.limit {
-                Limit::Fixed(timeout) => (
-                    scope.start().unwrap_or_else(Instant::now),
-                    timeout.duration(),
-                ),
-                Limit::Adaptive { timeout, started } => {
-                    (started.unwrap_or_else(Instant::now), timeout.current())
+        let (started, deadline) = match limit {
+            Limit::Fixed(timeout) => {
+                let entered = deadline::enter_lazy(timeout.duration());
+                match this.call.poll(cx) {
+                    Poll::Ready(Ok(value)) => {
+                        drop(entered);
+                        timeout.calls.record(true);
+                        return Poll::Ready(Ok(value));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        drop(entered);
+                        timeout.calls.record(false);
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Pending => {}
                 }
-            };
-            *this.started = Some(start);
-            let deadline = scope
-                .deadline_from(start)
-                .unwrap_or_else(|| time::deadline(start, own));
-            this.timer
-                .set(Some(time::sleep_until(deadline, time::TIMEOUT)));
-        }
-        let Some(mut timer) = this.timer.as_pin_mut() else {
-            return Poll::Pending;
-        };
-        ready!(timer.as_mut().poll(cx));
-        let deadline = timer.deadline();
-        let elapsed = match this.limit {
-            Limit::Fixed(timeout) => this.started.map_or(timeout.duration(), |start| {
-                deadline.saturating_duration_since(start)
-            }),
-            Limit::Adaptive { timeout, started } => {
-                let started = started.unwrap_or(deadline);
-                timeout.record(started, deadline);
-                deadline - started
+                first_wait(entered, timeout.duration())
+            }
+            Limit::Adaptive(timeout) => {
+                let started = Instant::now();
+                let own = time::deadline(started, timeout.current());
+                let entered = deadline::enter_at(own);
+                match this.call.poll(cx) {
+                    Poll::Ready(Ok(value)) => {
+                        drop(entered);
+                        limit.finished(true, started);
+                        return Poll::Ready(Ok(value));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        drop(entered);
+                        limit.finished(false, started);
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Pending => {}
+                }
+                let scope = entered.exit();
+                (started, scope.deadline_from(started).unwrap_or(own))
             }
         };
-        timed_out(this.limit, elapsed);
-        let name = this.limit.name();
-        Poll::Ready(Err((this.reject)(Rejection::Timeout {
-            name: name.clone(),
-            elapsed,
-        })))
+        ready!(arm(this.armed, deadline, started, cx));
+        let armed = this.armed.as_ref().expect("armed just now");
+        Poll::Ready(Err(timed_out(armed, limit, *this.reject)))
     }
+}
+
+/// When the clock of a fixed timeout whose call first waits started, and
+/// its deadline. Out of line, as [`arm`].
+#[inline(never)]
+fn first_wait(entered: deadline::EnteredLazy, duration: Duration) -> (Instant, Instant) {
+    let scope = entered.exit();
+    // Saturating: `Duration::MAX` is a deadline that never comes. An outer
+    // timeout's deadline, if sooner, is this one's too.
+    let start = scope.start().unwrap_or_else(Instant::now);
+    let deadline = scope
+        .deadline_from(start)
+        .unwrap_or_else(|| time::deadline(start, duration));
+    (start, deadline)
+}
+
+/// Makes the timer of a call that waits, and polls it once. Out of line:
+/// the code of a call ready on its first poll stays small enough for the
+/// layers around it to inline.
+#[inline(never)]
+fn arm(
+    armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
+    deadline: Instant,
+    started: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    armed
+        .insert(Box::pin(Armed {
+            sleep: time::sleep_until(deadline, time::TIMEOUT),
+            started,
+        }))
+        .as_mut()
+        .project()
+        .sleep
+        .poll(cx)
+}
+
+/// The rejection of a call whose timer fired (an adaptive timeout
+/// records it as a call that took its timeout).
+#[cold]
+#[inline(never)]
+fn timed_out<E>(armed: &Pin<Box<Armed>>, limit: &Limit<'_>, reject: fn(Rejection) -> E) -> E {
+    let deadline = armed.sleep.deadline();
+    let elapsed = deadline.saturating_duration_since(armed.started);
+    if let Limit::Adaptive(timeout) = limit {
+        timeout.record(armed.started, deadline);
+    }
+    limit
+        .counters()
+        .1
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = limit.name();
+    tracing::debug!(name = %name, layer = "timeout", elapsed = ?elapsed, "resilience: call timed out");
+    crate::events::emit(|| crate::events::Event::Timeout {
+        name: name.to_string(),
+        after: elapsed,
+    });
+    reject(Rejection::Timeout {
+        name: name.clone(),
+        elapsed,
+    })
 }
 
 /// Reload (issue 14): a new duration, in place.
@@ -695,22 +774,6 @@ impl AdaptiveTimeout {
     }
 }
 
-/// Counts and reports a call that timed out.
-#[cold]
-#[inline(never)]
-fn timed_out(limit: &Limit<'_>, elapsed: Duration) {
-    limit
-        .counters()
-        .1
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = limit.name();
-    tracing::debug!(name = %name, layer = "timeout", elapsed = ?elapsed, "resilience: call timed out");
-    crate::events::emit(|| crate::events::Event::Timeout {
-        name: name.to_string(),
-        after: elapsed,
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +784,33 @@ mod tests {
         let start = Instant::now();
         let out: Result<(), Rejection> = t.call(std::future::pending()).await;
         assert_eq!(start.elapsed(), Duration::from_millis(100));
+        assert_eq!(
+            out,
+            Err(Rejection::timeout("t", Duration::from_millis(100)))
+        );
+    }
+
+    /// Issue 23: the timer is made, boxed, when the call first waits; a
+    /// future that held it inline was several times larger, and every
+    /// caller's future carried and moved that room.
+    #[test]
+    fn the_future_of_a_call_carries_no_timer() {
+        type Call = std::future::Ready<Result<u64, Rejection>>;
+        let own = size_of::<TimeoutFuture<'static, Call, Rejection>>() - size_of::<Call>();
+        assert!(own <= 48, "a timeout adds {own} bytes to its call's future");
+        assert!(own < size_of::<Sleep>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_waits_is_cut_at_its_deadline_and_its_timer_freed() {
+        let t = Timeout::new("t", Duration::from_millis(100));
+        let mut call = Box::pin(t.call(std::future::pending::<Result<(), Rejection>>()));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        drop(call); // a pending call dropped: its timer goes with it
+        let out: Result<(), Rejection> = t.call(std::future::pending()).await;
         assert_eq!(
             out,
             Err(Rejection::timeout("t", Duration::from_millis(100)))

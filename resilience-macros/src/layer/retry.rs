@@ -79,20 +79,28 @@ impl Layer for RetryLayer {
         let err = cx.wrap_result("from_err", &quote!(__resilience_error));
         // `retry_on_ok`: an `Ok` it rejects is retried as a transient
         // failure; used up, that last `Ok` is returned.
-        let judge_ok = self.retry_on_ok.as_ref().map(|path| {
-            let check = ok_predicate(cx, "retry_on_ok", path);
-            quote! {
-                if #check(&__resilience_value) {
+        let on_ok = match &self.retry_on_ok {
+            Some(path) => {
+                let check = ok_predicate(cx, "retry_on_ok", path);
+                quote! {{
+                    if !#check(&__resilience_value) {
+                        __resilience_attempts.succeeded();
+                        break #ok;
+                    }
                     match __resilience_attempts.after_rejected_ok() {
-                        ::core::option::Option::Some(__resilience_delay) => {
-                            #private::sleep_between_attempts(__resilience_delay).await;
-                            continue;
-                        }
+                        ::core::option::Option::Some(__resilience_delay) => __resilience_delay,
                         ::core::option::Option::None => break #ok,
                     }
-                }
+                }}
             }
-        });
+            None => quote!({
+                __resilience_attempts.succeeded();
+                break #ok
+            }),
+        };
+        // The value and the error live only in their arm: borrowed to be
+        // judged, a binding kept to the end of the loop's body had room in
+        // the future across the wait (and a drop flag).
         quote! {
             async {
                 #(#sources)*
@@ -100,28 +108,25 @@ impl Layer for RetryLayer {
                 loop {
                     #(#clones)*
                     let __resilience_result: #ret = #inner.await;
-                    let __resilience_error = match #to_result {
-                        ::core::result::Result::Ok(__resilience_value) => {
-                            #judge_ok
-                            __resilience_attempts.succeeded();
-                            break #ok;
+                    let __resilience_delay = match #to_result {
+                        ::core::result::Result::Ok(__resilience_value) => #on_ok,
+                        ::core::result::Result::Err(__resilience_error) => {
+                            // The error's text is borrowed for the verdict
+                            // only: held across the wait, it would make the
+                            // future !Send.
+                            let __resilience_next = {
+                                let __resilience_text = #error_text;
+                                __resilience_attempts.after_error(#outcome, &__resilience_text)
+                            };
+                            match __resilience_next {
+                                ::core::option::Option::Some(__resilience_delay) => __resilience_delay,
+                                ::core::option::Option::None => break #err,
+                            }
                         }
-                        ::core::result::Result::Err(__resilience_error) => __resilience_error,
                     };
-                    // The error's text is borrowed for the verdict only:
-                    // held across the wait, it would make the future !Send.
-                    let __resilience_next = {
-                        let __resilience_text = #error_text;
-                        __resilience_attempts.after_error(#outcome, &__resilience_text)
-                    };
-                    match __resilience_next {
-                        // Boxed: the timer lives only between two attempts,
-                        // and the call's future stays small.
-                        ::core::option::Option::Some(__resilience_delay) => {
-                            #private::sleep_between_attempts(__resilience_delay).await;
-                        }
-                        ::core::option::Option::None => break #err,
-                    }
+                    // Boxed: the timer lives only between two attempts,
+                    // and the call's future stays small.
+                    #private::sleep_between_attempts(__resilience_delay).await;
                 }
             }
         }

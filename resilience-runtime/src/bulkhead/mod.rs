@@ -625,12 +625,20 @@ pin_project! {
             let this = this.project();
             if *this.held {
                 *this.held = false;
-                drop(BulkheadPermit {
-                    bulkhead: this.acquire.bulkhead,
-                });
+                release_held(this.acquire.bulkhead);
             }
         }
     }
+}
+
+/// The permit of a call dropped while pending. Out of line, so that the
+/// drop of a finished call stays a flag check small enough to inline
+/// into the caller's future (with the release inline, the whole drop
+/// glue was a call on every completed call).
+#[cold]
+#[inline(never)]
+fn release_held(bulkhead: &Bulkhead) {
+    drop(BulkheadPermit { bulkhead });
 }
 
 impl<F, T, E> Future for BulkheadFuture<'_, F, E>
@@ -639,7 +647,7 @@ where
 {
     type Output = Result<T, E>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         // The permit lives in a local while the call is polled and goes

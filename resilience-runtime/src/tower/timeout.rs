@@ -291,6 +291,22 @@ impl<F, P: Deref<Target: TimeLimit>> fmt::Debug for TimeoutServiceFuture<F, P> {
     }
 }
 
+/// The deadline scope of one poll: a timer's deadline, or a fixed
+/// timeout's duration whose clock has not started.
+enum Entered {
+    At(deadline::EnteredAt),
+    Lazy(deadline::EnteredLazy),
+}
+
+impl Entered {
+    fn exit(self) -> deadline::Scope {
+        match self {
+            Entered::At(at) => at.exit(),
+            Entered::Lazy(lazy) => lazy.exit(),
+        }
+    }
+}
+
 impl<F, P, T, E> Future for TimeoutServiceFuture<F, P>
 where
     F: Future<Output = Result<T, E>>,
@@ -309,11 +325,11 @@ where
         // `Timeout::call` (`crate::deadline`): an inner retry does not
         // sleep past it, an inner timeout runs under the sooner of the two.
         let entered = match (this.timer.as_ref().get_ref(), *this.started) {
-            (Some(timer), _) => deadline::enter_at(timer.deadline()),
-            (None, Some(started)) => deadline::enter_at(this.limit.deadline(started)),
+            (Some(timer), _) => Entered::At(deadline::enter_at(timer.deadline())),
+            (None, Some(started)) => Entered::At(deadline::enter_at(this.limit.deadline(started))),
             (None, None) => match this.limit.lazy_duration() {
-                Some(duration) => deadline::enter_lazy(duration),
-                None => deadline::enter_at(this.limit.deadline(Instant::now())),
+                Some(duration) => Entered::Lazy(deadline::enter_lazy(duration)),
+                None => Entered::At(deadline::enter_at(this.limit.deadline(Instant::now()))),
             },
         };
         if let Poll::Ready(out) = this.call.poll(cx) {
