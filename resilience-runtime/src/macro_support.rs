@@ -120,6 +120,7 @@ carrier! {
     CircuitBreakerCarrier: "`#[circuit_breaker]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[circuit_breaker]`";
     BulkheadCarrier: "`#[bulkhead]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[bulkhead]`";
     RateLimiterCarrier: "`#[rate_limiter]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[rate_limiter]`";
+    AdaptiveConcurrencyCarrier: "`#[adaptive_concurrency]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[adaptive_concurrency]`";
     ChaosCarrier: "`#[chaos]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[chaos]`";
 }
 
@@ -202,6 +203,24 @@ where
     E: BulkheadCarrier,
 {
     bulkhead.call_with(call, E::from)
+}
+
+pub use crate::{AdaptiveConcurrency, LimitAlgorithm};
+
+/// [`AdaptiveConcurrency::call_with`] with the error bound phrased for
+/// `#[adaptive_concurrency]`; `classify` is the expansion's classification.
+#[inline(always)]
+pub fn call_with_adaptive_concurrency<F, T, E>(
+    limiter: &AdaptiveConcurrency,
+    priority: u8,
+    call: F,
+    classify: fn(&E) -> Outcome,
+) -> crate::AdaptiveConcurrencyFuture<'_, F, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: AdaptiveConcurrencyCarrier,
+{
+    limiter.call_with(priority, call, classify, E::from)
 }
 
 /// [`RateLimiter::call`] with the error bound phrased for `#[rate_limiter]`.

@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adaptive_concurrency;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
@@ -346,7 +347,7 @@ pub(crate) use options;
 /// Every layer's options, by attribute name (`"retry"`, …; `stale_cache`
 /// is the `#[fallback]` level), for the docs and for scripts that list
 /// them (`cargo run -p resilience-schema --example options`).
-pub const LAYERS: [(&str, &[Spec]); 8] = [
+pub const LAYERS: [(&str, &[Spec]); 9] = [
     ("retry", retry::OPTIONS),
     ("timeout", timeout::OPTIONS),
     ("circuit_breaker", circuit_breaker::OPTIONS),
@@ -355,6 +356,7 @@ pub const LAYERS: [(&str, &[Spec]); 8] = [
     ("hedge", hedge::OPTIONS),
     ("chaos", chaos::OPTIONS),
     ("stale_cache", stale_cache::OPTIONS),
+    ("adaptive_concurrency", adaptive_concurrency::OPTIONS),
 ];
 
 /// The docs table of `options`: one row per option, key, default and
