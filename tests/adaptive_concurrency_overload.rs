@@ -189,27 +189,28 @@ async fn high_priority_keeps_its_calls_while_low_priority_is_shed() {
     assert!(shed.iter().any(|(p, n)| *p == 1 && *n > 0), "{shed:?}");
 }
 
-/// The dependency slows down 4× at 10 s: within 5 s the limit is back
-/// within 25 % of the knee (still 40 calls: each takes 4× as long).
+/// The dependency slows down 4× at 10 s. The knee stays at 40 calls (each
+/// takes 4× as long), so a limit that follows first backs off from the
+/// latency jump, then comes back: Gradient2 is within 25 % of the knee
+/// again from 22 s after the slowdown on (its long-term latency spans
+/// about 100 windows, 10 s). Vegas backs off to 7 and comes back only at
+/// its next no-load probe (30 × limit windows); AIMD with an absolute
+/// `slow_call` cannot follow a slowdown past it (see the closing note).
 #[tokio::test(start_paused = true)]
-async fn a_fourfold_slowdown_is_followed_within_five_seconds() {
-    for algorithm in [LimitAlgorithm::Gradient2, LimitAlgorithm::Vegas] {
-        let l = limiter(algorithm, 40);
-        let dep = Dependency::new(SERVERS, SERVICE);
-        let slow = dep.clone();
-        let phases = [vec![Phase {
-            span: secs(40),
-            rate: OVERLOAD,
-            priority: 0,
-        }]];
-        let events: Vec<(Duration, Box<dyn FnOnce() + Send>)> =
-            vec![(secs(10), Box::new(move || slow.set_service(SERVICE * 4)))];
-        let o = run(Guard::Adaptive(l), dep, &phases, events).await;
-        for t in (10..40).step_by(3) {
-            println!(
-                "{algorithm:?} {t}s {:?}",
-                o.limit_range(secs(t), secs(t + 3))
-            );
-        }
-    }
+async fn a_fourfold_slowdown_is_followed_by_gradient2_within_22_seconds() {
+    let l = limiter(LimitAlgorithm::Gradient2, 40);
+    let dep = Dependency::new(SERVERS, SERVICE);
+    let slow = dep.clone();
+    let phases = [vec![Phase {
+        span: secs(40),
+        rate: OVERLOAD,
+        priority: 0,
+    }]];
+    let events: Vec<(Duration, Box<dyn FnOnce() + Send>)> =
+        vec![(secs(10), Box::new(move || slow.set_service(SERVICE * 4)))];
+    let o = run(Guard::Adaptive(l), dep, &phases, events).await;
+    let (lo, _) = o.limit_range(secs(11), secs(13));
+    assert!(lo < KNEE / 2, "backed off from the latency jump: {lo}");
+    let after = o.limit_range(secs(32), secs(40));
+    assert!(within_25_percent(after), "{after:?}");
 }
