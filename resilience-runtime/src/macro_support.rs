@@ -207,6 +207,39 @@ where
 
 pub use crate::{AdaptiveConcurrency, LimitAlgorithm};
 
+/// `priority = <expr>` of `#[adaptive_concurrency]`: the expression sees
+/// the arguments borrowed, so `level` (a `u8` argument) is a `&u8` there.
+#[diagnostic::on_unimplemented(
+    message = "`priority` must be a `u8` (higher is more important), not `{Self}`",
+    label = "not a `u8`",
+    note = "convert it, e.g. `priority = req.tier as u8`"
+)]
+pub trait IntoPriority {
+    /// The priority.
+    fn into_priority(self) -> u8;
+}
+
+impl IntoPriority for u8 {
+    #[inline(always)]
+    fn into_priority(self) -> u8 {
+        self
+    }
+}
+
+impl IntoPriority for &u8 {
+    #[inline(always)]
+    fn into_priority(self) -> u8 {
+        *self
+    }
+}
+
+impl IntoPriority for &&u8 {
+    #[inline(always)]
+    fn into_priority(self) -> u8 {
+        **self
+    }
+}
+
 /// [`AdaptiveConcurrency::call_with`] with the error bound phrased for
 /// `#[adaptive_concurrency]`; `classify` is the expansion's classification.
 #[inline(always)]

@@ -79,9 +79,24 @@ impl Layer for AdaptiveConcurrencyLayer {
         let priority = match &self.priority {
             Some(expr) => {
                 let span = syn::spanned::Spanned::span(expr);
-                quote_spanned!(span=> { let __resilience_priority: u8 = #expr; __resilience_priority })
+                // The arguments, borrowed under their own names (patterns
+                // bind by reference), for the expression to read.
+                let borrowed = cx.args.iter().map(|arg| {
+                    let (pattern, alias) = (strip_mut(&arg.pattern), &arg.alias);
+                    quote! {
+                        #[allow(unused_variables, clippy::toplevel_ref_arg)]
+                        let #pattern = #private::Arg::get(&#alias);
+                    }
+                });
+                let into = quote_spanned!(span=> #private::IntoPriority::into_priority);
+                quote! {
+                    let __resilience_priority: u8 = {
+                        #(#borrowed)*
+                        #into(#expr)
+                    };
+                }
             }
-            None => quote!(0u8),
+            None => quote!(let __resilience_priority: u8 = 0;),
         };
         let err = &cx.err;
         let error = quote!(__resilience_error);
@@ -90,8 +105,22 @@ impl Layer for AdaptiveConcurrencyLayer {
             quote!(#private::call_with_adaptive_concurrency::<_, _, #err>),
             self.span,
         );
-        quote! {
-            #call(#instance, #priority, #inner, |#error: &#err| -> #private::Outcome { #outcome })
-        }
+        // The priority is read before `inner` takes the arguments.
+        quote! {{
+            #priority
+            #call(#instance, __resilience_priority, #inner, |#error: &#err| -> #private::Outcome { #outcome })
+        }}
+    }
+}
+
+/// `mut x` binds a reference here, which need not be mutable.
+fn strip_mut(pattern: &syn::Pat) -> syn::Pat {
+    match pattern {
+        syn::Pat::Ident(ident) => syn::Pat::Ident(syn::PatIdent {
+            mutability: None,
+            by_ref: None,
+            ..ident.clone()
+        }),
+        other => other.clone(),
     }
 }
