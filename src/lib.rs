@@ -34,6 +34,7 @@
 //! | [`#[fallback]`](macro@fallback) | stand-in levels when the call fails, with a stale cache | — (the last level's error) |
 //! | [`#[hedge]`](macro@hedge) | a second attempt when the first is slow | — (the last error) |
 //! | [`#[chaos]`](macro@chaos) | fault injection for tests (feature `chaos`) | [`Rejection::Injected`] |
+//! | [`#[adaptive_concurrency]`](macro@adaptive_concurrency) | a limit on calls in flight that follows latency; sheds low priorities first | [`Rejection::ConcurrencyLimited`] |
 //!
 //! Every runtime type works without macros too, e.g.
 //! `Timeout::new("lookup", Duration::from_secs(1)).call(fut).await` or
@@ -837,6 +838,82 @@ pub use resilience_macros::retry;
 pub use resilience_macros::timeout;
 #[cfg(feature = "axum")]
 pub use resilience_runtime::axum;
+
+/// A limit on calls in flight that follows the dependency's latency
+/// (Gradient2, Vegas or AIMD, from Netflix's concurrency-limits), with
+/// priority load shedding; at the limit a call waits up to `max_wait`, then
+/// gets [`Rejection::ConcurrencyLimited`].
+///
+/// A fixed `#[bulkhead(max_concurrent = 32)]` is a guess; this measures.
+/// Once a `window` the limit is updated from the calls that ended in it
+/// (their mean latency, how many were in flight, whether one failed); the
+/// update rules, each with its source, are on [`AdaptiveConcurrency`]. A
+/// failure is an error that does not classify as `Permanent`
+/// ([`Classify`]); a cancelled call is not measured.
+///
+/// With `priority = <expr>` (a `u8` over the arguments, higher is more
+/// important) calls at the limit are admitted highest priority first; a
+/// full queue sheds its lowest waiter for a higher newcomer; and while a
+/// call waits, calls of lower priority are held to `priority_share` of the
+/// limit, so a high-priority call is not refused while lower ones hold
+/// more than that share.
+///
+/// # Options
+///
+/// | option | default | meaning |
+/// |---|---|---|
+/// | `algorithm = "…"` | `"gradient2"` | `"gradient2"`, `"vegas"` or `"aimd"` (rules on [`AdaptiveConcurrency`]) |
+/// | `min = N` | 1 | the smallest limit (1 ≤ N ≤ `max`) |
+/// | `max = N` | 1000 | the largest limit (at most 2³¹−1) |
+/// | `initial = N` | 20 | the limit before the first measurement, within `min..=max` |
+/// | `max_wait = "…"` | `"0ms"`: refuse at once | how long a call at the limit may wait |
+/// | `max_queue = M` | unbounded | calls allowed to wait at once; a higher priority displaces the lowest. Needs a non-zero `max_wait` |
+/// | `window = "…"` | `"100ms"` | how often the limit is updated (from at least 10 calls) |
+/// | `backoff_ratio = x` | 0.9 | `aimd` only: the factor a failure multiplies the limit by, 0 < x < 1 |
+/// | `slow_call = "…"` | `"5s"` | `aimd` only: a window slower than this counts as failed |
+/// | `tolerance = x` | 1.5 | `gradient2` only: how much slower than the long-term latency calls may get before the limit shrinks, x ≥ 1 |
+/// | `smoothing = x` | 0.2 | `gradient2` only: the weight of each new estimate, 0 < x ≤ 1 |
+/// | `priority_share = x` | 0.5 | while a call waits, the share of the limit calls of lower priority may hold, 0 < x ≤ 1 |
+/// | `priority = <expr>` | 0 | the call's priority, a `u8` expression over the arguments (`priority = req.priority`) |
+/// | `name = "…"` | a private `static` per function | one limiter shared by every function naming it (a registry entry) |
+/// | `with = <expr>` | — | an [`AdaptiveConcurrency`] you own; set its options where you build it (`priority` stays) |
+/// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
+///
+/// # Errors
+///
+/// [`Rejection::ConcurrencyLimited`] `{ name, retry_after }` when no place
+/// frees within `max_wait`, the queue is full, or a call of higher priority
+/// took this one's place; `retry_after` is about one call's latency. It
+/// classifies as transient, so a `#[retry]` above retries it (after
+/// `retry_after`). The error type needs `From<resilience::Rejection>`.
+///
+/// # Examples
+///
+/// ```
+/// use resilience::{adaptive_concurrency, Rejection};
+///
+/// struct Request { priority: u8, id: u32 }
+///
+/// #[adaptive_concurrency(algorithm = "vegas", min = 2, max = 64, max_wait = "20ms", priority = req.priority)]
+/// async fn handle(req: Request) -> Result<u32, Rejection> {
+///     Ok(req.id)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(handle(Request { priority: 3, id: 7 }).await, Ok(7));
+/// # }
+/// ```
+///
+/// A misuse is a compile error that says the fix:
+///
+/// ```compile_fail
+/// use resilience::{adaptive_concurrency, Rejection};
+///
+/// #[adaptive_concurrency(algorithm = "vegas", tolerance = 1.2)] // `tolerance` tunes gradient2 only
+/// async fn handle() -> Result<(), Rejection> { Ok(()) }
+/// ```
+pub use resilience_macros::adaptive_concurrency;
 pub use resilience_runtime::breaker;
 #[cfg(feature = "chaos")]
 pub use resilience_runtime::chaos;
@@ -862,6 +939,10 @@ pub use resilience_runtime::{events, health};
 // take: the runtime root's list as it is (see resilience-runtime/src/lib.rs).
 #[doc(hidden)]
 pub use resilience_runtime::RateLimitedFuture;
+pub use resilience_runtime::{
+    AdaptiveConcurrency, AdaptiveConcurrencyAcquire, AdaptiveConcurrencyFuture,
+    AdaptiveConcurrencyPermit, AdaptiveConcurrencySnapshot, LimitAlgorithm,
+};
 pub use resilience_runtime::{
     AdaptiveTimeout, AdaptiveTimeoutSnapshot, Backoff, BreakerFuture, BreakerPermit, BreakerPolicy,
     BreakerSnapshot, Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadSnapshot,

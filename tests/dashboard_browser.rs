@@ -207,17 +207,19 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
         );
     }
 
-    // Phases of 1 s: healthy, slow, failing from 2 s, rate limited, down,
-    // recovering from 5 s. The breaker opens in the failing phase; the
-    // page shows it within a frame or two (a second of slack for a loaded
-    // machine).
+    // Phases of 1 s: healthy, slow from 1 s, failing from 2 s, rate
+    // limited, down, recovering from 5 s. The breaker opens once the
+    // dependency goes bad: in the failing phase, or already in the slow
+    // one when enough calls there time out (the demo's table shows both);
+    // never while it is healthy. The page shows it within a frame or two
+    // (a second of slack for a loaded machine).
     let phase = outage::Config::short().phase_len;
     let (_, index) = until_state(&client, "Open", phase * 4).await;
     let open_at = started.elapsed();
     assert!(
-        open_at >= phase * 2 && open_at < phase * 4,
-        "open seen at {open_at:?}: the failing phase is {:?}..{:?}",
-        phase * 2,
+        open_at >= phase && open_at < phase * 4,
+        "open seen at {open_at:?}: the slow and failing phases are {:?}..{:?}",
+        phase,
         phase * 3
     );
     assert_eq!(index, 0, "the open breaker's card comes first");

@@ -67,3 +67,9 @@ pub fn rate_limiter(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::expand(LayerKind::CircuitBreaker, args.into(), item.into()).into()
 }
+
+/// Entry point of `#[adaptive_concurrency]` in `resilience-macros`; use it through `resilience`.
+#[proc_macro_attribute]
+pub fn adaptive_concurrency(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::expand(LayerKind::AdaptiveConcurrency, args.into(), item.into()).into()
+}

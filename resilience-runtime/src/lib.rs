@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod adaptive_concurrency;
 mod bulkhead;
 mod classify;
 mod live;
@@ -58,6 +59,10 @@ pub mod tower;
 // value (`RetryPolicy::max_attempts(self, n)` builds, `get_max_attempts`
 // reads), as `std::process::Command` has `arg` and `get_args`: the macro
 // expansions and every `static` call the builders by the option's name.
+pub use adaptive_concurrency::{
+    AdaptiveConcurrency, AdaptiveConcurrencyAcquire, AdaptiveConcurrencyFuture,
+    AdaptiveConcurrencyPermit, AdaptiveConcurrencySnapshot, LimitAlgorithm,
+};
 pub use breaker::{
     BreakerFuture, BreakerPolicy, CircuitBreaker, Permit as BreakerPermit,
     Snapshot as BreakerSnapshot, WindowSize,

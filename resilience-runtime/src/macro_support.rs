@@ -187,6 +187,7 @@ carrier! {
     CircuitBreakerCarrier: "`#[circuit_breaker]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[circuit_breaker]`";
     BulkheadCarrier: "`#[bulkhead]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[bulkhead]`";
     RateLimiterCarrier: "`#[rate_limiter]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[rate_limiter]`";
+    AdaptiveConcurrencyCarrier: "`#[adaptive_concurrency]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[adaptive_concurrency]`";
     ChaosCarrier: "`#[chaos]` can reject a call with `resilience::Rejection`, but the error type `{Self}` cannot hold one", "`{Self}` needs `From<resilience::Rejection>` for `#[chaos]`";
 }
 
@@ -269,6 +270,57 @@ where
     E: BulkheadCarrier,
 {
     bulkhead.call_with(call, E::from)
+}
+
+pub use crate::{AdaptiveConcurrency, LimitAlgorithm};
+
+/// `priority = <expr>` of `#[adaptive_concurrency]`: the expression sees
+/// the arguments borrowed, so `level` (a `u8` argument) is a `&u8` there.
+#[diagnostic::on_unimplemented(
+    message = "`priority` must be a `u8` (higher is more important), not `{Self}`",
+    label = "not a `u8`",
+    note = "convert it, e.g. `priority = req.tier as u8`"
+)]
+pub trait IntoPriority {
+    /// The priority.
+    fn into_priority(self) -> u8;
+}
+
+impl IntoPriority for u8 {
+    #[inline(always)]
+    fn into_priority(self) -> u8 {
+        self
+    }
+}
+
+impl IntoPriority for &u8 {
+    #[inline(always)]
+    fn into_priority(self) -> u8 {
+        *self
+    }
+}
+
+impl IntoPriority for &&u8 {
+    #[inline(always)]
+    fn into_priority(self) -> u8 {
+        **self
+    }
+}
+
+/// [`AdaptiveConcurrency::call_with`] with the error bound phrased for
+/// `#[adaptive_concurrency]`; `classify` is the expansion's classification.
+#[inline(always)]
+pub fn call_with_adaptive_concurrency<F, T, E>(
+    limiter: &AdaptiveConcurrency,
+    priority: u8,
+    call: F,
+    classify: fn(&E) -> Outcome,
+) -> crate::AdaptiveConcurrencyFuture<'_, F, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: AdaptiveConcurrencyCarrier,
+{
+    limiter.call_with(priority, call, classify, E::from)
 }
 
 /// [`RateLimiter::call`] with the error bound phrased for `#[rate_limiter]`.

@@ -158,6 +158,18 @@ fn publish_one(i: &Instance) {
         #[cfg(feature = "stale-cache")]
         Snapshot::StaleCache(_) => {}
         Snapshot::Chaos => {}
+        Snapshot::AdaptiveConcurrency(a) => {
+            gauge!("resilience_adaptive_concurrency_limit", "name" => name.to_owned())
+                .set(a.limit as f64);
+            gauge!("resilience_adaptive_concurrency_in_flight", "name" => name.to_owned())
+                .set(a.in_flight as f64);
+            gauge!("resilience_adaptive_concurrency_waiting", "name" => name.to_owned())
+                .set(a.waiting as f64);
+            for (priority, n) in &a.shed_by_priority {
+                counter!("resilience_adaptive_concurrency_shed_total", "name" => name.to_owned(), "priority" => priority.to_string())
+                    .absolute(*n);
+            }
+        }
     }
 }
 

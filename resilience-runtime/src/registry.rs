@@ -60,6 +60,8 @@ pub enum Kind {
     StaleCache,
     /// `#[chaos]`.
     Chaos,
+    /// `#[adaptive_concurrency]`.
+    AdaptiveConcurrency,
 }
 
 impl Kind {
@@ -80,6 +82,7 @@ impl Kind {
             Kind::Fallback => "fallback",
             Kind::StaleCache => "stale_cache",
             Kind::Chaos => "chaos",
+            Kind::AdaptiveConcurrency => "adaptive_concurrency",
         }
     }
 }
@@ -223,6 +226,8 @@ pub enum Snapshot {
     StaleCache(crate::StaleCacheSnapshot),
     /// A chaos instance (no counters).
     Chaos,
+    /// An adaptive concurrency limit.
+    AdaptiveConcurrency(crate::AdaptiveConcurrencySnapshot),
 }
 
 /// Where an instance lives.

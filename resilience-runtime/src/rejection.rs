@@ -63,6 +63,15 @@ pub enum Rejection {
         /// Time until the limiter admits a call.
         retry_after: Duration,
     },
+    /// An adaptive concurrency limit was reached and no place freed within
+    /// `max_wait`, or a call of higher priority took this call's place.
+    #[non_exhaustive]
+    ConcurrencyLimited {
+        /// The limiter that refused the call.
+        name: Cow<'static, str>,
+        /// About one call's latency: when places are likely to free.
+        retry_after: Duration,
+    },
     /// A fault injected on purpose (chaos testing).
     #[non_exhaustive]
     Injected {
@@ -113,6 +122,22 @@ impl Rejection {
         Rejection::BulkheadFull { name: name.into() }
     }
 
+    /// A [`Rejection::ConcurrencyLimited`] for `name`, suggesting a retry
+    /// after `retry_after`.
+    ///
+    /// ```
+    /// # use resilience::Rejection;
+    /// # use std::time::Duration;
+    /// let r = Rejection::concurrency_limited("db", Duration::from_millis(20));
+    /// assert_eq!(r.retry_after(), Some(Duration::from_millis(20)));
+    /// ```
+    pub fn concurrency_limited(name: impl Into<Cow<'static, str>>, retry_after: Duration) -> Self {
+        Rejection::ConcurrencyLimited {
+            name: name.into(),
+            retry_after,
+        }
+    }
+
     /// A [`Rejection::RateLimited`] for `name`, admitting again after `retry_after`.
     ///
     /// ```
@@ -151,6 +176,7 @@ impl Rejection {
             | Rejection::CircuitOpen { name, .. }
             | Rejection::BulkheadFull { name }
             | Rejection::RateLimited { name, .. }
+            | Rejection::ConcurrencyLimited { name, .. }
             | Rejection::Injected { name } => name,
         }
     }
@@ -167,7 +193,8 @@ impl Rejection {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Rejection::CircuitOpen { retry_after, .. }
-            | Rejection::RateLimited { retry_after, .. } => Some(*retry_after),
+            | Rejection::RateLimited { retry_after, .. }
+            | Rejection::ConcurrencyLimited { retry_after, .. } => Some(*retry_after),
             Rejection::Timeout { .. }
             | Rejection::BulkheadFull { .. }
             | Rejection::Injected { .. } => None,
@@ -191,6 +218,10 @@ impl fmt::Display for Rejection {
                     "rate limit of `{name}` reached; retry after {retry_after:?}"
                 )
             }
+            Rejection::ConcurrencyLimited { name, retry_after } => write!(
+                f,
+                "concurrency limit of `{name}` reached; retry after {retry_after:?}"
+            ),
             Rejection::Injected { name } => write!(f, "fault injected into `{name}`"),
         }
     }
@@ -204,9 +235,9 @@ impl From<Rejection> for std::io::Error {
     fn from(rejection: Rejection) -> Self {
         let kind = match rejection {
             Rejection::Timeout { .. } => std::io::ErrorKind::TimedOut,
-            Rejection::CircuitOpen { .. } | Rejection::BulkheadFull { .. } => {
-                std::io::ErrorKind::ResourceBusy
-            }
+            Rejection::CircuitOpen { .. }
+            | Rejection::BulkheadFull { .. }
+            | Rejection::ConcurrencyLimited { .. } => std::io::ErrorKind::ResourceBusy,
             Rejection::RateLimited { .. } => std::io::ErrorKind::QuotaExceeded,
             Rejection::Injected { .. } => std::io::ErrorKind::Other,
         };

@@ -22,6 +22,7 @@ pub(crate) const TIMEOUT: Layer = "`#[timeout]` (`Timeout`, `AdaptiveTimeout`)";
 pub(crate) const RETRY: Layer = "`#[retry]` (`Retry`)";
 pub(crate) const HEDGE: Layer = "`#[hedge]` (`Hedge`)";
 pub(crate) const BULKHEAD: Layer = "`#[bulkhead]` (`Bulkhead`)";
+pub(crate) const ADAPTIVE_CONCURRENCY: Layer = "`#[adaptive_concurrency]` (`AdaptiveConcurrency`)";
 pub(crate) const RATE_LIMITER: Layer = "`#[rate_limiter]` (`RateLimiter`)";
 #[cfg(feature = "chaos")]
 pub(crate) const CHAOS: Layer = "`#[chaos]` (`Chaos`)";

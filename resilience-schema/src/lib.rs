@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adaptive_concurrency;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
@@ -351,7 +352,7 @@ pub(crate) use options;
 /// Every layer's options, by attribute name (`"retry"`, …; `stale_cache`
 /// is the `#[fallback]` level, `fallback` the attribute's own), for the docs and for scripts that list
 /// them (`cargo run -p resilience-schema --example options`).
-pub const LAYERS: [(&str, &[Spec]); 9] = [
+pub const LAYERS: [(&str, &[Spec]); 10] = [
     ("retry", retry::OPTIONS),
     ("timeout", timeout::OPTIONS),
     ("circuit_breaker", circuit_breaker::OPTIONS),
@@ -361,6 +362,7 @@ pub const LAYERS: [(&str, &[Spec]); 9] = [
     ("chaos", chaos::OPTIONS),
     ("stale_cache", stale_cache::OPTIONS),
     ("fallback", fallback::OPTIONS),
+    ("adaptive_concurrency", adaptive_concurrency::OPTIONS),
 ];
 
 /// The docs table of `options`: one row per option, key, default and

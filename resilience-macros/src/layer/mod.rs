@@ -8,6 +8,7 @@
 //! [`LayerKind`], an entry point in `lib.rs`, and its runtime type in
 //! `resilience-runtime`.
 
+mod adaptive_concurrency;
 mod bulkhead;
 mod chaos;
 mod circuit_breaker;
@@ -36,10 +37,11 @@ pub(crate) enum LayerKind {
     CircuitBreaker,
     Chaos,
     Hedge,
+    AdaptiveConcurrency,
 }
 
 impl LayerKind {
-    const ALL: [LayerKind; 8] = [
+    const ALL: [LayerKind; 9] = [
         LayerKind::Hedge,
         LayerKind::Chaos,
         LayerKind::Fallback,
@@ -48,6 +50,7 @@ impl LayerKind {
         LayerKind::Bulkhead,
         LayerKind::RateLimiter,
         LayerKind::CircuitBreaker,
+        LayerKind::AdaptiveConcurrency,
     ];
 
     /// The attribute's name, as the user writes it.
@@ -61,6 +64,7 @@ impl LayerKind {
             LayerKind::Bulkhead => "bulkhead",
             LayerKind::RateLimiter => "rate_limiter",
             LayerKind::CircuitBreaker => "circuit_breaker",
+            LayerKind::AdaptiveConcurrency => "adaptive_concurrency",
         }
     }
 
@@ -88,6 +92,7 @@ impl LayerKind {
             LayerKind::CircuitBreaker => schema::circuit_breaker::OPTIONS,
             LayerKind::Chaos => schema::chaos::OPTIONS,
             LayerKind::Hedge => schema::hedge::OPTIONS,
+            LayerKind::AdaptiveConcurrency => schema::adaptive_concurrency::OPTIONS,
         })
     }
 
@@ -102,6 +107,9 @@ impl LayerKind {
             LayerKind::CircuitBreaker => "#[circuit_breaker(failure_threshold = 5)]",
             LayerKind::Chaos => "#[chaos(error_rate = 0.1)]",
             LayerKind::Hedge => "#[hedge(delay = \"50ms\")]",
+            LayerKind::AdaptiveConcurrency => {
+                "#[adaptive_concurrency(algorithm = \"vegas\", max = 200)]"
+            }
         }
     }
 
@@ -128,6 +136,9 @@ impl LayerKind {
             LayerKind::RateLimiter => Guarded::<schema::rate_limiter::Settings>::parse(args, span),
             LayerKind::CircuitBreaker => {
                 circuit_breaker::CircuitBreakerLayer::parse(args, span).map(Built::new)
+            }
+            LayerKind::AdaptiveConcurrency => {
+                adaptive_concurrency::AdaptiveConcurrencyLayer::parse(args, span).map(Built::new)
             }
         });
         if let Some(layer) = &layer {
@@ -264,6 +275,10 @@ impl LayerKind {
             LayerKind::Hedge => (
                 "Hedge",
                 "Hedge::new(name, delay, max_hedges)`, or `Hedge::adaptive(name, max_hedges)",
+            ),
+            LayerKind::AdaptiveConcurrency => (
+                "AdaptiveConcurrency",
+                "AdaptiveConcurrency::new(name, LimitAlgorithm::…).min(…).max(…)",
             ),
         })
     }

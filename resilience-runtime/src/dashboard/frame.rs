@@ -77,6 +77,7 @@ fn kind_str(kind: &str) -> Option<&'static str> {
         Kind::Fallback,
         Kind::StaleCache,
         Kind::Chaos,
+        Kind::AdaptiveConcurrency,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)

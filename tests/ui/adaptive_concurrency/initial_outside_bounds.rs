@@ -1,0 +1,8 @@
+use resilience::{adaptive_concurrency, Rejection};
+
+#[adaptive_concurrency(min = 5, max = 100, initial = 200)]
+async fn call(priority: u8) -> Result<u8, Rejection> {
+    Ok(priority)
+}
+
+fn main() {}

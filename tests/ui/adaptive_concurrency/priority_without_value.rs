@@ -1,0 +1,8 @@
+use resilience::{adaptive_concurrency, Rejection};
+
+#[adaptive_concurrency(priority)]
+async fn call(priority: u8) -> Result<u8, Rejection> {
+    Ok(priority)
+}
+
+fn main() {}
