@@ -821,6 +821,8 @@ pub use resilience_runtime::chaos;
 pub use resilience_runtime::fallback;
 #[cfg(feature = "reqwest")]
 pub use resilience_runtime::http;
+#[cfg(feature = "redis")]
+pub use resilience_runtime::redis;
 pub use resilience_runtime::{Classify, Outcome, Rejection, latency, registry, rng};
 // Every layer's `<Layer>`, `<Layer>Policy`, `<Layer>Permit`,
 // `<Layer>Future` and `<Layer>Snapshot`, and the types their constructors

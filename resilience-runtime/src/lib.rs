@@ -25,6 +25,8 @@ pub mod http;
 pub mod latency;
 #[doc(hidden)]
 pub mod macro_support;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod registry;
 pub mod retry;
 pub mod rng;
