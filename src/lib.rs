@@ -59,6 +59,7 @@
 //! | `reqwest` | off | `Classify` for `http::StatusCode` and `reqwest::Error`; `resilience::http` (`check`, `HttpError`, `RequestError`) |
 //! | `anyhow` | off | `Classify` for `anyhow::Error`, by the error it wraps (the macros need no feature for it) |
 //! | `chaos` | off | `#[chaos]` and `resilience::chaos`; without it `#[chaos]` expands to nothing, so enable it in `[dev-dependencies]` only |
+//! | `redis` | off | `resilience::redis`: a rate limit shared by every replica (GCRA in Redis, with leases), a fleet view of circuit breakers (pulls in the `redis` crate) |
 //!
 //! What your crate needs from tokio:
 //!
@@ -621,6 +622,11 @@ pub use resilience_macros::hedge;
 /// | `name = "…"` | a private `static` per function | one limiter (and quota) shared by every function naming it (a registry entry) |
 /// | `with = <expr>` | — | a [`RateLimiter`] you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`); set its options where you build it |
 /// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
+///
+/// With the `redis` feature, `with` also takes a limit shared by every
+/// replica of a service: a `resilience::redis::FleetRateLimiter` (GCRA in
+/// Redis, spent locally through leases) or a `resilience::redis::FleetSlot`
+/// bound to one at start-up, in the same forms.
 ///
 /// # Errors
 ///

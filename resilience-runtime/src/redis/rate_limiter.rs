@@ -71,8 +71,9 @@ if granted == 0 then retry = ahead + interval - tolerance end
 return {granted, retry, text}
 ";
 
-/// Cells leased at most in one script call, unless set.
-pub const MAX_LEASE: u32 = 64;
+/// Cells leased at most in one script call, unless set (and at most a
+/// quarter of the burst, so that one replica never holds the most of it).
+pub const MAX_LEASE: u32 = 256;
 /// How long a leased cell may be spent, unless set.
 pub const LEASE_TTL: Duration = Duration::from_millis(100);
 
@@ -84,7 +85,7 @@ const CELLS: u64 = (1 << CELL_BITS) - 1;
 /// How long the limiter stays on its fallback after Redis failed, before
 /// the next call tries Redis again: doubling from the first to the last.
 const FIRST_BACKOFF_MS: u64 = 50;
-const LAST_BACKOFF_MS: u64 = 1_000;
+const LAST_BACKOFF_MS: u64 = 500;
 
 /// A rate limiter whose quota every replica of a service shares: `rate`
 /// calls per `per` for the whole fleet, up to `burst` at once, kept in
@@ -113,7 +114,8 @@ const LAST_BACKOFF_MS: u64 = 1_000;
 ///
 /// The lease size adapts to the replica's own demand: it starts at one
 /// cell, doubles while leases are spent within half their lifetime, up to
-/// [`max_lease`](Self::max_lease) (64 unless set), and falls to what was
+/// [`max_lease`](Self::max_lease) (256 or a quarter of the burst unless
+/// set), and falls to what was
 /// spent when a lease ends unspent. A quiet replica holds no cells: it
 /// takes a lease only for a call, and its lease ends within `lease_ttl`.
 ///
@@ -133,7 +135,7 @@ const LAST_BACKOFF_MS: u64 = 1_000;
 /// spent asks Redis for the next one; if Redis does not answer in time, the
 /// call follows [`on_store_error`](Self::on_store_error), a `tracing`
 /// warning names the limiter, and the following calls apply the fallback
-/// at once for a short backoff (50 ms doubling to 1 s) before one tries
+/// at once for a short backoff (50 ms doubling to 500 ms) before one tries
 /// Redis again. The connection reconnects on its own; the first answer
 /// brings the shared count back (an info event), where the server kept it,
 /// or afresh after a restart without persistence.
@@ -173,7 +175,8 @@ pub struct FleetRateLimiter {
     burst: u32,
     /// `per / rate` in microseconds, the server clock's unit.
     interval_us: u64,
-    max_lease: u32,
+    /// As set by [`FleetRateLimiter::max_lease`]; see `get_max_lease`.
+    max_lease: Option<u32>,
     lease_ttl: Duration,
     on_store_error: OnStoreError,
     replicas: u32,
@@ -267,7 +270,7 @@ impl FleetRateLimiter {
             per,
             burst: rate,
             interval_us: interval_us as u64,
-            max_lease: MAX_LEASE.min(rate),
+            max_lease: None,
             lease_ttl: LEASE_TTL,
             on_store_error: OnStoreError::Local,
             replicas: 1,
@@ -312,13 +315,13 @@ impl FleetRateLimiter {
         // The schema's rule, through the in-process limiter's builder.
         let _ = RateLimiter::named("", self.rate, self.per).burst(burst);
         self.burst = burst;
-        self.max_lease = self.max_lease.min(burst);
         self.with_local_share()
     }
 
-    /// The most cells one lease takes (64 unless set, at most the burst):
-    /// larger leases cost fewer round trips to a busy replica and let one
-    /// replica hold more of the burst.
+    /// The most cells one lease takes (unless set, 256 or a quarter of the
+    /// burst, whichever is less; at most the burst): larger leases cost a
+    /// busy replica fewer round trips and let one replica hold more of the
+    /// burst.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -331,7 +334,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn max_lease(mut self, cells: u32) -> Self {
-        self.max_lease = cells.clamp(1, self.burst).min(CELLS as u32);
+        self.max_lease = Some(cells.clamp(1, CELLS as u32));
         self
     }
 
@@ -469,11 +472,14 @@ impl FleetRateLimiter {
     /// # use resilience::redis::{FleetRateLimiter, RedisStore};
     /// # use std::time::Duration;
     /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
-    /// assert_eq!(FleetRateLimiter::new(&store, "g", 500, Duration::from_secs(1)).get_max_lease(), 64);
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 500, Duration::from_secs(1)).get_max_lease(), 125);
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5_000, Duration::from_secs(1)).get_max_lease(), 256);
     /// # }
     /// ```
     pub fn get_max_lease(&self) -> u32 {
         self.max_lease
+            .unwrap_or(MAX_LEASE.min(self.burst / 4))
+            .clamp(1, self.burst)
     }
 
     /// A lease's lifetime.
@@ -756,7 +762,7 @@ impl FleetRateLimiter {
         } else {
             refill.next
         }
-        .clamp(1, self.max_lease);
+        .clamp(1, self.get_max_lease());
         let give_back = if left > 0 { refill.tat.take() } else { None };
         let answer = self
             .take_cells(
@@ -902,7 +908,7 @@ impl Registrable for FleetRateLimiter {
             self.rate,
             self.per,
             self.burst,
-            self.max_lease,
+            self.get_max_lease(),
             self.lease_ttl,
             self.on_store_error,
             self.replicas,
@@ -911,7 +917,7 @@ impl Registrable for FleetRateLimiter {
             other.rate,
             other.per,
             other.burst,
-            other.max_lease,
+            other.get_max_lease(),
             other.lease_ttl,
             other.on_store_error,
             other.replicas,
