@@ -220,7 +220,8 @@ where
 /// What `#[rate_limiter(with = …)]` accepts: the in-process
 /// [`RateLimiter`] and, with the `redis` feature, the fleet's
 /// `FleetRateLimiter` and `FleetSlot`. The expansion reaches it by a
-/// method call, `(&with).__resilience_rate_limiter()`, so auto-deref finds
+/// method call, `(&with).__resilience_with_must_be_a_RateLimiter_or_FleetRateLimiter()`,
+/// so auto-deref finds
 /// the limiter through `&T`, `Arc<T>` or `LazyLock<T>` as deref coercion
 /// did when `with` had to be a `RateLimiter`; then
 /// [`call_with_own_rate_limiter`] wraps the call. For a `RateLimiter` the
@@ -237,9 +238,12 @@ pub trait RateLimiterInstance {
         Self: 'a;
 
     /// Itself: the method the expansion calls to find the limiter
-    /// through references and smart pointers.
+    /// through references and smart pointers. Its name is the error a
+    /// `with = <not a limiter>` gets ("no method named … found"), since a
+    /// method that is not found shows no `on_unimplemented` note.
+    #[allow(non_snake_case)]
     #[inline(always)]
-    fn __resilience_rate_limiter(&self) -> &Self {
+    fn __resilience_with_must_be_a_RateLimiter_or_FleetRateLimiter(&self) -> &Self {
         self
     }
 

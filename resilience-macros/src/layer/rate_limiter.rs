@@ -21,7 +21,7 @@ impl Layer for Guarded<Settings> {
             let limiter = quote_spanned! {span=>
                 {
                     use #private::RateLimiterInstance as _;
-                    (&#with).__resilience_rate_limiter()
+                    (&#with).__resilience_with_must_be_a_RateLimiter_or_FleetRateLimiter()
                 }
             };
             let err = &cx.err;
