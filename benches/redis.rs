@@ -94,7 +94,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Round trips per 1,000 admitted calls, on fresh limiters.
-    for max_lease in [1, 16, 64, 256] {
+    for max_lease in [1, 16, 64, 256, 1024] {
         let limiter = fleet("trips").max_lease(max_lease);
         let calls = 10_000u64;
         let start = Instant::now();
