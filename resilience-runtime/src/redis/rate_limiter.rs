@@ -1069,7 +1069,8 @@ impl FleetSlot {
 pub struct FleetRateLimiterSnapshot {
     /// Cells this replica holds and may spend without a round trip.
     pub leased: u32,
-    /// Script calls made (each one round trip).
+    /// Script calls made: one round trip each (three when the server has
+    /// lost the script, e.g. after a restart: `NOSCRIPT`, load, run).
     pub round_trips: u64,
     /// Calls refused.
     pub rejected: u64,
