@@ -79,6 +79,12 @@ async fn replicas_share_one_quota() {
         retry_after > Duration::from_secs(1) && retry_after <= Duration::from_secs(6),
         "the next cell frees within one interval (6 s): {retry_after:?}"
     );
+    // The key expires when the TAT passes (10 cells of 6 s: at most a
+    // minute from now), so an idle limiter leaves nothing in Redis.
+    let pttl: i64 = server.command("PTTL share:rate_limiter:api")[1..]
+        .parse()
+        .unwrap();
+    assert!((54_000..=60_001).contains(&pttl), "PTTL {pttl}");
 }
 
 #[tokio::test]

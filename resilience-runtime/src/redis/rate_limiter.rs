@@ -25,7 +25,8 @@ use crate::{RateLimiter, Rejection};
 /// and the TAT the lease that gives them back stored (they go back only
 /// if no one has taken a cell since, as the in-process limiter's refund),
 /// and a clock reading in µs to use instead of `TIME` (empty in
-/// production; the model test drives time with it).
+/// production; the model test drives time with it, and then the key does
+/// not expire: its expiry runs on the server's real clock, not the test's).
 ///
 /// Returns `{granted, retry_after_us, tat}`: as many cells as are free
 /// now, at most the wanted ones (GCRA: a cell is free when the TAT after
@@ -62,7 +63,9 @@ if granted > 0 then
   changed = true
 end
 local text = string.format('%.0f', tat)
-if changed then
+if changed and ARGV[6] ~= '' then
+  redis.call('SET', KEYS[1], text)
+elseif changed then
   local ttl = math.ceil((tat - now) / 1000) + 1
   redis.call('SET', KEYS[1], text, 'PX', ttl)
 end
