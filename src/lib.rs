@@ -61,6 +61,13 @@
 //! | `anyhow` | off | `Classify` for `anyhow::Error`, by the error it wraps (the macros need no feature for it) |
 //! | `chaos` | off | `#[chaos]` and `resilience::chaos`; without it `#[chaos]` expands to nothing, so enable it in `[dev-dependencies]` only |
 //! | `config` | off | `resilience::config`: named instances configured from a TOML file and the environment, reloaded live (`config::watch`) keeping their state (pulls in toml, notify) |
+//! | `redis` | off | `resilience::redis`: a rate limit shared by every replica (GCRA in Redis, with leases), a fleet view of circuit breakers (pulls in the `redis` crate) |
+//! | `tower` | off | `resilience::tower`: every instance as a `tower::Layer` (from a `static`, an `Arc` or the registry), in any order |
+//! | `axum` | off | `resilience::axum`: a load-shedding layer answering rejections with 429, 503 or 504 and `Retry-After` (implies `tower`) |
+//! | `reqwest-middleware` | off | `resilience::reqwest_middleware`: a `Middleware` running requests through our instances, honouring `Retry-After` |
+//! | `serde` | off | `serde::Serialize` for snapshots, `registry::instances()`, `resilience::health()` and events |
+//! | `metrics` | off | `resilience::metrics`: the pinned counters and gauges through the `metrics` 0.24 facade (no exporter chosen for you) |
+//! | `dashboard` | off | `resilience::dashboard::router()`: an axum router with a live page of every instance (implies `serde`) |
 //!
 //! What your crate needs from tokio:
 //!
@@ -634,6 +641,11 @@ pub use resilience_macros::hedge;
 /// | `with = <expr>` | — | a [`RateLimiter`] you own (`T`, `&T`, `Arc<T>` or `&Arc<T>`); set its options where you build it |
 /// | `crate = "…"` | `"::resilience"` | path of the crate when the dependency is renamed |
 ///
+/// With the `redis` feature, `with` also takes a limit shared by every
+/// replica of a service: a `resilience::redis::FleetRateLimiter` (GCRA in
+/// Redis, spent locally through leases) or a `resilience::redis::FleetSlot`
+/// bound to one at start-up, in the same forms.
+///
 /// # Errors
 ///
 /// [`Rejection::RateLimited`] `{ name, retry_after }` for a call over the
@@ -927,6 +939,8 @@ pub use resilience_runtime::fallback;
 pub use resilience_runtime::http;
 #[cfg(feature = "metrics")]
 pub use resilience_runtime::metrics;
+#[cfg(feature = "redis")]
+pub use resilience_runtime::redis;
 #[cfg(feature = "reqwest-middleware")]
 pub use resilience_runtime::reqwest_middleware;
 #[cfg(feature = "tower")]
@@ -973,7 +987,9 @@ pub mod __private {
     feature = "axum",
     feature = "reqwest-middleware",
     feature = "serde",
-    feature = "metrics"
+    feature = "metrics",
+    feature = "dashboard",
+    feature = "redis"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -149,6 +149,11 @@ fn judge(snapshot: &Snapshot, fail_when_open: bool) -> (Status, Option<&'static 
         Snapshot::Bulkhead(b) if b.available == 0 && b.waiting > 0 => {
             (Status::Degraded, Some("bulkhead full, callers waiting"))
         }
+        #[cfg(feature = "redis")]
+        Snapshot::FleetRateLimiter(f) if f.on_fallback => (
+            Status::Degraded,
+            Some("Redis unreachable, on_store_error applies"),
+        ),
         _ => (Status::Up, None),
     }
 }

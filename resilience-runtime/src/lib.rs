@@ -38,6 +38,8 @@ pub mod latency;
 pub mod macro_support;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod registry;
 #[cfg(feature = "reqwest-middleware")]
 pub mod reqwest_middleware;

@@ -336,6 +336,91 @@ where
     limiter.call_with(call, E::from)
 }
 
+/// What `#[rate_limiter(with = …)]` accepts: the in-process
+/// [`RateLimiter`] and, with the `redis` feature, the fleet's
+/// `FleetRateLimiter` and `FleetSlot`. The expansion reaches it by a
+/// method call, `(&with).__resilience_with_must_be_a_RateLimiter_or_FleetRateLimiter()`,
+/// so auto-deref finds
+/// the limiter through `&T`, `Arc<T>` or `LazyLock<T>` as deref coercion
+/// did when `with` had to be a `RateLimiter`; then
+/// [`call_with_own_rate_limiter`] wraps the call. For a `RateLimiter` the
+/// future is its own [`RateLimiterFuture`](crate::RateLimiterFuture): the
+/// in-process path is the one `call_with_rate_limiter` takes.
+#[diagnostic::on_unimplemented(
+    message = "`#[rate_limiter(with = …)]` needs a rate limiter, but `{Self}` is not one",
+    label = "not a `RateLimiter`, `FleetRateLimiter` or `FleetSlot`",
+    note = "pass a `resilience::RateLimiter` (or `&`, `Arc` of one), or, with the `redis` feature, a `resilience::redis::FleetRateLimiter` or `FleetSlot`"
+)]
+pub trait RateLimiterInstance {
+    type Future<'a, F, E>
+    where
+        Self: 'a;
+
+    /// Itself: the method the expansion calls to find the limiter
+    /// through references and smart pointers. Its name is the error a
+    /// `with = <not a limiter>` gets ("no method named … found"), since a
+    /// method that is not found shows no `on_unimplemented` note.
+    #[allow(non_snake_case)]
+    #[inline(always)]
+    fn __resilience_with_must_be_a_RateLimiter_or_FleetRateLimiter(&self) -> &Self {
+        self
+    }
+
+    fn call_with<F, T, E>(&self, call: F, reject: fn(Rejection) -> E) -> Self::Future<'_, F, E>
+    where
+        F: core::future::Future<Output = Result<T, E>>;
+}
+
+impl RateLimiterInstance for RateLimiter {
+    type Future<'a, F, E> = crate::RateLimiterFuture<'a, F, E>;
+
+    #[inline(always)]
+    fn call_with<F, T, E>(&self, call: F, reject: fn(Rejection) -> E) -> Self::Future<'_, F, E>
+    where
+        F: core::future::Future<Output = Result<T, E>>,
+    {
+        RateLimiter::call_with(self, call, reject)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RateLimiterInstance for crate::redis::FleetRateLimiter {
+    type Future<'a, F, E> = crate::redis::FleetRateLimiterFuture<'a, F, E>;
+
+    #[inline(always)]
+    fn call_with<F, T, E>(&self, call: F, reject: fn(Rejection) -> E) -> Self::Future<'_, F, E>
+    where
+        F: core::future::Future<Output = Result<T, E>>,
+    {
+        crate::redis::FleetRateLimiter::call_with(self, call, reject)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RateLimiterInstance for crate::redis::FleetSlot {
+    type Future<'a, F, E> = crate::redis::FleetRateLimiterFuture<'a, F, E>;
+
+    #[inline(always)]
+    fn call_with<F, T, E>(&self, call: F, reject: fn(Rejection) -> E) -> Self::Future<'_, F, E>
+    where
+        F: core::future::Future<Output = Result<T, E>>,
+    {
+        crate::redis::FleetSlot::call_with(self, call, reject)
+    }
+}
+
+/// `#[rate_limiter(with = …)]`: the caller's limiter of any kind, with the
+/// error bound phrased for `#[rate_limiter]`.
+#[inline(always)]
+pub fn call_with_own_rate_limiter<L, F, T, E>(limiter: &L, call: F) -> L::Future<'_, F, E>
+where
+    L: RateLimiterInstance + ?Sized,
+    F: core::future::Future<Output = Result<T, E>>,
+    E: RateLimiterCarrier,
+{
+    limiter.call_with(call, E::from)
+}
+
 /// [`CircuitBreaker::call_with`] with the error bound phrased for
 /// `#[circuit_breaker]`; `classify` is the expansion's classification
 /// (the error's `Classify` impl, transient by default, or `failure_if`).

@@ -158,6 +158,15 @@ fn publish_one(i: &Instance) {
         #[cfg(feature = "stale-cache")]
         Snapshot::StaleCache(_) => {}
         Snapshot::Chaos => {}
+        #[cfg(feature = "redis")]
+        Snapshot::FleetRateLimiter(f) => {
+            gauge!("resilience_fleet_rate_limiter_leased", "name" => name.to_owned())
+                .set(f64::from(f.leased));
+            counter!("resilience_fleet_rate_limiter_round_trips_total", "name" => name.to_owned())
+                .absolute(f.round_trips);
+            counter!("resilience_fleet_rate_limiter_store_errors_total", "name" => name.to_owned())
+                .absolute(f.store_errors);
+        }
         Snapshot::AdaptiveConcurrency(a) => {
             gauge!("resilience_adaptive_concurrency_limit", "name" => name.to_owned())
                 .set(a.limit as f64);

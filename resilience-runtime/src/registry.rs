@@ -62,6 +62,8 @@ pub enum Kind {
     Chaos,
     /// `#[adaptive_concurrency]`.
     AdaptiveConcurrency,
+    /// A rate limiter shared by the fleet (`resilience::redis`).
+    FleetRateLimiter,
 }
 
 impl Kind {
@@ -83,6 +85,7 @@ impl Kind {
             Kind::StaleCache => "stale_cache",
             Kind::Chaos => "chaos",
             Kind::AdaptiveConcurrency => "adaptive_concurrency",
+            Kind::FleetRateLimiter => "fleet_rate_limiter",
         }
     }
 }
@@ -228,6 +231,9 @@ pub enum Snapshot {
     Chaos,
     /// An adaptive concurrency limit.
     AdaptiveConcurrency(crate::AdaptiveConcurrencySnapshot),
+    /// A rate limiter shared by the fleet (feature `redis`).
+    #[cfg(feature = "redis")]
+    FleetRateLimiter(crate::redis::FleetRateLimiterSnapshot),
 }
 
 /// Where an instance lives.

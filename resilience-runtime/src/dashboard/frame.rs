@@ -78,6 +78,7 @@ fn kind_str(kind: &str) -> Option<&'static str> {
         Kind::StaleCache,
         Kind::Chaos,
         Kind::AdaptiveConcurrency,
+        Kind::FleetRateLimiter,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)

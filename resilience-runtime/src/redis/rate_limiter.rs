@@ -1,0 +1,1200 @@
+//! [`FleetRateLimiter`]: GCRA in Redis, spent locally through leases.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::{OnStoreError, RedisStore, StoreError};
+use crate::registry::Registrable;
+use crate::{RateLimiter, Rejection};
+
+/// GCRA over the server's clock, for a batch of cells at once.
+///
+/// `KEYS[1]`: the TAT, in microseconds of the server's clock (absent:
+/// the whole burst is free). `ARGV`: the interval (µs per cell), the
+/// tolerance (`burst × interval`), the cells wanted, the cells given back
+/// and the TAT the lease that gives them back stored (they go back only
+/// if no one has taken a cell since, as the in-process limiter's refund),
+/// and a clock reading in µs to use instead of `TIME` (empty in
+/// production; the model test drives time with it, and then the key does
+/// not expire: its expiry runs on the server's real clock, not the test's).
+///
+/// Returns `{granted, retry_after_us, tat}`: as many cells as are free
+/// now, at most the wanted ones (GCRA: a cell is free when the TAT after
+/// it is at most `tolerance` ahead of now); when none is, the time until
+/// one is. The key expires when the TAT passes, so an idle limiter leaves
+/// nothing behind.
+pub(super) const SCRIPT: &str = r"
+local now
+if ARGV[6] ~= '' then
+  now = tonumber(ARGV[6])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local back = tonumber(ARGV[4])
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored then tat = tonumber(stored) end
+local changed = false
+if back > 0 and stored and stored == ARGV[5] then
+  tat = tat - back * interval
+  changed = true
+end
+if tat < now then tat = now end
+local ahead = tat - now
+local granted = math.floor((tolerance - ahead) / interval)
+if granted > want then granted = want end
+if granted < 0 then granted = 0 end
+if granted > 0 then
+  tat = tat + granted * interval
+  changed = true
+end
+local text = string.format('%.0f', tat)
+if changed and ARGV[6] ~= '' then
+  redis.call('SET', KEYS[1], text)
+elseif changed then
+  local ttl = math.ceil((tat - now) / 1000) + 1
+  redis.call('SET', KEYS[1], text, 'PX', ttl)
+end
+local retry = 0
+if granted == 0 then retry = ahead + interval - tolerance end
+return {granted, retry, text}
+";
+
+/// Cells leased at most in one script call, unless set (and at most a
+/// quarter of the burst, so that one replica never holds the most of it).
+pub const MAX_LEASE: u32 = 256;
+/// How long a leased cell may be spent, unless set.
+pub const LEASE_TTL: Duration = Duration::from_millis(100);
+
+/// The lease word: `expiry_ms << 24 | cells`, milliseconds since the
+/// limiter's epoch.
+const CELL_BITS: u32 = 24;
+const CELLS: u64 = (1 << CELL_BITS) - 1;
+
+/// How long the limiter stays on its fallback after Redis failed, before
+/// the next call tries Redis again: doubling from the first to the last.
+const FIRST_BACKOFF_MS: u64 = 50;
+const LAST_BACKOFF_MS: u64 = 500;
+
+/// A rate limiter whose quota every replica of a service shares: `rate`
+/// calls per `per` for the whole fleet, up to `burst` at once, kept in
+/// Redis.
+///
+/// Used by `#[rate_limiter(with = …)]` (a `static LazyLock<FleetRateLimiter>`,
+/// a field, an `Arc`), by a [`FleetSlot`] bound at start-up, or directly
+/// ([`FleetRateLimiter::acquire`], [`FleetRateLimiter::call`]).
+///
+/// # Algorithm
+///
+/// GCRA, as [`RateLimiter`], with the theoretical arrival time (TAT) kept
+/// in one Redis key and updated by a Lua script that reads the server's
+/// clock (`TIME`): replicas' clocks never matter. One script call is one
+/// round trip (`EVALSHA`, and `SCRIPT LOAD` again after a server restart
+/// answers `NOSCRIPT`).
+///
+/// # Leases
+///
+/// A call does not go to Redis: a replica takes a *lease* of cells in one
+/// script call (as many as are free, at most the lease size) and spends
+/// them locally, one atomic operation per call. A lease lives
+/// [`lease_ttl`](Self::lease_ttl) (100 ms unless set); cells left when it
+/// ends go back to Redis with the next script call if no replica has taken
+/// a cell since, and otherwise lapse.
+///
+/// The lease size adapts to the replica's own demand: it starts at one
+/// cell, doubles while leases are spent within half their lifetime, up to
+/// [`max_lease`](Self::max_lease) (256 or a quarter of the burst unless
+/// set), and falls to what was
+/// spent when a lease ends unspent. A quiet replica holds no cells: it
+/// takes a lease only for a call, and its lease ends within `lease_ttl`.
+///
+/// **Bound.** Redis grants cells by GCRA: at most `burst + t × rate / per`
+/// in any stretch of time `t`. A cell is spent at most `lease_ttl` after it
+/// was granted, so the calls the fleet admits in any stretch `t` are at
+/// most `burst + (t + lease_ttl) × rate / per`, however many replicas
+/// there are: over a second, `lease_ttl × rate / per` calls (20 for 200
+/// calls/s and 100 ms) more than the in-process limiter allows. While
+/// Redis is down the fallback's own limits apply instead (see
+/// [`OnStoreError`]).
+///
+/// # When Redis is slow or down
+///
+/// No call waits on Redis longer than the store timeout
+/// ([`RedisStore::store_timeout`]). A call that finds its replica's lease
+/// spent asks Redis for the next one; if Redis does not answer in time, the
+/// call follows [`on_store_error`](Self::on_store_error), a `tracing`
+/// warning names the limiter, and the following calls apply the fallback
+/// at once for a short backoff (50 ms doubling to 500 ms) before one tries
+/// Redis again. The connection reconnects on its own; the first answer
+/// brings the shared count back (an info event), where the server kept it,
+/// or afresh after a restart without persistence.
+///
+/// # Cancel safety
+///
+/// A call dropped while it waits for Redis may have taken a lease that no
+/// call spends: the fleet then admits fewer calls than it could for at
+/// most `lease_ttl`, never more.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use resilience::redis::{FleetRateLimiter, OnStoreError, RedisStore};
+/// use std::time::Duration;
+///
+/// let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+/// let limiter = FleetRateLimiter::new(&store, "search", 200, Duration::from_secs(1))
+///     .burst(20)
+///     .on_store_error(OnStoreError::Local)
+///     .replicas(4);
+/// match limiter.acquire().await {
+///     Ok(()) => { /* call the service */ }
+///     Err(refused) => println!("over the fleet's quota: {refused}"),
+/// }
+/// # }
+/// ```
+pub struct FleetRateLimiter {
+    name: Cow<'static, str>,
+    store: RedisStore,
+    key: String,
+    script: ::redis::Script,
+    rate: u32,
+    per: Duration,
+    burst: u32,
+    /// `per / rate` in microseconds, the server clock's unit.
+    interval_us: u64,
+    /// As set by [`FleetRateLimiter::max_lease`]; see `get_max_lease`.
+    max_lease: Option<u32>,
+    lease_ttl: Duration,
+    on_store_error: OnStoreError,
+    replicas: u32,
+    /// This replica's share, for `OnStoreError::Local`.
+    local: RateLimiter,
+    epoch: Instant,
+    /// The lease being spent: `expiry_ms << CELL_BITS | cells left`.
+    lease: AtomicU64,
+    /// Until when Redis said no cell is free: calls are refused locally.
+    denied_until_ms: AtomicU64,
+    /// Until when the fallback applies without asking Redis.
+    down_until_ms: AtomicU64,
+    refill: tokio::sync::Mutex<Refill>,
+    round_trips: AtomicU64,
+    rejected: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+/// The slow path's state, behind its async lock: one caller at a time
+/// asks Redis.
+#[derive(Debug)]
+struct Refill {
+    /// Cells of the current lease, and when it was asked for.
+    granted: u32,
+    started_ms: u64,
+    /// The TAT the current lease stored (for giving cells back).
+    tat: Option<String>,
+    /// Cells the next lease asks for.
+    next: u32,
+    /// Whether Redis failed last time, and the next backoff.
+    down: bool,
+    backoff_ms: u64,
+}
+
+impl fmt::Debug for FleetRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetRateLimiter")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("rate", &self.rate)
+            .field("per", &self.per)
+            .field("burst", &self.burst)
+            .field("max_lease", &self.max_lease)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("on_store_error", &self.on_store_error)
+            .field("replicas", &self.replicas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FleetRateLimiter {
+    /// `rate` calls per `per` for the whole fleet, a burst of `rate`, its
+    /// state under the key `<prefix>:rate_limiter:<name>` of `store`.
+    /// Every replica builds it with the same name and settings.
+    ///
+    /// # Panics
+    ///
+    /// If `rate` is 0 or `per` is shorter than `rate` microseconds (the
+    /// server clock's unit), or longer than 100 years.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// use std::time::Duration;
+    /// let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1));
+    /// assert_eq!(limiter.get_burst(), 1_000);
+    /// # }
+    /// ```
+    pub fn new(
+        store: &RedisStore,
+        name: impl Into<Cow<'static, str>>,
+        rate: u32,
+        per: Duration,
+    ) -> Self {
+        let name = name.into();
+        // The in-process limiter checks `rate` and `per` by the schema's rules.
+        let local = RateLimiter::named(name.clone(), rate, per);
+        let interval_us = per.as_micros() / u128::from(rate);
+        assert!(
+            interval_us >= 1,
+            "a fleet rate limiter admits at most one call per microsecond (the server clock's unit): make `per` at least `rate` microseconds"
+        );
+        let key = store.key("rate_limiter", &name);
+        let limiter = FleetRateLimiter {
+            store: store.clone(),
+            key,
+            script: ::redis::Script::new(SCRIPT),
+            rate,
+            per,
+            burst: rate,
+            interval_us: interval_us as u64,
+            max_lease: None,
+            lease_ttl: LEASE_TTL,
+            on_store_error: OnStoreError::Local,
+            replicas: 1,
+            local,
+            epoch: Instant::now(),
+            lease: AtomicU64::new(0),
+            denied_until_ms: AtomicU64::new(0),
+            down_until_ms: AtomicU64::new(0),
+            refill: tokio::sync::Mutex::new(Refill {
+                granted: 0,
+                started_ms: 0,
+                tat: None,
+                next: 1,
+                down: false,
+                backoff_ms: FIRST_BACKOFF_MS,
+            }),
+            round_trips: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            name,
+        };
+        limiter.with_local_share()
+    }
+
+    /// How many calls the fleet may make at once after a quiet spell.
+    ///
+    /// # Panics
+    ///
+    /// As [`RateLimiter::burst`](crate::RateLimiter::burst).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1)).burst(50);
+    /// assert_eq!(limiter.get_burst(), 50);
+    /// # }
+    /// ```
+    pub fn burst(mut self, burst: u32) -> Self {
+        // The schema's rule, through the in-process limiter's builder.
+        let _ = RateLimiter::named("", self.rate, self.per).burst(burst);
+        self.burst = burst;
+        self.with_local_share()
+    }
+
+    /// The most cells one lease takes (unless set, 256 or a quarter of the
+    /// burst, whichever is less; at most the burst): larger leases cost a
+    /// busy replica fewer round trips and let one replica hold more of the
+    /// burst.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1)).max_lease(10);
+    /// assert_eq!(limiter.get_max_lease(), 10);
+    /// # }
+    /// ```
+    pub fn max_lease(mut self, cells: u32) -> Self {
+        self.max_lease = Some(cells.clamp(1, CELLS as u32));
+        self
+    }
+
+    /// How long a leased cell may be spent (100 ms unless set): the
+    /// fleet's over-admission bound grows by `lease_ttl × rate / per`
+    /// (see [Leases](Self#leases)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1))
+    ///     .lease_ttl(Duration::from_millis(20));
+    /// assert_eq!(limiter.get_lease_ttl(), Duration::from_millis(20));
+    /// # }
+    /// ```
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// What calls get while Redis does not answer ([`OnStoreError::Local`]
+    /// unless set).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, OnStoreError, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1))
+    ///     .on_store_error(OnStoreError::Deny);
+    /// assert_eq!(limiter.get_on_store_error(), OnStoreError::Deny);
+    /// # }
+    /// ```
+    pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
+        self.on_store_error = policy;
+        self
+    }
+
+    /// How many replicas share the limit (1 unless set): under
+    /// [`OnStoreError::Local`] each replica admits `rate / replicas` per
+    /// `per` (at least one), a burst of `burst / replicas`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1)).replicas(20);
+    /// assert_eq!(limiter.local_share().rate(), 50);
+    /// # }
+    /// ```
+    pub fn replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas.max(1);
+        self.with_local_share()
+    }
+
+    fn with_local_share(mut self) -> Self {
+        let rate = (self.rate / self.replicas).max(1);
+        let burst = (self.burst / self.replicas).max(1);
+        self.local = RateLimiter::named(self.name.clone(), rate, self.per).burst(burst);
+        self
+    }
+
+    /// The instance name carried by its rejections.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// assert_eq!(FleetRateLimiter::new(&store, "github", 5, Duration::from_secs(1)).name(), "github");
+    /// # }
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls per [`per`](Self::per) for the fleet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 5, Duration::from_secs(2));
+    /// assert_eq!((limiter.rate(), limiter.per()), (5, Duration::from_secs(2)));
+    /// # }
+    /// ```
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// The period of the rate.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5, Duration::from_secs(2)).per(), Duration::from_secs(2));
+    /// # }
+    /// ```
+    pub fn per(&self) -> Duration {
+        self.per
+    }
+
+    /// The burst.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5, Duration::from_secs(1)).get_burst(), 5);
+    /// # }
+    /// ```
+    pub fn get_burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// The largest lease.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 500, Duration::from_secs(1)).get_max_lease(), 125);
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5_000, Duration::from_secs(1)).get_max_lease(), 256);
+    /// # }
+    /// ```
+    pub fn get_max_lease(&self) -> u32 {
+        self.max_lease
+            .unwrap_or(MAX_LEASE.min(self.burst / 4))
+            .clamp(1, self.burst)
+    }
+
+    /// A lease's lifetime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 5, Duration::from_secs(1));
+    /// assert_eq!(limiter.get_lease_ttl(), Duration::from_millis(100));
+    /// # }
+    /// ```
+    pub fn get_lease_ttl(&self) -> Duration {
+        self.lease_ttl
+    }
+
+    /// The policy while Redis does not answer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, OnStoreError, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 5, Duration::from_secs(1));
+    /// assert_eq!(limiter.get_on_store_error(), OnStoreError::Local);
+    /// # }
+    /// ```
+    pub fn get_on_store_error(&self) -> OnStoreError {
+        self.on_store_error
+    }
+
+    /// The in-process limiter `OnStoreError::Local` falls back to: this
+    /// replica's share of the limit.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1)).burst(40).replicas(4);
+    /// assert_eq!((limiter.local_share().rate(), limiter.local_share().get_burst()), (25, 10));
+    /// # }
+    /// ```
+    pub fn local_share(&self) -> &RateLimiter {
+        &self.local
+    }
+
+    /// Round trips, rejections, store errors and the cells this replica
+    /// holds now.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1));
+    /// assert_eq!(limiter.snapshot().leased, 0, "no lease before the first call");
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> FleetRateLimiterSnapshot {
+        let now = self.now_ms();
+        let lease = self.lease.load(Ordering::Acquire);
+        let leased = if now < lease >> CELL_BITS {
+            (lease & CELLS) as u32
+        } else {
+            0
+        };
+        FleetRateLimiterSnapshot {
+            leased,
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            store_errors: self.store_errors.load(Ordering::Relaxed),
+            on_fallback: now < self.down_until_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Admits a call, from this replica's lease when it holds one (no
+    /// round trip), else from a new lease (one round trip, at most the
+    /// store timeout), or refuses it with [`Rejection::RateLimited`] and
+    /// the time until the fleet frees a cell.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1));
+    /// limiter.acquire().await.unwrap();
+    /// # }
+    /// ```
+    pub async fn acquire(&self) -> Result<(), Rejection> {
+        match self.fast() {
+            Fast::Admitted => Ok(()),
+            Fast::Refused(retry_after) => Err(self.reject(retry_after)),
+            Fast::Slow => self.acquire_slow().await,
+        }
+    }
+
+    /// Runs `call` once it is admitted; refuses it with
+    /// [`Rejection::RateLimited`] when the fleet is over its limit.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use resilience::Rejection;
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1));
+    /// assert_eq!(limiter.call(async { Ok::<_, Rejection>(7) }).await, Ok(7));
+    /// # }
+    /// ```
+    pub fn call<F, T, E>(&self, call: F) -> FleetRateLimiterFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<Rejection>,
+    {
+        self.call_with(call, E::from)
+    }
+
+    /// Like [`FleetRateLimiter::call`], with `reject` turning the
+    /// rejection into `E`.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1));
+    /// let out: Result<u32, String> = limiter.call_with(async { Ok(7) }, |r| r.to_string()).await;
+    /// # }
+    /// ```
+    pub fn call_with<F, T, E>(
+        &self,
+        call: F,
+        reject: fn(Rejection) -> E,
+    ) -> FleetRateLimiterFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        FleetRateLimiterFuture {
+            limiter: Some(self),
+            state: FleetState::Start,
+            call,
+            reject,
+        }
+    }
+
+    /// Registers this limiter under its name, for every [`FleetSlot`] of
+    /// that name and for the registry's list; returns the shared instance.
+    /// The first limiter bound to a name stays.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use resilience::redis::{FleetRateLimiter, FleetSlot, RedisStore};
+    /// use std::time::Duration;
+    ///
+    /// static GITHUB: FleetSlot = FleetSlot::new("github");
+    ///
+    /// let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1)).bind();
+    /// assert!(GITHUB.get().is_some());
+    /// # }
+    /// ```
+    pub fn bind(self) -> Arc<FleetRateLimiter> {
+        let name = self.name.to_string();
+        let limiter = crate::registry::get_or_register(self.name.clone(), || self);
+        bound()
+            .entry(name)
+            .or_insert_with(|| limiter.clone())
+            .clone()
+    }
+
+    #[inline]
+    fn now_ms(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_millis() as u64
+    }
+
+    /// Takes one cell of the lease if it holds one and has not ended.
+    #[inline]
+    fn spend(&self, now_ms: u64) -> bool {
+        let mut lease = self.lease.load(Ordering::Relaxed);
+        loop {
+            if lease & CELLS == 0 || now_ms >= lease >> CELL_BITS {
+                return false;
+            }
+            match self.lease.compare_exchange_weak(
+                lease,
+                lease - 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => lease = actual,
+            }
+        }
+    }
+
+    /// What a call gets without a round trip.
+    #[inline]
+    fn fast(&self) -> Fast {
+        let now = self.now_ms();
+        if self.spend(now) {
+            return Fast::Admitted;
+        }
+        self.fast_without_lease(now)
+    }
+
+    #[cold]
+    fn fast_without_lease(&self, now: u64) -> Fast {
+        let denied = self.denied_until_ms.load(Ordering::Relaxed);
+        if now < denied {
+            return Fast::Refused(Duration::from_millis(denied - now));
+        }
+        let down = self.down_until_ms.load(Ordering::Relaxed);
+        if now < down {
+            return match self.fallback(Duration::from_millis(down - now)) {
+                Ok(()) => Fast::Admitted,
+                Err(retry_after) => Fast::Refused(retry_after),
+            };
+        }
+        Fast::Slow
+    }
+
+    /// The call's fate while Redis is down: `retry_store` is the time until
+    /// Redis is tried again.
+    fn fallback(&self, retry_store: Duration) -> Result<(), Duration> {
+        match self.on_store_error {
+            OnStoreError::Allow => Ok(()),
+            OnStoreError::Deny => Err(retry_store.max(Duration::from_millis(1))),
+            OnStoreError::Local => self
+                .local
+                .check()
+                .map_err(|r| r.retry_after().unwrap_or(retry_store)),
+        }
+    }
+
+    #[cold]
+    fn reject(&self, retry_after: Duration) -> Rejection {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(name = %self.name, ?retry_after, "resilience: fleet rate limit reached, call rejected");
+        Rejection::rate_limited(self.name.clone(), retry_after)
+    }
+
+    /// One round trip for a new lease, within the store timeout from the
+    /// moment the call started waiting (for the lock included).
+    async fn acquire_slow(&self) -> Result<(), Rejection> {
+        let deadline = Instant::now() + self.store.timeout;
+        let Ok(mut refill) = tokio::time::timeout_at(deadline, self.refill.lock()).await else {
+            // Another call of this replica is asking Redis and has not
+            // heard back: the store is slow.
+            return self.after_store_error(None, StoreError::Timeout(self.store.timeout));
+        };
+        // Another call may have brought a lease, a refusal or a failure.
+        match self.fast() {
+            Fast::Admitted => return Ok(()),
+            Fast::Refused(retry_after) => return Err(self.reject(retry_after)),
+            Fast::Slow => {}
+        }
+        let now = self.now_ms();
+        let left = (self.lease.swap(0, Ordering::AcqRel) & CELLS) as u32;
+        let spent = refill.granted.saturating_sub(left);
+        let lived = now.saturating_sub(refill.started_ms);
+        refill.next = if left > 0 {
+            // Ended unspent: as many as were spent in its lifetime.
+            spent.max(1)
+        } else if refill.granted > 0 && u128::from(lived) * 2 < self.lease_ttl.as_millis() {
+            // Spent in under half its lifetime: twice as many.
+            refill.next.saturating_mul(2)
+        } else {
+            refill.next
+        }
+        .clamp(1, self.get_max_lease());
+        let give_back = if left > 0 { refill.tat.take() } else { None };
+        let answer = self
+            .take_cells(
+                refill.next,
+                give_back.as_deref().map(|tat| (left, tat)),
+                None,
+                deadline,
+            )
+            .await;
+        match answer {
+            Ok(Answer {
+                granted,
+                retry_after_us,
+                tat,
+            }) => {
+                if refill.down {
+                    refill.down = false;
+                    refill.backoff_ms = FIRST_BACKOFF_MS;
+                    self.down_until_ms.store(0, Ordering::Relaxed);
+                    tracing::info!(name = %self.name, "resilience: redis answers again, fleet rate limiter back on the shared count");
+                }
+                if granted == 0 {
+                    let retry_after = Duration::from_micros(retry_after_us.max(1));
+                    let until = now + retry_after.as_millis().max(1) as u64;
+                    self.denied_until_ms.store(until, Ordering::Relaxed);
+                    refill.granted = 0;
+                    return Err(self.reject(retry_after));
+                }
+                refill.granted = granted;
+                refill.started_ms = now;
+                refill.tat = Some(tat);
+                let expiry = now + self.lease_ttl.as_millis() as u64;
+                self.lease.store(
+                    expiry << CELL_BITS | u64::from(granted - 1),
+                    Ordering::Release,
+                );
+                Ok(())
+            }
+            Err(error) => self.after_store_error(Some(&mut refill), error),
+        }
+    }
+
+    /// Redis did not answer: the fallback applies now and, without asking
+    /// Redis, for the backoff.
+    #[cold]
+    fn after_store_error(
+        &self,
+        refill: Option<&mut Refill>,
+        error: StoreError,
+    ) -> Result<(), Rejection> {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        let backoff = match refill {
+            Some(refill) => {
+                let backoff = refill.backoff_ms;
+                refill.backoff_ms = (backoff * 2).min(LAST_BACKOFF_MS);
+                refill.granted = 0;
+                refill.tat = None;
+                if !refill.down {
+                    refill.down = true;
+                    tracing::warn!(
+                        name = %self.name,
+                        %error,
+                        on_store_error = %self.on_store_error,
+                        "resilience: redis store unavailable, fleet rate limiter falls back"
+                    );
+                }
+                self.down_until_ms
+                    .store(self.now_ms() + backoff, Ordering::Relaxed);
+                backoff
+            }
+            None => FIRST_BACKOFF_MS,
+        };
+        self.fallback(Duration::from_millis(backoff))
+            .map_err(|retry_after| self.reject(retry_after))
+    }
+
+    /// One script call: up to `want` cells, giving back `give_back`'s
+    /// cells if the TAT is still the one it names; `now_us` replaces the
+    /// server's clock (tests).
+    async fn take_cells(
+        &self,
+        want: u32,
+        give_back: Option<(u32, &str)>,
+        now_us: Option<u64>,
+        deadline: Instant,
+    ) -> Result<Answer, StoreError> {
+        let (back, tat) = give_back.unwrap_or((0, ""));
+        let mut invocation = self.script.key(&self.key);
+        invocation
+            .arg(self.interval_us)
+            .arg(self.interval_us * u64::from(self.burst))
+            .arg(want)
+            .arg(back)
+            .arg(tat)
+            .arg(now_us.map(|n| n.to_string()).unwrap_or_default());
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut connection = self.store.connection.clone();
+        let reply = tokio::time::timeout_at(
+            deadline,
+            invocation.invoke_async::<(u32, u64, String)>(&mut connection),
+        )
+        .await;
+        match reply {
+            Ok(Ok((granted, retry_after_us, tat))) => Ok(Answer {
+                granted,
+                retry_after_us,
+                tat,
+            }),
+            Ok(Err(error)) => Err(StoreError::Redis(error)),
+            Err(_) => Err(StoreError::Timeout(self.store.timeout)),
+        }
+    }
+
+    /// The script's answer for `want` cells at `now_us` on the script's
+    /// clock, for the model test. Not public API.
+    #[doc(hidden)]
+    pub async fn __take_at(&self, want: u32, now_us: u64) -> Result<(u32, u64), String> {
+        let deadline = Instant::now() + self.store.timeout;
+        self.take_cells(want, None, Some(now_us), deadline)
+            .await
+            .map(|a| (a.granted, a.retry_after_us))
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct Answer {
+    granted: u32,
+    retry_after_us: u64,
+    tat: String,
+}
+
+enum Fast {
+    Admitted,
+    Refused(Duration),
+    Slow,
+}
+
+impl Registrable for FleetRateLimiter {
+    const KIND: &'static str = "fleet_rate_limiter";
+    fn same_settings(&self, other: &Self) -> bool {
+        (
+            self.key.as_str(),
+            self.rate,
+            self.per,
+            self.burst,
+            self.get_max_lease(),
+            self.lease_ttl,
+            self.on_store_error,
+            self.replicas,
+        ) == (
+            other.key.as_str(),
+            other.rate,
+            other.per,
+            other.burst,
+            other.get_max_lease(),
+            other.lease_ttl,
+            other.on_store_error,
+            other.replicas,
+        )
+    }
+
+    fn describe(&self) -> crate::registry::Description {
+        use crate::registry::{Description, Kind, Policy, Snapshot};
+        let policy = Policy::new()
+            .with("key", self.key.as_str())
+            .with("rate", self.rate)
+            .with_duration("per", self.per)
+            .with("burst", self.burst)
+            .with("max_lease", self.get_max_lease())
+            .with_duration("lease_ttl", self.lease_ttl)
+            .with(
+                "on_store_error",
+                format!("{:?}", self.on_store_error).to_lowercase(),
+            )
+            .with("replicas", self.replicas);
+        Description::new(
+            Kind::FleetRateLimiter,
+            self.name(),
+            policy,
+            Snapshot::FleetRateLimiter(self.snapshot()),
+        )
+    }
+}
+
+fn bound() -> std::sync::MutexGuard<'static, HashMap<String, Arc<FleetRateLimiter>>> {
+    static BOUND: LazyLock<Mutex<HashMap<String, Arc<FleetRateLimiter>>>> =
+        LazyLock::new(Default::default);
+    BOUND.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A call site's handle on the fleet limiter [bound](FleetRateLimiter::bind)
+/// under a name at start-up, for a `static`: `#[rate_limiter(with = SLOT)]`.
+/// It looks the name up once, at the first call after the binding; then
+/// each call is one atomic load more than the limiter's own.
+///
+/// A call through a slot whose name is not bound yet is refused with
+/// [`Rejection::RateLimited`] (`retry_after` one second) and logs an
+/// error: the service started without binding its limiter.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use resilience::rate_limiter;
+/// use resilience::redis::{FleetRateLimiter, FleetSlot, RedisStore};
+/// use std::time::Duration;
+///
+/// static SEARCH: FleetSlot = FleetSlot::new("search");
+///
+/// #[rate_limiter(with = SEARCH)]
+/// async fn search(q: &str) -> Result<usize, resilience::Rejection> {
+///     Ok(q.len())
+/// }
+///
+/// // At start-up:
+/// let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+/// FleetRateLimiter::new(&store, "search", 500, Duration::from_secs(1)).bind();
+/// search("rust").await.unwrap();
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct FleetSlot {
+    name: &'static str,
+    limiter: OnceLock<Arc<FleetRateLimiter>>,
+    warned: AtomicBool,
+}
+
+impl FleetSlot {
+    /// A slot for the limiter bound under `name`.
+    ///
+    /// ```
+    /// # use resilience::redis::FleetSlot;
+    /// static SLOT: FleetSlot = FleetSlot::new("doc-slot-new");
+    /// assert_eq!(SLOT.name(), "doc-slot-new");
+    /// ```
+    pub const fn new(name: &'static str) -> Self {
+        FleetSlot {
+            name,
+            limiter: OnceLock::new(),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// The name it looks up.
+    ///
+    /// ```
+    /// # use resilience::redis::FleetSlot;
+    /// assert_eq!(FleetSlot::new("search").name(), "search");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The bound limiter, if one is bound under the name.
+    ///
+    /// ```
+    /// # use resilience::redis::FleetSlot;
+    /// assert!(FleetSlot::new("doc-nothing-bound").get().is_none());
+    /// ```
+    #[inline]
+    pub fn get(&self) -> Option<&FleetRateLimiter> {
+        match self.limiter.get() {
+            Some(limiter) => Some(limiter),
+            None => self.look_up(),
+        }
+    }
+
+    #[cold]
+    fn look_up(&self) -> Option<&FleetRateLimiter> {
+        let limiter = bound().get(self.name).cloned()?;
+        Some(self.limiter.get_or_init(|| limiter))
+    }
+
+    /// Runs `call` through the bound limiter ([`FleetRateLimiter::call_with`]).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::FleetSlot;
+    /// static SLOT: FleetSlot = FleetSlot::new("doc-unbound");
+    /// let out: Result<(), String> = SLOT.call_with(async { Ok(()) }, |r| r.to_string()).await;
+    /// assert!(out.is_err(), "nothing bound under the name: refused");
+    /// # }
+    /// ```
+    pub fn call_with<F, T, E>(
+        &self,
+        call: F,
+        reject: fn(Rejection) -> E,
+    ) -> FleetRateLimiterFuture<'_, F, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        match self.get() {
+            Some(limiter) => limiter.call_with(call, reject),
+            None => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        name = self.name,
+                        "resilience: no fleet rate limiter bound under this name; calls are refused until `FleetRateLimiter::bind`"
+                    );
+                }
+                FleetRateLimiterFuture {
+                    limiter: None,
+                    state: FleetState::Unbound(self.name),
+                    call,
+                    reject,
+                }
+            }
+        }
+    }
+}
+
+/// What a [`FleetRateLimiter`] did so far (see [`FleetRateLimiter::snapshot`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # use resilience::redis::{FleetRateLimiter, RedisStore};
+/// # use std::time::Duration;
+/// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+/// let s = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1)).snapshot();
+/// assert_eq!((s.leased, s.round_trips, s.rejected, s.store_errors, s.on_fallback), (0, 0, 0, 0, false));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct FleetRateLimiterSnapshot {
+    /// Cells this replica holds and may spend without a round trip.
+    pub leased: u32,
+    /// Script calls made: one round trip each (three when the server has
+    /// lost the script, e.g. after a restart: `NOSCRIPT`, load, run).
+    pub round_trips: u64,
+    /// Calls refused.
+    pub rejected: u64,
+    /// Times Redis failed or did not answer within the store timeout.
+    pub store_errors: u64,
+    /// Whether the fallback applies now, without asking Redis.
+    pub on_fallback: bool,
+}
+
+type Asking<'a> = Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'a>>;
+
+enum FleetState<'a> {
+    Start,
+    /// Asking Redis for a lease; boxed, so the future stays small when a
+    /// lease admits the call (it allocates only for a round trip).
+    Asking(Asking<'a>),
+    /// A [`FleetSlot`] with nothing bound under its name.
+    Unbound(&'static str),
+    Admitted,
+}
+
+pin_project! {
+    /// The future returned by [`FleetRateLimiter::call`]: admits the call
+    /// (from the lease, or after one round trip), then runs it.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use resilience::Rejection;
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1));
+    /// let future: resilience::redis::FleetRateLimiterFuture<'_, _, Rejection> =
+    ///     limiter.call(async { Ok::<_, Rejection>(1) });
+    /// assert_eq!(future.await, Ok(1));
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct FleetRateLimiterFuture<'a, F, E> {
+        limiter: Option<&'a FleetRateLimiter>,
+        state: FleetState<'a>,
+        #[pin]
+        call: F,
+        reject: fn(Rejection) -> E,
+    }
+}
+
+impl<F, E> fmt::Debug for FleetRateLimiterFuture<'_, F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            FleetState::Start => "start",
+            FleetState::Asking(_) => "asking redis",
+            FleetState::Unbound(_) => "unbound",
+            FleetState::Admitted => "admitted",
+        };
+        f.debug_struct("FleetRateLimiterFuture")
+            .field("limiter", &self.limiter.map(|l| l.name()))
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, F, T, E> Future for FleetRateLimiterFuture<'a, F, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let FleetState::Start = this.state {
+            let Some(limiter) = *this.limiter else {
+                unreachable!("a future without a limiter starts unbound")
+            };
+            match limiter.fast() {
+                Fast::Admitted => *this.state = FleetState::Admitted,
+                Fast::Refused(retry_after) => {
+                    return Poll::Ready(Err((this.reject)(limiter.reject(retry_after))));
+                }
+                Fast::Slow => *this.state = FleetState::Asking(Box::pin(limiter.acquire_slow())),
+            }
+        }
+        match this.state {
+            FleetState::Asking(asking) => {
+                let admitted = std::task::ready!(asking.as_mut().poll(cx));
+                *this.state = FleetState::Admitted;
+                if let Err(rejection) = admitted {
+                    return Poll::Ready(Err((this.reject)(rejection)));
+                }
+            }
+            FleetState::Unbound(name) => {
+                let rejection = Rejection::rate_limited(*name, Duration::from_secs(1));
+                return Poll::Ready(Err((this.reject)(rejection)));
+            }
+            _ => {}
+        }
+        this.call.poll(cx)
+    }
+}
