@@ -297,7 +297,9 @@ pub struct Api {
 }
 
 impl Api {
-    fn new(base: &str, name: &'static str) -> Self {
+    /// A client of the server at `base` that names itself `name`
+    /// (`"bare"` or `"protected"`).
+    pub fn new(base: &str, name: &'static str) -> Self {
         Api {
             http: reqwest::Client::builder()
                 .no_proxy()
