@@ -245,7 +245,10 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
     let recovery = phase * 5;
     tokio::time::sleep(recovery.saturating_sub(started.elapsed())).await;
     let report = run.await.unwrap();
-    if breaker_card(&client).await.is_none_or(|(state, _)| state != "Closed") {
+    if breaker_card(&client)
+        .await
+        .is_none_or(|(state, _)| state != "Closed")
+    {
         let healthy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", healthy.local_addr().unwrap());
         let app = axum::Router::new().route("/quote/{item}", axum::routing::get(|| async { "42" }));
@@ -254,10 +257,7 @@ async fn the_page_shows_the_breaker_open_in_the_outage_and_closed_after() {
         let deadline = Instant::now() + Duration::from_secs(5);
         // Until a call reaches the server (the trial) and succeeds: at most
         // one open period (1 s), calls 100 ms apart.
-        while api
-            .protected_quote(1)
-            .await
-            .map_or(true, |q| q.price != 42)
+        while api.protected_quote(1).await.map_or(true, |q| q.price != 42)
             && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
