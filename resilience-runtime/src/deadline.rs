@@ -192,7 +192,15 @@ pub(crate) fn enter_at(at: Instant) -> EnteredAt {
 /// is read only if something asks.
 #[inline(always)]
 pub(crate) fn enter_lazy(duration: Duration) -> EnteredLazy {
-    let own = encode(duration);
+    enter_lazy_nanos(encode(duration))
+}
+
+/// [`enter_lazy`] with the duration in nanoseconds, saturated at
+/// `u64::MAX` (as `live::LiveDuration` stores it): no `Duration` built and
+/// taken apart on a timeout's first poll.
+#[inline(always)]
+pub(crate) fn enter_lazy_nanos(nanos: u64) -> EnteredLazy {
+    let own = nanos.max(1);
     LAZY.with(|c| {
         let outer = c.get();
         c.set(match outer {

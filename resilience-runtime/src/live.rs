@@ -36,6 +36,14 @@ impl LiveDuration {
         Duration::from_nanos(self.0.load(Relaxed))
     }
 
+    /// The value in nanoseconds, as stored (saturated at `u64::MAX`): for
+    /// a hot path that needs the word, not a `Duration` built and taken
+    /// apart again (a timeout's deadline scope).
+    #[inline(always)]
+    pub(crate) fn get_nanos(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+
     pub(crate) fn set(&self, d: Duration) {
         self.0.store(nanos(d), Relaxed);
     }

@@ -622,7 +622,7 @@ where
         // the scope held is read only to arm the timer.
         let (started, deadline) = match limit {
             Limit::Fixed(timeout) => {
-                let entered = deadline::enter_lazy(timeout.duration());
+                let entered = deadline::enter_lazy_nanos(timeout.duration.get_nanos());
                 match this.call.poll(cx) {
                     Poll::Ready(Ok(value)) => {
                         drop(entered);
