@@ -13,6 +13,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
+use resilience_schema::fleet_rate_limiter as schema;
+
 use super::{OnStoreError, RedisStore, StoreError};
 use crate::registry::Registrable;
 use crate::{RateLimiter, Rejection};
@@ -76,9 +78,9 @@ return {granted, retry, text}
 
 /// Cells leased at most in one script call, unless set (and at most a
 /// quarter of the burst, so that one replica never holds the most of it).
-pub const MAX_LEASE: u32 = 256;
+pub const MAX_LEASE: u32 = schema::MAX_LEASE;
 /// How long a leased cell may be spent, unless set.
-pub const LEASE_TTL: Duration = Duration::from_millis(100);
+pub const LEASE_TTL: Duration = schema::LEASE_TTL;
 
 /// The lease word: `expiry_ms << 24 | cells`, milliseconds since the
 /// limiter's epoch.
@@ -121,18 +123,30 @@ const NO_MARK: u64 = u64::MAX;
 /// The lease size adapts to the replica's own demand: it starts at one
 /// cell, doubles while leases are spent within half their lifetime, up to
 /// [`max_lease`](Self::max_lease) (256 or a quarter of the burst unless
-/// set), and falls to what was
-/// spent when a lease ends unspent. A quiet replica holds no cells: it
-/// takes a lease only for a call, and its lease ends within `lease_ttl`.
+/// set), and falls to what was spent when a lease ends unspent.
+///
+/// **Prefetch.** When a lease of two cells or more is half spent in under
+/// half its lifetime (it will run out before it ends), the call that spent
+/// that half spawns a task on the current tokio runtime that asks Redis
+/// for the next lease; the calls after it go on spending the current one
+/// and then the next, so a busy replica's calls find their cells locally
+/// and none waits for the round trip (unless it spends the rest of a lease
+/// faster than one round trip, when it waits for that answer, within the
+/// store timeout). A replica holds at most two leases, the one being spent
+/// and the one prefetched. A quiet replica holds no cells: a lease of one
+/// cell prefetches nothing, it takes a lease only for a call, and every
+/// lease ends within `lease_ttl`. Without a tokio runtime (another
+/// executor), nothing is prefetched and calls refill as they need.
 ///
 /// **Bound.** Redis grants cells by GCRA: at most `burst + t × rate / per`
 /// in any stretch of time `t`. A cell is spent at most `lease_ttl` after it
-/// was granted, so the calls the fleet admits in any stretch `t` are at
-/// most `burst + (t + lease_ttl) × rate / per`, however many replicas
-/// there are: over a second, `lease_ttl × rate / per` calls (20 for 200
-/// calls/s and 100 ms) more than the in-process limiter allows. While
-/// Redis is down the fallback's own limits apply instead (see
-/// [`OnStoreError`]).
+/// was granted, and at the start of a stretch each replica holds at most
+/// two leases, so the calls the fleet admits in any stretch `t` are at most
+/// `burst + t × rate / per + min(lease_ttl × rate / per, replicas × 2 ×
+/// max_lease)`, however many replicas there are: over a second at most
+/// `lease_ttl × rate / per` calls (20 for 200 calls/s and 100 ms) more
+/// than the in-process limiter allows. While Redis is down the fallback's
+/// own limits apply instead (see [`OnStoreError`]).
 ///
 /// # When Redis is slow or down
 ///
@@ -291,11 +305,8 @@ impl FleetRateLimiter {
         let name = name.into();
         // The in-process limiter checks `rate` and `per` by the schema's rules.
         let local = RateLimiter::named(name.clone(), rate, per);
+        resilience_schema::expect(schema::check_per(rate, per));
         let interval_us = per.as_micros() / u128::from(rate);
-        assert!(
-            interval_us >= 1,
-            "a fleet rate limiter admits at most one call per microsecond (the server clock's unit): make `per` at least `rate` microseconds"
-        );
         let key = store.key("rate_limiter", &name);
         let settings = Settings {
             store: store.clone(),
@@ -352,6 +363,8 @@ impl FleetRateLimiter {
     /// busy replica fewer round trips and let one replica hold more of the
     /// burst.
     ///
+    /// Panics, with the schema's sentence, on 0 or more than 16,777,215.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -363,12 +376,15 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn max_lease(self, cells: u32) -> Self {
-        self.with(|s| s.max_lease = Some(cells.clamp(1, CELLS as u32)))
+        resilience_schema::expect(schema::check_max_lease(cells));
+        self.with(|s| s.max_lease = Some(cells))
     }
 
     /// How long a leased cell may be spent (100 ms unless set): the
     /// fleet's over-admission bound grows by `lease_ttl × rate / per`
     /// (see [Leases](Self#leases)).
+    ///
+    /// Panics, with the schema's sentence, under a millisecond.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -382,7 +398,8 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn lease_ttl(self, ttl: Duration) -> Self {
-        self.with(|s| s.lease_ttl = ttl.max(Duration::from_millis(1)))
+        resilience_schema::expect(schema::check_lease_ttl(ttl));
+        self.with(|s| s.lease_ttl = ttl)
     }
 
     /// What calls get while Redis does not answer ([`OnStoreError::Local`]
@@ -407,6 +424,8 @@ impl FleetRateLimiter {
     /// [`OnStoreError::Local`] each replica admits `rate / replicas` per
     /// `per` (at least one), a burst of `burst / replicas`.
     ///
+    /// Panics, with the schema's sentence, on 0.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -418,7 +437,8 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn replicas(self, replicas: u32) -> Self {
-        self.with(|s| s.replicas = replicas.max(1))
+        resilience_schema::expect(schema::check_replicas(replicas));
+        self.with(|s| s.replicas = replicas)
     }
 
     /// The instance name carried by its rejections.
@@ -1069,7 +1089,6 @@ impl Inner {
             Err(_) => Err(StoreError::Timeout(self.s.store.timeout)),
         }
     }
-
 }
 
 struct Answer {
