@@ -93,7 +93,7 @@ async fn a_quiet_replica_gives_its_unspent_cells_back() {
         return;
     };
     let store = store(&server, "quiet");
-    let ttl = Duration::from_millis(20);
+    let ttl = Duration::from_millis(300);
     let make = || {
         FleetRateLimiter::new(&store, "api", 8, Duration::from_secs(60))
             .max_lease(8)

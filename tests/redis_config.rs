@@ -38,6 +38,7 @@ async fn a_table_builds_and_binds_the_fleet_limiter_its_replicas_share() {
         on_store_error = "deny"
         replicas = 4
         store_timeout = "200ms"
+        max_wait = "0s"
         "#,
         server.url()
     );
@@ -53,6 +54,7 @@ async fn a_table_builds_and_binds_the_fleet_limiter_its_replicas_share() {
     assert_eq!(limiter.get_max_lease(), 2);
     assert_eq!(limiter.get_lease_ttl(), Duration::from_millis(250));
     assert_eq!(limiter.get_on_store_error(), OnStoreError::Deny);
+    assert_eq!(limiter.get_max_wait(), Duration::ZERO);
     assert_eq!(
         limiter.local_share().rate(),
         1,

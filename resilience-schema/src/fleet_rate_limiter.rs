@@ -19,6 +19,8 @@ pub const LEASE_TTL: Duration = Duration::from_millis(100);
 pub const STORE_TIMEOUT: Duration = Duration::from_millis(50);
 /// How many replicas share the limit, unless set.
 pub const REPLICAS: u32 = 1;
+/// How long a call over the limit waits for a cell, unless set: not at all.
+pub const MAX_WAIT: Duration = rate_limiter::MAX_WAIT;
 /// The prefix of every key written, unless set.
 pub const KEY_PREFIX: &str = "resilience";
 /// The words of `on_store_error`.
@@ -55,6 +57,12 @@ pub const OPTIONS: &[Spec] = &[
         },
         Fallback::Unset,
         "Calls the fleet may make at once after a quiet spell; unset: `rate`.",
+    ),
+    Spec::new(
+        "max_wait",
+        Kind::Duration,
+        Fallback::Duration(MAX_WAIT),
+        "How long a call over the fleet's limit may wait for a cell (plus one store timeout for the round trip that finds it); zero: refused at once.",
     ),
     Spec::new(
         "max_lease",
@@ -114,6 +122,8 @@ pub struct Settings {
     pub per: Option<Duration>,
     /// The burst.
     pub burst: Option<u32>,
+    /// How long a call over the limit waits.
+    pub max_wait: Option<Duration>,
     /// The largest lease.
     pub max_lease: Option<u32>,
     /// A lease's lifetime.
@@ -155,6 +165,10 @@ impl Options for Settings {
             "burst" => {
                 self.burst = get(value);
                 self.burst.is_some()
+            }
+            "max_wait" => {
+                self.max_wait = get(value);
+                self.max_wait.is_some()
             }
             "max_lease" => {
                 self.max_lease = get(value);

@@ -129,6 +129,7 @@ fn build(name: &str, settings: &Settings) -> Result<FleetRateLimiter, String> {
     let mut limiter = FleetRateLimiter::new(&store, name.to_owned(), rate, per)
         .lease_ttl(settings.lease_ttl.unwrap_or(schema::LEASE_TTL))
         .replicas(settings.replicas.unwrap_or(schema::REPLICAS))
+        .max_wait(settings.max_wait.unwrap_or(schema::MAX_WAIT))
         .on_store_error(
             settings
                 .on_store_error

@@ -206,6 +206,8 @@ struct Settings {
     lease_ttl: Duration,
     on_store_error: OnStoreError,
     replicas: u32,
+    /// How long a call over the limit waits for a cell.
+    max_wait: Duration,
 }
 
 impl Settings {
@@ -272,6 +274,7 @@ impl fmt::Debug for FleetRateLimiter {
             .field("lease_ttl", &s.lease_ttl)
             .field("on_store_error", &s.on_store_error)
             .field("replicas", &s.replicas)
+            .field("max_wait", &s.max_wait)
             .finish_non_exhaustive()
     }
 }
@@ -319,6 +322,7 @@ impl FleetRateLimiter {
             lease_ttl: LEASE_TTL,
             on_store_error: OnStoreError::Local,
             replicas: 1,
+            max_wait: schema::MAX_WAIT,
             name,
         };
         let _ = local;
@@ -439,6 +443,44 @@ impl FleetRateLimiter {
     pub fn replicas(self, replicas: u32) -> Self {
         resilience_schema::expect(schema::check_replicas(replicas));
         self.with(|s| s.replicas = replicas)
+    }
+
+    /// How long a call over the fleet's limit waits for a cell (zero,
+    /// refused at once, unless set). A waiting call sleeps until Redis
+    /// says the next cell is free and asks again; it is refused as soon as
+    /// it is clear it cannot be admitted within `max_wait`, so it waits at
+    /// most `max_wait`, plus one store timeout for the round trip that
+    /// finds its cell. Waiting holds no cell: a call dropped while it
+    /// waits takes nothing from the fleet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1))
+    ///     .max_wait(Duration::from_millis(250));
+    /// assert_eq!(limiter.get_max_wait(), Duration::from_millis(250));
+    /// # }
+    /// ```
+    pub fn max_wait(self, max_wait: Duration) -> Self {
+        self.with(|s| s.max_wait = max_wait)
+    }
+
+    /// How long a call over the limit waits.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5, Duration::from_secs(1)).get_max_wait(), Duration::ZERO);
+    /// # }
+    /// ```
+    pub fn get_max_wait(&self) -> Duration {
+        self.inner.s.max_wait
     }
 
     /// The instance name carried by its rejections.
@@ -619,8 +661,8 @@ impl FleetRateLimiter {
     pub async fn acquire(&self) -> Result<(), Rejection> {
         match self.inner.fast() {
             Fast::Admitted => Ok(()),
-            Fast::Refused(retry_after) => Err(self.inner.reject(retry_after)),
-            Fast::Slow => self.inner.acquire_slow().await,
+            Fast::Refused(retry_after) => self.inner.admit(Some(retry_after)).await,
+            Fast::Slow => self.inner.admit(None).await,
         }
     }
 
@@ -936,7 +978,7 @@ impl Inner {
 
     /// One round trip for a new lease, within the store timeout from the
     /// moment the call started waiting (for the lock included).
-    async fn acquire_slow(self: &Arc<Self>) -> Result<(), Rejection> {
+    async fn acquire_slow(self: &Arc<Self>) -> Result<(), Duration> {
         let deadline = Instant::now() + self.s.store.timeout;
         let Ok(mut refill) = tokio::time::timeout_at(deadline, self.refill.lock()).await else {
             // Another call of this replica (or the prefetch) is asking
@@ -948,7 +990,7 @@ impl Inner {
         // or a failure.
         match self.fast() {
             Fast::Admitted => return Ok(()),
-            Fast::Refused(retry_after) => return Err(self.reject(retry_after)),
+            Fast::Refused(retry_after) => return Err(retry_after),
             Fast::Slow => {}
         }
         let now = self.now_ms();
@@ -987,8 +1029,7 @@ impl Inner {
                 self.answered(&mut refill);
                 if granted == 0 {
                     refill.granted = 0;
-                    let retry_after = self.deny_for(now, retry_after_us);
-                    return Err(self.reject(retry_after));
+                    return Err(self.deny_for(now, retry_after_us));
                 }
                 refill.granted = granted;
                 refill.started_ms = now;
@@ -1048,9 +1089,40 @@ impl Inner {
 
     /// This call's fate while Redis does not answer.
     #[cold]
-    fn fall_back(&self, backoff_ms: u64) -> Result<(), Rejection> {
+    fn fall_back(&self, backoff_ms: u64) -> Result<(), Duration> {
         self.fallback(Duration::from_millis(backoff_ms))
-            .map_err(|retry_after| self.reject(retry_after))
+    }
+
+    /// A call `fast` did not admit at once: `refused` is its refusal
+    /// (`None`: it needs a round trip). Without `max_wait` that is the
+    /// answer; with it, the call sleeps until the fleet frees a cell and
+    /// tries again, as long as it can be admitted within `max_wait` of
+    /// now (plus one store timeout for the round trip that finds the
+    /// cell). Sleeping holds nothing, so dropping the call is harmless.
+    async fn admit(self: &Arc<Self>, refused: Option<Duration>) -> Result<(), Rejection> {
+        let mut answer = match refused {
+            Some(retry_after) => Err(retry_after),
+            None => self.acquire_slow().await,
+        };
+        if self.s.max_wait.is_zero() {
+            return answer.map_err(|retry_after| self.reject(retry_after));
+        }
+        let deadline = Instant::now() + self.s.max_wait;
+        loop {
+            let retry_after = match answer {
+                Ok(()) => return Ok(()),
+                Err(retry_after) => retry_after,
+            };
+            if Instant::now() + retry_after > deadline {
+                return Err(self.reject(retry_after));
+            }
+            tokio::time::sleep(retry_after).await;
+            answer = match self.fast() {
+                Fast::Admitted => Ok(()),
+                Fast::Refused(retry_after) => Err(retry_after),
+                Fast::Slow => self.acquire_slow().await,
+            };
+        }
     }
 
     /// One script call: up to `want` cells, giving back `give_back`'s
@@ -1116,6 +1188,7 @@ impl Registrable for FleetRateLimiter {
             s.lease_ttl,
             s.on_store_error,
             s.replicas,
+            s.max_wait,
         ) == (
             o.key.as_str(),
             o.rate,
@@ -1125,6 +1198,7 @@ impl Registrable for FleetRateLimiter {
             o.lease_ttl,
             o.on_store_error,
             o.replicas,
+            o.max_wait,
         )
     }
 
@@ -1142,7 +1216,8 @@ impl Registrable for FleetRateLimiter {
                 "on_store_error",
                 format!("{:?}", s.on_store_error).to_lowercase(),
             )
-            .with("replicas", s.replicas);
+            .with("replicas", s.replicas)
+            .with_duration("max_wait", s.max_wait);
         Description::new(
             Kind::FleetRateLimiter,
             self.name(),
@@ -1381,11 +1456,15 @@ where
             };
             match limiter.inner.fast() {
                 Fast::Admitted => *this.state = FleetState::Admitted,
-                Fast::Refused(retry_after) => {
+                Fast::Refused(retry_after) if limiter.inner.s.max_wait.is_zero() => {
                     return Poll::Ready(Err((this.reject)(limiter.inner.reject(retry_after))));
                 }
+                Fast::Refused(retry_after) => {
+                    *this.state =
+                        FleetState::Asking(Box::pin(limiter.inner.admit(Some(retry_after))));
+                }
                 Fast::Slow => {
-                    *this.state = FleetState::Asking(Box::pin(limiter.inner.acquire_slow()));
+                    *this.state = FleetState::Asking(Box::pin(limiter.inner.admit(None)));
                 }
             }
         }
