@@ -80,9 +80,18 @@ fn bench(c: &mut Criterion) {
     group.bench_function("in-process RateLimiter::call", |b| {
         b.iter_custom(|n| run(&rt, n, |x| IN_PROCESS.call(direct(x))))
     });
+    group.bench_function(
+        "FleetRateLimiter::call, leases (max_lease 4096, the default)",
+        |b| {
+            b.iter_custom(|n| {
+                let leased = fleet("leases");
+                run(&rt, n, |x| leased.call(direct(x)))
+            })
+        },
+    );
     group.bench_function("FleetRateLimiter::call, leases (max_lease 256)", |b| {
         b.iter_custom(|n| {
-            let leased = fleet("leases");
+            let leased = fleet("leases-256").max_lease(256);
             run(&rt, n, |x| leased.call(direct(x)))
         })
     });
@@ -98,7 +107,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Round trips per 1,000 admitted calls, on fresh limiters.
-    for max_lease in [1, 16, 64, 256, 1024] {
+    for max_lease in [1, 16, 64, 256, 1024, 4096] {
         let limiter = fleet("trips").max_lease(max_lease);
         let calls = 10_000u64;
         let start = Instant::now();

@@ -9,8 +9,12 @@ use crate::{
 };
 
 /// Cells one lease takes at most, unless set (and at most a quarter of the
-/// burst unless set).
-pub const MAX_LEASE: u32 = 256;
+/// burst unless set). A prefetched lease hides the round trip only if the
+/// current one outlasts it: at ten million calls a second on one thread,
+/// 256 cells last 25 µs, less than a loopback round trip (40 µs on a quiet
+/// machine, 400 µs on a loaded one); 4,096 last 400 µs. A replica gets
+/// leases that large only while it spends them within half their life.
+pub const MAX_LEASE: u32 = 4096;
 /// The most cells a lease can hold: its count is 24 bits of a word.
 pub const MAX_LEASE_LIMIT: u32 = (1 << 24) - 1;
 /// How long a leased cell may be spent, unless set.

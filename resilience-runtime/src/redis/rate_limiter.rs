@@ -122,12 +122,12 @@ const NO_MARK: u64 = u64::MAX;
 ///
 /// The lease size adapts to the replica's own demand: it starts at one
 /// cell, doubles while leases are spent within half their lifetime, up to
-/// [`max_lease`](Self::max_lease) (256 or a quarter of the burst unless
+/// [`max_lease`](Self::max_lease) (4,096 or a quarter of the burst unless
 /// set), and falls to what was spent when a lease ends unspent.
 ///
-/// **Prefetch.** When a lease of two cells or more is half spent in under
-/// half its lifetime (it will run out before it ends), the call that spent
-/// that half spawns a task on the current tokio runtime that asks Redis
+/// **Prefetch.** When a lease of two cells or more is a quarter spent in
+/// under half its lifetime (it will likely run out before it ends), the
+/// call that spent that quarter spawns a task on the current tokio runtime that asks Redis
 /// for the next lease; the calls after it go on spending the current one
 /// and then the next, so a busy replica's calls find their cells locally
 /// and none waits for the round trip (unless it spends the rest of a lease
@@ -362,7 +362,7 @@ impl FleetRateLimiter {
         self.with(|s| s.burst = burst)
     }
 
-    /// The most cells one lease takes (unless set, 256 or a quarter of the
+    /// The most cells one lease takes (unless set, 4,096 or a quarter of the
     /// burst, whichever is less; at most the burst): larger leases cost a
     /// busy replica fewer round trips and let one replica hold more of the
     /// burst.
@@ -553,7 +553,7 @@ impl FleetRateLimiter {
     /// # use std::time::Duration;
     /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
     /// assert_eq!(FleetRateLimiter::new(&store, "g", 500, Duration::from_secs(1)).get_max_lease(), 125);
-    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5_000, Duration::from_secs(1)).get_max_lease(), 256);
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5_000, Duration::from_secs(1)).get_max_lease(), 1_250);
     /// # }
     /// ```
     pub fn get_max_lease(&self) -> u32 {
@@ -866,12 +866,14 @@ impl Inner {
     }
 
     /// Makes `word` the lease being spent: a lease of `granted` cells.
-    /// Half spent, it prefetches the next one (if spent fast, see
+    /// A quarter spent, it prefetches the next one (if spent fast, see
     /// [`Inner::prefetch`]); a lease of one cell never does, so a quiet
     /// replica asks for cells only when a call needs one.
     fn install(&self, word: u64, granted: u32) {
         let mark = if granted >= 2 {
-            u64::from(granted / 2)
+            // The call that installs it spends its first cell without
+            // looking at the mark: the first to look is the second.
+            u64::from(granted - granted.div_ceil(4).max(2))
         } else {
             NO_MARK
         };
@@ -879,8 +881,9 @@ impl Inner {
         self.lease.store(word, Ordering::Release);
     }
 
-    /// The lease ending at `expiry_ms` is half spent at `now`: if it will
-    /// be spent before it ends (half of it went in under half its life),
+    /// The lease ending at `expiry_ms` is a quarter spent at `now`: if it
+    /// will be spent before it ends (that quarter went in under a quarter
+    /// of its life, with room to spare: under half),
     /// a task asks Redis for the next lease now, so that no call waits for
     /// the round trip. Needs a tokio runtime; without one, calls refill as
     /// they would without prefetching.
@@ -923,9 +926,9 @@ impl Inner {
             return;
         }
         let lived = now.saturating_sub(refill.started_ms);
-        if u128::from(lived) * 4 < self.s.lease_ttl.as_millis() {
-            // Half spent in under a quarter of its life: the whole would
-            // go in under half, so twice as many (the refill's rule).
+        if u128::from(lived) * 8 < self.s.lease_ttl.as_millis() {
+            // A quarter spent in under an eighth of its life: the whole
+            // would go in under half, so twice as many (the refill's rule).
             refill.next = refill.next.saturating_mul(2).clamp(1, self.s.max_lease());
         }
         self.prefetches.fetch_add(1, Ordering::Relaxed);
