@@ -52,6 +52,42 @@ async fn a_busy_replica_spends_leases_not_a_round_trip_per_call() {
 }
 
 #[tokio::test]
+async fn a_busy_replica_prefetches_its_next_lease_and_holds_at_most_two() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let limiter = FleetRateLimiter::new(
+        &store(&server, "prefetch"),
+        "api",
+        1_000_000,
+        Duration::from_secs(1),
+    )
+    .burst(100_000)
+    .max_lease(64);
+    let mut most_held = 0;
+    for call in 0..2_000 {
+        limiter
+            .acquire()
+            .await
+            .unwrap_or_else(|e| panic!("call {call}: {e}"));
+        most_held = most_held.max(limiter.snapshot().leased);
+        if call % 16 == 0 {
+            // A service's task yields now and then: the prefetch runs.
+            tokio::task::yield_now().await;
+        }
+    }
+    let s = limiter.snapshot();
+    assert!(
+        s.prefetches >= 1,
+        "a lease spent this fast has its successor fetched in the background: {s:?}"
+    );
+    assert!(
+        most_held <= 2 * 64,
+        "the lease being spent and the one prefetched, no more: {most_held}"
+    );
+}
+
+#[tokio::test]
 async fn replicas_share_one_quota() {
     let Some(server) = RedisServer::start() else {
         return;
