@@ -33,6 +33,7 @@ AREAS=(
     "stale_cache|resilience-runtime/src/fallback/*.rs|fallback"
     "chaos|resilience-runtime/src/chaos/*.rs|chaos chaos_proxy"
     "registry|resilience-runtime/src/registry.rs|circuit_breaker rate_limiter"
+    "redis|resilience-runtime/src/redis/mod.rs resilience-runtime/src/redis/rate_limiter.rs resilience-runtime/src/redis/breaker.rs resilience-runtime/src/config/fleet.rs|redis redis_wait redis_config"
 )
 
 if [[ "${1:-}" == "--list" ]]; then

@@ -42,11 +42,48 @@ async fn a_busy_replica_spends_leases_not_a_round_trip_per_call() {
             .unwrap_or_else(|e| panic!("call {call}: {e}"));
     }
     let trips = limiter.snapshot().round_trips;
-    // Leases double from 1 to 256 cells (9 trips for 511 calls), then 256 a trip.
+    // Leases double from 1 to 512 cells (10 trips for 1,023 calls), prefetching
+    // the next once a quarter spent: a dozen trips at most.
     assert!(trips <= 12, "1,000 calls took {trips} round trips");
     assert!(
         limiter.snapshot().leased > 0,
         "a busy replica holds a lease"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_replica_prefetches_its_next_lease_and_holds_at_most_two() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let limiter = FleetRateLimiter::new(
+        &store(&server, "prefetch"),
+        "api",
+        1_000_000,
+        Duration::from_secs(1),
+    )
+    .burst(100_000)
+    .max_lease(64);
+    let mut most_held = 0;
+    for call in 0..2_000 {
+        limiter
+            .acquire()
+            .await
+            .unwrap_or_else(|e| panic!("call {call}: {e}"));
+        most_held = most_held.max(limiter.snapshot().leased);
+        if call % 16 == 0 {
+            // A service's task yields now and then: the prefetch runs.
+            tokio::task::yield_now().await;
+        }
+    }
+    let s = limiter.snapshot();
+    assert!(
+        s.prefetches >= 1,
+        "a lease spent this fast has its successor fetched in the background: {s:?}"
+    );
+    assert!(
+        most_held <= 2 * 64,
+        "the lease being spent and the one prefetched, no more: {most_held}"
     );
 }
 
@@ -93,7 +130,7 @@ async fn a_quiet_replica_gives_its_unspent_cells_back() {
         return;
     };
     let store = store(&server, "quiet");
-    let ttl = Duration::from_millis(20);
+    let ttl = Duration::from_millis(300);
     let make = || {
         FleetRateLimiter::new(&store, "api", 8, Duration::from_secs(60))
             .max_lease(8)

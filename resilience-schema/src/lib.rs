@@ -11,7 +11,7 @@
 //!
 //! One module per layer: [`retry`], [`timeout`], [`circuit_breaker`],
 //! [`bulkhead`], [`rate_limiter`], [`hedge`], [`chaos`], [`stale_cache`],
-//! [`fallback`];
+//! [`fallback`], [`fleet_rate_limiter`];
 //! [`common`] holds the options every layer takes.
 
 #![warn(missing_docs)]
@@ -22,6 +22,7 @@ pub mod chaos;
 pub mod circuit_breaker;
 pub mod common;
 pub mod fallback;
+pub mod fleet_rate_limiter;
 pub mod hedge;
 pub mod parse;
 pub mod rate_limiter;
@@ -352,7 +353,7 @@ pub(crate) use options;
 /// Every layer's options, by attribute name (`"retry"`, …; `stale_cache`
 /// is the `#[fallback]` level, `fallback` the attribute's own), for the docs and for scripts that list
 /// them (`cargo run -p resilience-schema --example options`).
-pub const LAYERS: [(&str, &[Spec]); 10] = [
+pub const LAYERS: [(&str, &[Spec]); 11] = [
     ("retry", retry::OPTIONS),
     ("timeout", timeout::OPTIONS),
     ("circuit_breaker", circuit_breaker::OPTIONS),
@@ -363,6 +364,7 @@ pub const LAYERS: [(&str, &[Spec]); 10] = [
     ("stale_cache", stale_cache::OPTIONS),
     ("fallback", fallback::OPTIONS),
     ("adaptive_concurrency", adaptive_concurrency::OPTIONS),
+    ("fleet_rate_limiter", fleet_rate_limiter::OPTIONS),
 ];
 
 /// The docs table of `options`: one row per option, key, default and

@@ -6,8 +6,8 @@ use std::any::Any;
 use std::time::Duration;
 
 use resilience_schema::{
-    self as schema, Options, Problem, Spec, bulkhead, circuit_breaker, parse::closest,
-    rate_limiter, retry, timeout,
+    self as schema, Options, Problem, Spec, bulkhead, circuit_breaker, fleet_rate_limiter,
+    parse::closest, rate_limiter, retry, timeout,
 };
 
 use super::parse::key_path;
@@ -24,14 +24,19 @@ pub(super) enum Layer {
     Bulkhead,
     RateLimiter,
     Timeout,
+    /// `[fleet_rate_limiter.<name>]`: read by
+    /// [`Config::bind_fleet_rate_limiters`](super::Config::bind_fleet_rate_limiters)
+    /// (feature `redis`), which builds the limiter; nothing to reconfigure live.
+    FleetRateLimiter,
 }
 
-const LAYERS: [Layer; 5] = [
+const LAYERS: [Layer; 6] = [
     Layer::CircuitBreaker,
     Layer::Retry,
     Layer::Bulkhead,
     Layer::RateLimiter,
     Layer::Timeout,
+    Layer::FleetRateLimiter,
 ];
 
 impl Layer {
@@ -43,6 +48,7 @@ impl Layer {
             Layer::Bulkhead => "bulkhead",
             Layer::RateLimiter => "rate_limiter",
             Layer::Timeout => "timeout",
+            Layer::FleetRateLimiter => "fleet_rate_limiter",
         }
     }
 
@@ -74,6 +80,7 @@ impl Layer {
             Layer::Bulkhead => bulkhead::OPTIONS,
             Layer::RateLimiter => rate_limiter::OPTIONS,
             Layer::Timeout => timeout::OPTIONS,
+            Layer::FleetRateLimiter => fleet_rate_limiter::OPTIONS,
         }
     }
 
@@ -137,7 +144,7 @@ pub(super) enum Base {
 }
 
 /// `base` with the tables' values on top, in order.
-fn overlay<S: Options>(mut settings: S, tables: &[Table]) -> S {
+pub(super) fn overlay<S: Options>(mut settings: S, tables: &[Table]) -> S {
     for entry in tables.iter().flat_map(|t| &t.entries) {
         settings.set(entry.key, &entry.value);
     }
@@ -245,6 +252,13 @@ pub(super) fn problems(
                 Vec::new(),
             )
         }
+        // No attribute: the required options are asked for when the
+        // limiter is built from the tables (`bind_fleet_rate_limiters`).
+        (Layer::FleetRateLimiter, _) => (
+            overlay(fleet_rate_limiter::Settings::default(), tables).problems(),
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     found
         .into_iter()
@@ -277,7 +291,7 @@ fn same_trip_rule(base: &circuit_breaker::Settings, effective: &circuit_breaker:
 
 /// `problem` where the tables wrote its key (the last that did), or at
 /// the last table.
-fn problem_at(layer: Layer, tables: &[Table], problem: Problem) -> ConfigProblem {
+pub(super) fn problem_at(layer: Layer, tables: &[Table], problem: Problem) -> ConfigProblem {
     let written = problem.key.and_then(|key| {
         tables.iter().rev().find_map(|t| {
             t.entries

@@ -20,7 +20,9 @@
 //! ```
 //!
 //! The layers are `circuit_breaker`, `retry`, `bulkhead`, `rate_limiter`
-//! and `timeout` (a fixed timeout). A value in the file overrides the
+//! and `timeout` (a fixed timeout), and `fleet_rate_limiter` (feature
+//! `redis`: a limiter the file builds, see
+//! [`Config::bind_fleet_rate_limiters`]). A value in the file overrides the
 //! attribute's value for the instances named so (`name = "payments"`);
 //! what the file does not mention keeps the attribute's value. A value is
 //! checked by the same rule, with the same sentence, as in the attribute.
@@ -117,6 +119,8 @@
 //! ```
 
 mod env;
+#[cfg(feature = "redis")]
+mod fleet;
 mod layers;
 mod parse;
 mod watch;

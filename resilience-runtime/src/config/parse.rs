@@ -189,7 +189,7 @@ fn value_of(key: &str, kind: Kind, value: &DeValue<'_>) -> Result<Value, String>
         (Kind::CountOrDuration, _) => Err(format!(
             "`{key}` is a number of calls (`{key} = 100`: the last 100 calls) or a duration (`{key} = \"10s\"`: the calls of the last 10 s)"
         )),
-        (Kind::Choice { .. }, DeValue::String(s)) => Ok(Value::Word(s.to_string())),
+        (Kind::Choice { .. } | Kind::Text, DeValue::String(s)) => Ok(Value::Word(s.to_string())),
         (
             Kind::Choice {
                 bare: Some(word), ..

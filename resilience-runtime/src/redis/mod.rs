@@ -63,10 +63,10 @@ pub use rate_limiter::{
 /// How long a call waits on Redis at most, unless set: loopback and
 /// in-datacenter round trips take well under a millisecond, so 50 ms is a
 /// server that is down or overloaded.
-pub const STORE_TIMEOUT: Duration = Duration::from_millis(50);
+pub const STORE_TIMEOUT: Duration = resilience_schema::fleet_rate_limiter::STORE_TIMEOUT;
 
 /// The prefix of every key this crate writes, unless set.
-pub const KEY_PREFIX: &str = "resilience";
+pub const KEY_PREFIX: &str = resilience_schema::fleet_rate_limiter::KEY_PREFIX;
 
 /// What a fleet limiter does while Redis does not answer within the store
 /// timeout (down, overloaded, or unreachable).
@@ -97,12 +97,17 @@ impl std::str::FromStr for OnStoreError {
 
     /// `"local"`, `"allow"` or `"deny"`, as a configuration file writes it.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "local" => Ok(OnStoreError::Local),
-            "allow" => Ok(OnStoreError::Allow),
-            "deny" => Ok(OnStoreError::Deny),
-            other => Err(format!(
-                "`on_store_error` is `\"local\"`, `\"allow\"` or `\"deny\"`, not `{other:?}`"
+        // The schema's words, in its order.
+        match resilience_schema::fleet_rate_limiter::ON_STORE_ERRORS
+            .iter()
+            .position(|word| *word == s)
+        {
+            Some(0) => Ok(OnStoreError::Local),
+            Some(1) => Ok(OnStoreError::Allow),
+            Some(2) => Ok(OnStoreError::Deny),
+            _ => Err(format!(
+                "{}, not {s:?}",
+                resilience_schema::fleet_rate_limiter::ON_STORE_ERROR_WORDS
             )),
         }
     }
@@ -198,6 +203,8 @@ impl RedisStore {
     /// The longest any call waits on Redis; then the limiter's
     /// [`OnStoreError`] policy applies.
     ///
+    /// Panics, with the schema's sentence, on zero.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -208,6 +215,9 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        resilience_schema::expect(resilience_schema::fleet_rate_limiter::check_store_timeout(
+            timeout,
+        ));
         self.timeout = timeout;
         self
     }

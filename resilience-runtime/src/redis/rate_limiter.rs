@@ -13,6 +13,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
+use resilience_schema::fleet_rate_limiter as schema;
+
 use super::{OnStoreError, RedisStore, StoreError};
 use crate::registry::Registrable;
 use crate::{RateLimiter, Rejection};
@@ -76,9 +78,9 @@ return {granted, retry, text}
 
 /// Cells leased at most in one script call, unless set (and at most a
 /// quarter of the burst, so that one replica never holds the most of it).
-pub const MAX_LEASE: u32 = 256;
+pub const MAX_LEASE: u32 = schema::MAX_LEASE;
 /// How long a leased cell may be spent, unless set.
-pub const LEASE_TTL: Duration = Duration::from_millis(100);
+pub const LEASE_TTL: Duration = schema::LEASE_TTL;
 
 /// The lease word: `expiry_ms << 24 | cells`, milliseconds since the
 /// limiter's epoch.
@@ -89,6 +91,9 @@ const CELLS: u64 = (1 << CELL_BITS) - 1;
 /// the next call tries Redis again: doubling from the first to the last.
 const FIRST_BACKOFF_MS: u64 = 50;
 const LAST_BACKOFF_MS: u64 = 500;
+
+/// `mark` of a lease that prefetches nothing.
+const NO_MARK: u64 = u64::MAX;
 
 /// A rate limiter whose quota every replica of a service shares: `rate`
 /// calls per `per` for the whole fleet, up to `burst` at once, kept in
@@ -117,19 +122,31 @@ const LAST_BACKOFF_MS: u64 = 500;
 ///
 /// The lease size adapts to the replica's own demand: it starts at one
 /// cell, doubles while leases are spent within half their lifetime, up to
-/// [`max_lease`](Self::max_lease) (256 or a quarter of the burst unless
-/// set), and falls to what was
-/// spent when a lease ends unspent. A quiet replica holds no cells: it
-/// takes a lease only for a call, and its lease ends within `lease_ttl`.
+/// [`max_lease`](Self::max_lease) (4,096 or a quarter of the burst unless
+/// set), and falls to what was spent when a lease ends unspent.
+///
+/// **Prefetch.** When a lease of two cells or more is a quarter spent in
+/// under half its lifetime (it will likely run out before it ends), the
+/// call that spent that quarter spawns a task on the current tokio runtime that asks Redis
+/// for the next lease; the calls after it go on spending the current one
+/// and then the next, so a busy replica's calls find their cells locally
+/// and none waits for the round trip (unless it spends the rest of a lease
+/// faster than one round trip, when it waits for that answer, within the
+/// store timeout). A replica holds at most two leases, the one being spent
+/// and the one prefetched. A quiet replica holds no cells: a lease of one
+/// cell prefetches nothing, it takes a lease only for a call, and every
+/// lease ends within `lease_ttl`. Without a tokio runtime (another
+/// executor), nothing is prefetched and calls refill as they need.
 ///
 /// **Bound.** Redis grants cells by GCRA: at most `burst + t × rate / per`
 /// in any stretch of time `t`. A cell is spent at most `lease_ttl` after it
-/// was granted, so the calls the fleet admits in any stretch `t` are at
-/// most `burst + (t + lease_ttl) × rate / per`, however many replicas
-/// there are: over a second, `lease_ttl × rate / per` calls (20 for 200
-/// calls/s and 100 ms) more than the in-process limiter allows. While
-/// Redis is down the fallback's own limits apply instead (see
-/// [`OnStoreError`]).
+/// was granted, and at the start of a stretch each replica holds at most
+/// two leases, so the calls the fleet admits in any stretch `t` are at most
+/// `burst + t × rate / per + min(lease_ttl × rate / per, replicas × 2 ×
+/// max_lease)`, however many replicas there are: over a second at most
+/// `lease_ttl × rate / per` calls (20 for 200 calls/s and 100 ms) more
+/// than the in-process limiter allows. While Redis is down the fallback's
+/// own limits apply instead (see [`OnStoreError`]).
 ///
 /// # When Redis is slow or down
 ///
@@ -169,10 +186,16 @@ const LAST_BACKOFF_MS: u64 = 500;
 /// # }
 /// ```
 pub struct FleetRateLimiter {
+    /// Shared with the task that prefetches the next lease.
+    inner: Arc<Inner>,
+}
+
+/// What the builder sets; a builder call starts a fresh state from it.
+#[derive(Clone)]
+struct Settings {
     name: Cow<'static, str>,
     store: RedisStore,
     key: String,
-    script: ::redis::Script,
     rate: u32,
     per: Duration,
     burst: u32,
@@ -183,17 +206,41 @@ pub struct FleetRateLimiter {
     lease_ttl: Duration,
     on_store_error: OnStoreError,
     replicas: u32,
+    /// How long a call over the limit waits for a cell.
+    max_wait: Duration,
+}
+
+impl Settings {
+    fn max_lease(&self) -> u32 {
+        self.max_lease
+            .unwrap_or(MAX_LEASE.min(self.burst / 4))
+            .clamp(1, self.burst)
+    }
+}
+
+struct Inner {
+    s: Settings,
+    script: ::redis::Script,
     /// This replica's share, for `OnStoreError::Local`.
     local: RateLimiter,
     epoch: Instant,
     /// The lease being spent: `expiry_ms << CELL_BITS | cells left`.
     lease: AtomicU64,
+    /// The lease prefetched while `lease` ran low, in the same form: it
+    /// takes `lease`'s place when that is spent or ends.
+    next: AtomicU64,
+    /// When `lease` has this many cells left after a call, that call
+    /// starts the prefetch of the next one (`NO_MARK`: none).
+    mark: AtomicU64,
+    /// Whether a prefetch is under way.
+    prefetching: AtomicBool,
     /// Until when Redis said no cell is free: calls are refused locally.
     denied_until_ms: AtomicU64,
     /// Until when the fallback applies without asking Redis.
     down_until_ms: AtomicU64,
     refill: tokio::sync::Mutex<Refill>,
     round_trips: AtomicU64,
+    prefetches: AtomicU64,
     rejected: AtomicU64,
     store_errors: AtomicU64,
 }
@@ -216,16 +263,18 @@ struct Refill {
 
 impl fmt::Debug for FleetRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.s;
         f.debug_struct("FleetRateLimiter")
-            .field("name", &self.name)
-            .field("key", &self.key)
-            .field("rate", &self.rate)
-            .field("per", &self.per)
-            .field("burst", &self.burst)
-            .field("max_lease", &self.max_lease)
-            .field("lease_ttl", &self.lease_ttl)
-            .field("on_store_error", &self.on_store_error)
-            .field("replicas", &self.replicas)
+            .field("name", &s.name)
+            .field("key", &s.key)
+            .field("rate", &s.rate)
+            .field("per", &s.per)
+            .field("burst", &s.burst)
+            .field("max_lease", &s.max_lease)
+            .field("lease_ttl", &s.lease_ttl)
+            .field("on_store_error", &s.on_store_error)
+            .field("replicas", &s.replicas)
+            .field("max_wait", &s.max_wait)
             .finish_non_exhaustive()
     }
 }
@@ -259,16 +308,12 @@ impl FleetRateLimiter {
         let name = name.into();
         // The in-process limiter checks `rate` and `per` by the schema's rules.
         let local = RateLimiter::named(name.clone(), rate, per);
+        resilience_schema::expect(schema::check_per(rate, per));
         let interval_us = per.as_micros() / u128::from(rate);
-        assert!(
-            interval_us >= 1,
-            "a fleet rate limiter admits at most one call per microsecond (the server clock's unit): make `per` at least `rate` microseconds"
-        );
         let key = store.key("rate_limiter", &name);
-        let limiter = FleetRateLimiter {
+        let settings = Settings {
             store: store.clone(),
             key,
-            script: ::redis::Script::new(SCRIPT),
             rate,
             per,
             burst: rate,
@@ -277,25 +322,22 @@ impl FleetRateLimiter {
             lease_ttl: LEASE_TTL,
             on_store_error: OnStoreError::Local,
             replicas: 1,
-            local,
-            epoch: Instant::now(),
-            lease: AtomicU64::new(0),
-            denied_until_ms: AtomicU64::new(0),
-            down_until_ms: AtomicU64::new(0),
-            refill: tokio::sync::Mutex::new(Refill {
-                granted: 0,
-                started_ms: 0,
-                tat: None,
-                next: 1,
-                down: false,
-                backoff_ms: FIRST_BACKOFF_MS,
-            }),
-            round_trips: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            store_errors: AtomicU64::new(0),
+            max_wait: schema::MAX_WAIT,
             name,
         };
-        limiter.with_local_share()
+        let _ = local;
+        FleetRateLimiter {
+            inner: Arc::new(Inner::new(settings)),
+        }
+    }
+
+    /// A builder call: the settings changed, the state starts afresh (no
+    /// call has been made yet, or the caller asked for a new limiter).
+    fn with(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.inner.s.clone();
+        change(&mut settings);
+        self.inner = Arc::new(Inner::new(settings));
+        self
     }
 
     /// How many calls the fleet may make at once after a quiet spell.
@@ -314,17 +356,18 @@ impl FleetRateLimiter {
     /// assert_eq!(limiter.get_burst(), 50);
     /// # }
     /// ```
-    pub fn burst(mut self, burst: u32) -> Self {
+    pub fn burst(self, burst: u32) -> Self {
         // The schema's rule, through the in-process limiter's builder.
-        let _ = RateLimiter::named("", self.rate, self.per).burst(burst);
-        self.burst = burst;
-        self.with_local_share()
+        let _ = RateLimiter::named("", self.inner.s.rate, self.inner.s.per).burst(burst);
+        self.with(|s| s.burst = burst)
     }
 
-    /// The most cells one lease takes (unless set, 256 or a quarter of the
+    /// The most cells one lease takes (unless set, 4,096 or a quarter of the
     /// burst, whichever is less; at most the burst): larger leases cost a
     /// busy replica fewer round trips and let one replica hold more of the
     /// burst.
+    ///
+    /// Panics, with the schema's sentence, on 0 or more than 16,777,215.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -336,14 +379,16 @@ impl FleetRateLimiter {
     /// assert_eq!(limiter.get_max_lease(), 10);
     /// # }
     /// ```
-    pub fn max_lease(mut self, cells: u32) -> Self {
-        self.max_lease = Some(cells.clamp(1, CELLS as u32));
-        self
+    pub fn max_lease(self, cells: u32) -> Self {
+        resilience_schema::expect(schema::check_max_lease(cells));
+        self.with(|s| s.max_lease = Some(cells))
     }
 
     /// How long a leased cell may be spent (100 ms unless set): the
     /// fleet's over-admission bound grows by `lease_ttl × rate / per`
     /// (see [Leases](Self#leases)).
+    ///
+    /// Panics, with the schema's sentence, under a millisecond.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -356,9 +401,9 @@ impl FleetRateLimiter {
     /// assert_eq!(limiter.get_lease_ttl(), Duration::from_millis(20));
     /// # }
     /// ```
-    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(1));
-        self
+    pub fn lease_ttl(self, ttl: Duration) -> Self {
+        resilience_schema::expect(schema::check_lease_ttl(ttl));
+        self.with(|s| s.lease_ttl = ttl)
     }
 
     /// What calls get while Redis does not answer ([`OnStoreError::Local`]
@@ -375,14 +420,15 @@ impl FleetRateLimiter {
     /// assert_eq!(limiter.get_on_store_error(), OnStoreError::Deny);
     /// # }
     /// ```
-    pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
-        self.on_store_error = policy;
-        self
+    pub fn on_store_error(self, policy: OnStoreError) -> Self {
+        self.with(|s| s.on_store_error = policy)
     }
 
     /// How many replicas share the limit (1 unless set): under
     /// [`OnStoreError::Local`] each replica admits `rate / replicas` per
     /// `per` (at least one), a burst of `burst / replicas`.
+    ///
+    /// Panics, with the schema's sentence, on 0.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -394,16 +440,47 @@ impl FleetRateLimiter {
     /// assert_eq!(limiter.local_share().rate(), 50);
     /// # }
     /// ```
-    pub fn replicas(mut self, replicas: u32) -> Self {
-        self.replicas = replicas.max(1);
-        self.with_local_share()
+    pub fn replicas(self, replicas: u32) -> Self {
+        resilience_schema::expect(schema::check_replicas(replicas));
+        self.with(|s| s.replicas = replicas)
     }
 
-    fn with_local_share(mut self) -> Self {
-        let rate = (self.rate / self.replicas).max(1);
-        let burst = (self.burst / self.replicas).max(1);
-        self.local = RateLimiter::named(self.name.clone(), rate, self.per).burst(burst);
-        self
+    /// How long a call over the fleet's limit waits for a cell (zero,
+    /// refused at once, unless set). A waiting call sleeps until Redis
+    /// says the next cell is free and asks again; it is refused as soon as
+    /// it is clear it cannot be admitted within `max_wait`, so it waits at
+    /// most `max_wait`, plus one store timeout for the round trip that
+    /// finds its cell. Waiting holds no cell: a call dropped while it
+    /// waits takes nothing from the fleet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// let limiter = FleetRateLimiter::new(&store, "github", 1_000, Duration::from_secs(1))
+    ///     .max_wait(Duration::from_millis(250));
+    /// assert_eq!(limiter.get_max_wait(), Duration::from_millis(250));
+    /// # }
+    /// ```
+    pub fn max_wait(self, max_wait: Duration) -> Self {
+        self.with(|s| s.max_wait = max_wait)
+    }
+
+    /// How long a call over the limit waits.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use resilience::redis::{FleetRateLimiter, RedisStore};
+    /// # use std::time::Duration;
+    /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5, Duration::from_secs(1)).get_max_wait(), Duration::ZERO);
+    /// # }
+    /// ```
+    pub fn get_max_wait(&self) -> Duration {
+        self.inner.s.max_wait
     }
 
     /// The instance name carried by its rejections.
@@ -418,7 +495,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.s.name
     }
 
     /// Calls per [`per`](Self::per) for the fleet.
@@ -434,7 +511,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn rate(&self) -> u32 {
-        self.rate
+        self.inner.s.rate
     }
 
     /// The period of the rate.
@@ -449,7 +526,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn per(&self) -> Duration {
-        self.per
+        self.inner.s.per
     }
 
     /// The burst.
@@ -464,7 +541,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn get_burst(&self) -> u32 {
-        self.burst
+        self.inner.s.burst
     }
 
     /// The largest lease.
@@ -476,13 +553,11 @@ impl FleetRateLimiter {
     /// # use std::time::Duration;
     /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
     /// assert_eq!(FleetRateLimiter::new(&store, "g", 500, Duration::from_secs(1)).get_max_lease(), 125);
-    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5_000, Duration::from_secs(1)).get_max_lease(), 256);
+    /// assert_eq!(FleetRateLimiter::new(&store, "g", 5_000, Duration::from_secs(1)).get_max_lease(), 1_250);
     /// # }
     /// ```
     pub fn get_max_lease(&self) -> u32 {
-        self.max_lease
-            .unwrap_or(MAX_LEASE.min(self.burst / 4))
-            .clamp(1, self.burst)
+        self.inner.s.max_lease()
     }
 
     /// A lease's lifetime.
@@ -498,7 +573,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn get_lease_ttl(&self) -> Duration {
-        self.lease_ttl
+        self.inner.s.lease_ttl
     }
 
     /// The policy while Redis does not answer.
@@ -514,7 +589,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn get_on_store_error(&self) -> OnStoreError {
-        self.on_store_error
+        self.inner.s.on_store_error
     }
 
     /// The in-process limiter `OnStoreError::Local` falls back to: this
@@ -531,7 +606,7 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn local_share(&self) -> &RateLimiter {
-        &self.local
+        &self.inner.local
     }
 
     /// Round trips, rejections, store errors and the cells this replica
@@ -548,19 +623,23 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn snapshot(&self) -> FleetRateLimiterSnapshot {
-        let now = self.now_ms();
-        let lease = self.lease.load(Ordering::Acquire);
-        let leased = if now < lease >> CELL_BITS {
-            (lease & CELLS) as u32
-        } else {
-            0
+        let inner = &*self.inner;
+        let now = inner.now_ms();
+        let live = |word: u64| {
+            if now < word >> CELL_BITS {
+                (word & CELLS) as u32
+            } else {
+                0
+            }
         };
         FleetRateLimiterSnapshot {
-            leased,
-            round_trips: self.round_trips.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-            store_errors: self.store_errors.load(Ordering::Relaxed),
-            on_fallback: now < self.down_until_ms.load(Ordering::Relaxed),
+            leased: live(inner.lease.load(Ordering::Acquire))
+                + live(inner.next.load(Ordering::Acquire)),
+            round_trips: inner.round_trips.load(Ordering::Relaxed),
+            prefetches: inner.prefetches.load(Ordering::Relaxed),
+            rejected: inner.rejected.load(Ordering::Relaxed),
+            store_errors: inner.store_errors.load(Ordering::Relaxed),
+            on_fallback: now < inner.down_until_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -580,10 +659,10 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub async fn acquire(&self) -> Result<(), Rejection> {
-        match self.fast() {
+        match self.inner.fast() {
             Fast::Admitted => Ok(()),
-            Fast::Refused(retry_after) => Err(self.reject(retry_after)),
-            Fast::Slow => self.acquire_slow().await,
+            Fast::Refused(retry_after) => self.inner.admit(Some(retry_after)).await,
+            Fast::Slow => self.inner.admit(None).await,
         }
     }
 
@@ -656,12 +735,55 @@ impl FleetRateLimiter {
     /// # }
     /// ```
     pub fn bind(self) -> Arc<FleetRateLimiter> {
-        let name = self.name.to_string();
-        let limiter = crate::registry::get_or_register(self.name.clone(), || self);
+        let name = self.inner.s.name.to_string();
+        let limiter = crate::registry::get_or_register(self.inner.s.name.clone(), || self);
         bound()
             .entry(name)
             .or_insert_with(|| limiter.clone())
             .clone()
+    }
+
+    /// The script's answer for `want` cells at `now_us` on the script's
+    /// clock, for the model test. Not public API.
+    #[doc(hidden)]
+    pub async fn __take_at(&self, want: u32, now_us: u64) -> Result<(u32, u64), String> {
+        let deadline = Instant::now() + self.inner.s.store.timeout;
+        self.inner
+            .take_cells(want, None, Some(now_us), deadline)
+            .await
+            .map(|a| (a.granted, a.retry_after_us))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Inner {
+    fn new(s: Settings) -> Inner {
+        let rate = (s.rate / s.replicas).max(1);
+        let burst = (s.burst / s.replicas).max(1);
+        Inner {
+            local: RateLimiter::named(s.name.clone(), rate, s.per).burst(burst),
+            s,
+            script: ::redis::Script::new(SCRIPT),
+            epoch: Instant::now(),
+            lease: AtomicU64::new(0),
+            next: AtomicU64::new(0),
+            mark: AtomicU64::new(NO_MARK),
+            prefetching: AtomicBool::new(false),
+            denied_until_ms: AtomicU64::new(0),
+            down_until_ms: AtomicU64::new(0),
+            refill: tokio::sync::Mutex::new(Refill {
+                granted: 0,
+                started_ms: 0,
+                tat: None,
+                next: 1,
+                down: false,
+                backoff_ms: FIRST_BACKOFF_MS,
+            }),
+            round_trips: AtomicU64::new(0),
+            prefetches: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+        }
     }
 
     #[inline]
@@ -671,13 +793,14 @@ impl FleetRateLimiter {
             .as_millis() as u64
     }
 
-    /// Takes one cell of the lease if it holds one and has not ended.
+    /// Takes one cell of the lease if it holds one and has not ended;
+    /// returns the lease word after it.
     #[inline]
-    fn spend(&self, now_ms: u64) -> bool {
+    fn spend(&self, now_ms: u64) -> Option<u64> {
         let mut lease = self.lease.load(Ordering::Relaxed);
         loop {
             if lease & CELLS == 0 || now_ms >= lease >> CELL_BITS {
-                return false;
+                return None;
             }
             match self.lease.compare_exchange_weak(
                 lease,
@@ -685,7 +808,7 @@ impl FleetRateLimiter {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(lease - 1),
                 Err(actual) => lease = actual,
             }
         }
@@ -693,16 +816,22 @@ impl FleetRateLimiter {
 
     /// What a call gets without a round trip.
     #[inline]
-    fn fast(&self) -> Fast {
+    fn fast(self: &Arc<Self>) -> Fast {
         let now = self.now_ms();
-        if self.spend(now) {
+        if let Some(lease) = self.spend(now) {
+            if lease & CELLS == self.mark.load(Ordering::Relaxed) {
+                self.prefetch(now, lease >> CELL_BITS);
+            }
             return Fast::Admitted;
         }
         self.fast_without_lease(now)
     }
 
     #[cold]
-    fn fast_without_lease(&self, now: u64) -> Fast {
+    fn fast_without_lease(self: &Arc<Self>, now: u64) -> Fast {
+        if self.promote(now) {
+            return Fast::Admitted;
+        }
         let denied = self.denied_until_ms.load(Ordering::Relaxed);
         if now < denied {
             return Fast::Refused(Duration::from_millis(denied - now));
@@ -717,10 +846,123 @@ impl FleetRateLimiter {
         Fast::Slow
     }
 
+    /// Puts the prefetched lease in the spent one's place, one of its
+    /// cells for this call.
+    fn promote(self: &Arc<Self>, now: u64) -> bool {
+        let next = self.next.load(Ordering::Acquire);
+        if next & CELLS == 0 || now >= next >> CELL_BITS {
+            return false;
+        }
+        if self
+            .next
+            .compare_exchange(next, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            // Another call promoted it: spend from there.
+            return self.spend(now).is_some();
+        }
+        self.install(next - 1, (next & CELLS) as u32);
+        true
+    }
+
+    /// Makes `word` the lease being spent: a lease of `granted` cells.
+    /// A quarter spent, it prefetches the next one (if spent fast, see
+    /// [`Inner::prefetch`]); a lease of one cell never does, so a quiet
+    /// replica asks for cells only when a call needs one.
+    fn install(&self, word: u64, granted: u32) {
+        let mark = if granted >= 2 {
+            // The call that installs it spends its first cell without
+            // looking at the mark: the first to look is the second.
+            u64::from(granted - granted.div_ceil(4).max(2))
+        } else {
+            NO_MARK
+        };
+        self.mark.store(mark, Ordering::Relaxed);
+        self.lease.store(word, Ordering::Release);
+    }
+
+    /// The lease ending at `expiry_ms` is a quarter spent at `now`: if it
+    /// will be spent before it ends (that quarter went in under a quarter
+    /// of its life, with room to spare: under half),
+    /// a task asks Redis for the next lease now, so that no call waits for
+    /// the round trip. Needs a tokio runtime; without one, calls refill as
+    /// they would without prefetching.
+    #[cold]
+    #[inline(never)]
+    fn prefetch(self: &Arc<Self>, now: u64, expiry_ms: u64) {
+        let ttl = self.s.lease_ttl.as_millis() as u64;
+        if expiry_ms.saturating_sub(now) * 2 <= ttl || self.next.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.prefetching.swap(true, Ordering::Acquire) {
+            return;
+        }
+        runtime.spawn(Arc::clone(self).prefetch_lease());
+    }
+
+    /// The prefetch task: one round trip for the next lease, holding the
+    /// refill lock, so calls that spend the current lease meanwhile wait
+    /// for this answer (within their store timeout) rather than ask again.
+    async fn prefetch_lease(self: Arc<Self>) {
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _done = Done(&self.prefetching);
+        // A call of this replica is asking Redis already.
+        let Ok(mut refill) = self.refill.try_lock() else {
+            return;
+        };
+        let now = self.now_ms();
+        if self.next.load(Ordering::Acquire) != 0
+            || now < self.denied_until_ms.load(Ordering::Relaxed)
+            || now < self.down_until_ms.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let lived = now.saturating_sub(refill.started_ms);
+        if u128::from(lived) * 8 < self.s.lease_ttl.as_millis() {
+            // A quarter spent in under an eighth of its life: the whole
+            // would go in under half, so twice as many (the refill's rule).
+            refill.next = refill.next.saturating_mul(2).clamp(1, self.s.max_lease());
+        }
+        self.prefetches.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + self.s.store.timeout;
+        match self.take_cells(refill.next, None, None, deadline).await {
+            Ok(Answer {
+                granted,
+                retry_after_us,
+                tat,
+            }) => {
+                self.answered(&mut refill);
+                if granted == 0 {
+                    // The current lease is still the latest grant (the
+                    // script changed nothing): its cells may still go back.
+                    self.deny_for(now, retry_after_us);
+                    return;
+                }
+                refill.granted = granted;
+                refill.started_ms = now;
+                refill.tat = Some(tat);
+                let expiry = now + self.s.lease_ttl.as_millis() as u64;
+                self.next
+                    .store(expiry << CELL_BITS | u64::from(granted), Ordering::Release);
+            }
+            Err(error) => {
+                self.store_failed(&mut refill, &error);
+            }
+        }
+    }
+
     /// The call's fate while Redis is down: `retry_store` is the time until
     /// Redis is tried again.
     fn fallback(&self, retry_store: Duration) -> Result<(), Duration> {
-        match self.on_store_error {
+        match self.s.on_store_error {
             OnStoreError::Allow => Ok(()),
             OnStoreError::Deny => Err(retry_store.max(Duration::from_millis(1))),
             OnStoreError::Local => self
@@ -733,39 +975,45 @@ impl FleetRateLimiter {
     #[cold]
     fn reject(&self, retry_after: Duration) -> Rejection {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(name = %self.name, ?retry_after, "resilience: fleet rate limit reached, call rejected");
-        Rejection::rate_limited(self.name.clone(), retry_after)
+        tracing::debug!(name = %self.s.name, ?retry_after, "resilience: fleet rate limit reached, call rejected");
+        Rejection::rate_limited(self.s.name.clone(), retry_after)
     }
 
     /// One round trip for a new lease, within the store timeout from the
     /// moment the call started waiting (for the lock included).
-    async fn acquire_slow(&self) -> Result<(), Rejection> {
-        let deadline = Instant::now() + self.store.timeout;
+    async fn acquire_slow(self: &Arc<Self>) -> Result<(), Duration> {
+        let deadline = Instant::now() + self.s.store.timeout;
         let Ok(mut refill) = tokio::time::timeout_at(deadline, self.refill.lock()).await else {
-            // Another call of this replica is asking Redis and has not
-            // heard back: the store is slow.
-            return self.after_store_error(None, StoreError::Timeout(self.store.timeout));
+            // Another call of this replica (or the prefetch) is asking
+            // Redis and has not heard back: the store is slow.
+            self.store_errors.fetch_add(1, Ordering::Relaxed);
+            return self.fall_back(FIRST_BACKOFF_MS);
         };
-        // Another call may have brought a lease, a refusal or a failure.
+        // Another call or the prefetch may have brought a lease, a refusal
+        // or a failure.
         match self.fast() {
             Fast::Admitted => return Ok(()),
-            Fast::Refused(retry_after) => return Err(self.reject(retry_after)),
+            Fast::Refused(retry_after) => return Err(retry_after),
             Fast::Slow => {}
         }
         let now = self.now_ms();
-        let left = (self.lease.swap(0, Ordering::AcqRel) & CELLS) as u32;
+        // Both leases are spent or ended; the prefetched one, if there is
+        // one, is the latest grant, whose cells may go back.
+        let next = self.next.swap(0, Ordering::AcqRel);
+        let lease = self.lease.swap(0, Ordering::AcqRel);
+        let left = (if next != 0 { next } else { lease } & CELLS) as u32;
         let spent = refill.granted.saturating_sub(left);
         let lived = now.saturating_sub(refill.started_ms);
         refill.next = if left > 0 {
             // Ended unspent: as many as were spent in its lifetime.
             spent.max(1)
-        } else if refill.granted > 0 && u128::from(lived) * 2 < self.lease_ttl.as_millis() {
+        } else if refill.granted > 0 && u128::from(lived) * 2 < self.s.lease_ttl.as_millis() {
             // Spent in under half its lifetime: twice as many.
             refill.next.saturating_mul(2)
         } else {
             refill.next
         }
-        .clamp(1, self.get_max_lease());
+        .clamp(1, self.s.max_lease());
         let give_back = if left > 0 { refill.tat.take() } else { None };
         let answer = self
             .take_cells(
@@ -781,65 +1029,103 @@ impl FleetRateLimiter {
                 retry_after_us,
                 tat,
             }) => {
-                if refill.down {
-                    refill.down = false;
-                    refill.backoff_ms = FIRST_BACKOFF_MS;
-                    self.down_until_ms.store(0, Ordering::Relaxed);
-                    tracing::info!(name = %self.name, "resilience: redis answers again, fleet rate limiter back on the shared count");
-                }
+                self.answered(&mut refill);
                 if granted == 0 {
-                    let retry_after = Duration::from_micros(retry_after_us.max(1));
-                    let until = now + retry_after.as_millis().max(1) as u64;
-                    self.denied_until_ms.store(until, Ordering::Relaxed);
                     refill.granted = 0;
-                    return Err(self.reject(retry_after));
+                    return Err(self.deny_for(now, retry_after_us));
                 }
                 refill.granted = granted;
                 refill.started_ms = now;
                 refill.tat = Some(tat);
-                let expiry = now + self.lease_ttl.as_millis() as u64;
-                self.lease.store(
-                    expiry << CELL_BITS | u64::from(granted - 1),
-                    Ordering::Release,
-                );
+                let expiry = now + self.s.lease_ttl.as_millis() as u64;
+                self.install(expiry << CELL_BITS | u64::from(granted - 1), granted);
                 Ok(())
             }
-            Err(error) => self.after_store_error(Some(&mut refill), error),
+            Err(error) => {
+                let backoff = self.store_failed(&mut refill, &error);
+                self.fall_back(backoff)
+            }
         }
     }
 
-    /// Redis did not answer: the fallback applies now and, without asking
-    /// Redis, for the backoff.
+    /// Redis answered: if it had failed before, the shared count is back.
+    fn answered(&self, refill: &mut Refill) {
+        if refill.down {
+            refill.down = false;
+            refill.backoff_ms = FIRST_BACKOFF_MS;
+            self.down_until_ms.store(0, Ordering::Relaxed);
+            tracing::info!(name = %self.s.name, "resilience: redis answers again, fleet rate limiter back on the shared count");
+        }
+    }
+
+    /// Redis has no cell free for `retry_after_us` from `now`: calls are
+    /// refused locally until then.
+    fn deny_for(&self, now: u64, retry_after_us: u64) -> Duration {
+        let retry_after = Duration::from_micros(retry_after_us.max(1));
+        let until = now + retry_after.as_millis().max(1) as u64;
+        self.denied_until_ms.store(until, Ordering::Relaxed);
+        retry_after
+    }
+
+    /// Redis did not answer: the fallback applies without asking Redis for
+    /// the backoff it returns.
     #[cold]
-    fn after_store_error(
-        &self,
-        refill: Option<&mut Refill>,
-        error: StoreError,
-    ) -> Result<(), Rejection> {
+    fn store_failed(&self, refill: &mut Refill, error: &StoreError) -> u64 {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
-        let backoff = match refill {
-            Some(refill) => {
-                let backoff = refill.backoff_ms;
-                refill.backoff_ms = (backoff * 2).min(LAST_BACKOFF_MS);
-                refill.granted = 0;
-                refill.tat = None;
-                if !refill.down {
-                    refill.down = true;
-                    tracing::warn!(
-                        name = %self.name,
-                        %error,
-                        on_store_error = %self.on_store_error,
-                        "resilience: redis store unavailable, fleet rate limiter falls back"
-                    );
-                }
-                self.down_until_ms
-                    .store(self.now_ms() + backoff, Ordering::Relaxed);
-                backoff
-            }
-            None => FIRST_BACKOFF_MS,
+        let backoff = refill.backoff_ms;
+        refill.backoff_ms = (backoff * 2).min(LAST_BACKOFF_MS);
+        refill.granted = 0;
+        refill.tat = None;
+        if !refill.down {
+            refill.down = true;
+            tracing::warn!(
+                name = %self.s.name,
+                %error,
+                on_store_error = %self.s.on_store_error,
+                "resilience: redis store unavailable, fleet rate limiter falls back"
+            );
+        }
+        self.down_until_ms
+            .store(self.now_ms() + backoff, Ordering::Relaxed);
+        backoff
+    }
+
+    /// This call's fate while Redis does not answer.
+    #[cold]
+    fn fall_back(&self, backoff_ms: u64) -> Result<(), Duration> {
+        self.fallback(Duration::from_millis(backoff_ms))
+    }
+
+    /// A call `fast` did not admit at once: `refused` is its refusal
+    /// (`None`: it needs a round trip). Without `max_wait` that is the
+    /// answer; with it, the call sleeps until the fleet frees a cell and
+    /// tries again, as long as it can be admitted within `max_wait` of
+    /// now (plus one store timeout for the round trip that finds the
+    /// cell). Sleeping holds nothing, so dropping the call is harmless.
+    async fn admit(self: &Arc<Self>, refused: Option<Duration>) -> Result<(), Rejection> {
+        let mut answer = match refused {
+            Some(retry_after) => Err(retry_after),
+            None => self.acquire_slow().await,
         };
-        self.fallback(Duration::from_millis(backoff))
-            .map_err(|retry_after| self.reject(retry_after))
+        if self.s.max_wait.is_zero() {
+            return answer.map_err(|retry_after| self.reject(retry_after));
+        }
+        let deadline = Instant::now() + self.s.max_wait;
+        loop {
+            let retry_after = match answer {
+                Ok(()) => return Ok(()),
+                Err(retry_after) => retry_after,
+            };
+            if Instant::now() + retry_after > deadline {
+                return Err(self.reject(retry_after));
+            }
+            tokio::time::sleep(retry_after).await;
+            answer = match self.fast() {
+                Fast::Admitted => Ok(()),
+                Fast::Refused(retry_after) => Err(retry_after),
+                Fast::Slow => self.acquire_slow().await,
+            };
+        }
     }
 
     /// One script call: up to `want` cells, giving back `give_back`'s
@@ -853,16 +1139,16 @@ impl FleetRateLimiter {
         deadline: Instant,
     ) -> Result<Answer, StoreError> {
         let (back, tat) = give_back.unwrap_or((0, ""));
-        let mut invocation = self.script.key(&self.key);
+        let mut invocation = self.script.key(&self.s.key);
         invocation
-            .arg(self.interval_us)
-            .arg(self.interval_us * u64::from(self.burst))
+            .arg(self.s.interval_us)
+            .arg(self.s.interval_us * u64::from(self.s.burst))
             .arg(want)
             .arg(back)
             .arg(tat)
             .arg(now_us.map(|n| n.to_string()).unwrap_or_default());
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let mut connection = self.store.connection.clone();
+        let mut connection = self.s.store.connection.clone();
         let reply = tokio::time::timeout_at(
             deadline,
             invocation.invoke_async::<(u32, u64, String)>(&mut connection),
@@ -875,19 +1161,8 @@ impl FleetRateLimiter {
                 tat,
             }),
             Ok(Err(error)) => Err(StoreError::Redis(error)),
-            Err(_) => Err(StoreError::Timeout(self.store.timeout)),
+            Err(_) => Err(StoreError::Timeout(self.s.store.timeout)),
         }
-    }
-
-    /// The script's answer for `want` cells at `now_us` on the script's
-    /// clock, for the model test. Not public API.
-    #[doc(hidden)]
-    pub async fn __take_at(&self, want: u32, now_us: u64) -> Result<(u32, u64), String> {
-        let deadline = Instant::now() + self.store.timeout;
-        self.take_cells(want, None, Some(now_us), deadline)
-            .await
-            .map(|a| (a.granted, a.retry_after_us))
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -906,41 +1181,46 @@ enum Fast {
 impl Registrable for FleetRateLimiter {
     const KIND: &'static str = "fleet_rate_limiter";
     fn same_settings(&self, other: &Self) -> bool {
+        let (s, o) = (&self.inner.s, &other.inner.s);
         (
-            self.key.as_str(),
-            self.rate,
-            self.per,
-            self.burst,
-            self.get_max_lease(),
-            self.lease_ttl,
-            self.on_store_error,
-            self.replicas,
+            s.key.as_str(),
+            s.rate,
+            s.per,
+            s.burst,
+            s.max_lease(),
+            s.lease_ttl,
+            s.on_store_error,
+            s.replicas,
+            s.max_wait,
         ) == (
-            other.key.as_str(),
-            other.rate,
-            other.per,
-            other.burst,
-            other.get_max_lease(),
-            other.lease_ttl,
-            other.on_store_error,
-            other.replicas,
+            o.key.as_str(),
+            o.rate,
+            o.per,
+            o.burst,
+            o.max_lease(),
+            o.lease_ttl,
+            o.on_store_error,
+            o.replicas,
+            o.max_wait,
         )
     }
 
     fn describe(&self) -> crate::registry::Description {
         use crate::registry::{Description, Kind, Policy, Snapshot};
+        let s = &self.inner.s;
         let policy = Policy::new()
-            .with("key", self.key.as_str())
-            .with("rate", self.rate)
-            .with_duration("per", self.per)
-            .with("burst", self.burst)
-            .with("max_lease", self.get_max_lease())
-            .with_duration("lease_ttl", self.lease_ttl)
+            .with("key", s.key.as_str())
+            .with("rate", s.rate)
+            .with_duration("per", s.per)
+            .with("burst", s.burst)
+            .with("max_lease", s.max_lease())
+            .with_duration("lease_ttl", s.lease_ttl)
             .with(
                 "on_store_error",
-                format!("{:?}", self.on_store_error).to_lowercase(),
+                format!("{:?}", s.on_store_error).to_lowercase(),
             )
-            .with("replicas", self.replicas);
+            .with("replicas", s.replicas)
+            .with_duration("max_wait", s.max_wait);
         Description::new(
             Kind::FleetRateLimiter,
             self.name(),
@@ -1086,7 +1366,8 @@ impl FleetSlot {
 /// # use std::time::Duration;
 /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
 /// let s = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1)).snapshot();
-/// assert_eq!((s.leased, s.round_trips, s.rejected, s.store_errors, s.on_fallback), (0, 0, 0, 0, false));
+/// assert_eq!((s.leased, s.round_trips, s.prefetches, s.rejected), (0, 0, 0, 0));
+/// assert!(!s.on_fallback);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1098,6 +1379,9 @@ pub struct FleetRateLimiterSnapshot {
     /// Script calls made: one round trip each (three when the server has
     /// lost the script, e.g. after a restart: `NOSCRIPT`, load, run).
     pub round_trips: u64,
+    /// Of those, the ones a background task made for the next lease while
+    /// the current one was still being spent (no call waited for them).
+    pub prefetches: u64,
     /// Calls refused.
     pub rejected: u64,
     /// Times Redis failed or did not answer within the store timeout.
@@ -1173,12 +1457,18 @@ where
             let Some(limiter) = *this.limiter else {
                 unreachable!("a future without a limiter starts unbound")
             };
-            match limiter.fast() {
+            match limiter.inner.fast() {
                 Fast::Admitted => *this.state = FleetState::Admitted,
-                Fast::Refused(retry_after) => {
-                    return Poll::Ready(Err((this.reject)(limiter.reject(retry_after))));
+                Fast::Refused(retry_after) if limiter.inner.s.max_wait.is_zero() => {
+                    return Poll::Ready(Err((this.reject)(limiter.inner.reject(retry_after))));
                 }
-                Fast::Slow => *this.state = FleetState::Asking(Box::pin(limiter.acquire_slow())),
+                Fast::Refused(retry_after) => {
+                    *this.state =
+                        FleetState::Asking(Box::pin(limiter.inner.admit(Some(retry_after))));
+                }
+                Fast::Slow => {
+                    *this.state = FleetState::Asking(Box::pin(limiter.inner.admit(None)));
+                }
             }
         }
         match this.state {
