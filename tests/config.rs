@@ -495,3 +495,46 @@ async fn a_reload_keeps_a_bulkheads_permits_a_limiters_turns_and_a_budgets_count
     assert!(!budget.try_retry());
     Config::default().apply().unwrap();
 }
+
+/// A word that is none of an option's choices is refused with the
+/// attribute's sentence, from a file and from the environment alike (it
+/// was once dropped in silence, leaving the attribute's value in force).
+#[test]
+fn an_unknown_choice_word_is_refused_with_the_attributes_sentence() {
+    let error = Config::from_toml("[retry.cfg-words]\nbackoff = \"expo\"\njitter = \"half\"\n")
+        .unwrap_err();
+    let problems: Vec<_> = error
+        .problems()
+        .iter()
+        .map(|p| (p.path.as_str(), p.line, p.message.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (
+                "retry.cfg-words.backoff",
+                Some(2),
+                "unknown backoff `expo` (did you mean \"exp\"?): use one of \"fixed\", \"linear\", \"exp\", \"decorrelated\""
+            ),
+            (
+                "retry.cfg-words.jitter",
+                Some(3),
+                "unknown jitter `half`: use one of \"full\", \"equal\", \"none\""
+            ),
+        ]
+    );
+    let env = Config::from_vars([(
+        "RESILIENCE_RETRY__CFG_WORDS__BACKOFF".to_owned(),
+        "expo".to_owned(),
+    )])
+    .unwrap_err();
+    assert_eq!(env.problems().len(), 1, "{env}");
+    assert!(
+        env.problems()[0]
+            .message
+            .starts_with("unknown backoff `expo` (did you mean \"exp\"?)"),
+        "{env}"
+    );
+    // The words themselves still pass.
+    Config::from_toml("[retry.cfg-words]\nbackoff = \"linear\"\njitter = \"equal\"\n").unwrap();
+}

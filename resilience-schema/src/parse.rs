@@ -266,7 +266,10 @@ pub fn text_value(key: &str, kind: Kind, text: &str) -> Result<Value, String> {
         },
         Kind::DurationOrAdaptive if unquoted == "adaptive" => Ok(Value::Word("adaptive".into())),
         Kind::DurationOrAdaptive => duration(unquoted).map(Value::Duration),
-        Kind::Choice { .. } => Ok(Value::Word(unquoted.to_owned())),
+        Kind::Choice { words, .. } if words.contains(&unquoted) => {
+            Ok(Value::Word(unquoted.to_owned()))
+        }
+        Kind::Choice { words, .. } => Err(unknown_word(key, unquoted, words)),
         Kind::Switch | Kind::Flag => match unquoted {
             "true" => Ok(Value::Switch(true)),
             "false" => Ok(Value::Switch(false)),

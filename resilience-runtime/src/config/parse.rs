@@ -189,6 +189,9 @@ fn value_of(key: &str, kind: Kind, value: &DeValue<'_>) -> Result<Value, String>
         (Kind::CountOrDuration, _) => Err(format!(
             "`{key}` is a number of calls (`{key} = 100`: the last 100 calls) or a duration (`{key} = \"10s\"`: the calls of the last 10 s)"
         )),
+        (Kind::Choice { words, .. }, DeValue::String(s)) if !words.contains(&s.as_ref()) => {
+            Err(text::unknown_word(key, s, words))
+        }
         (Kind::Choice { .. } | Kind::Text, DeValue::String(s)) => Ok(Value::Word(s.to_string())),
         (
             Kind::Choice {
