@@ -255,7 +255,7 @@ async fn redis_down_then_back_the_fallback_applies_and_the_shared_count_resumes(
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let timeout = Duration::from_millis(50);
+    let timeout = Duration::from_millis(250);
     let store = store(&server, "outage").store_timeout(timeout);
     // One cell a lease, so each call asks Redis; 20 a minute for 4
     // replicas: a local share of 5.
