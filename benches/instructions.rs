@@ -184,6 +184,18 @@ const AWAITED_CASES: &[AwaitedCase] = &[
     ("awaited_retry_timeout_bulkhead_macro", |n| {
         awaited(n, awaited::three_layers)
     }),
+    ("awaited_clock_tokio", |n| {
+        awaited(n, |x| async move {
+            black_box(tokio::time::Instant::now());
+            awaited::plain(x).await
+        })
+    }),
+    ("awaited_clock_std", |n| {
+        awaited(n, |x| async move {
+            black_box(std::time::Instant::now());
+            awaited::plain(x).await
+        })
+    }),
     ("awaited_tokio_retry", |n| {
         awaited(n, |x| {
             let backoff = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
@@ -268,7 +280,27 @@ fn counter_none(x: u64) -> Option<u64> {
     Some(black_box(x))
 }
 
+/// The rate limiter's clock reading (`scripts/cycles.sh clock_…`): tokio's
+/// clock, which is what the limiter reads, against `std`'s, which is what
+/// tokio's reads in a build without tokio's `test-util` feature. Benches
+/// and tests build with it (a dev-dependency), so inside a runtime every
+/// reading also takes the test clock's mutex to see whether it is paused;
+/// a user's release build has no test clock and reads `std`'s.
+#[inline(never)]
+fn clock_std(x: u64) -> Option<u64> {
+    black_box(std::time::Instant::now());
+    Some(black_box(x))
+}
+
+#[inline(never)]
+fn clock_tokio(x: u64) -> Option<u64> {
+    black_box(tokio::time::Instant::now());
+    Some(black_box(x))
+}
+
 const TIMED_ONLY: &[Case] = &[
+    ("clock_std", clock_std),
+    ("clock_tokio_outside_runtime", clock_tokio),
     ("counter_none", counter_none),
     ("counter_fetch_add", counter_fetch_add),
     ("counter_load_store", counter_load_store),
