@@ -196,6 +196,13 @@ const AWAITED_CASES: &[AwaitedCase] = &[
             awaited::plain(x).await
         })
     }),
+    ("awaited_breaker_crate", |n| {
+        static PEER: std::sync::LazyLock<breaker::CircuitBreaker> =
+            std::sync::LazyLock::new(|| {
+                breaker::CircuitBreaker::new(breaker::CircuitBreakerConfig::standard())
+            });
+        awaited(n, |x| PEER.call(move || awaited::plain(x)))
+    }),
     ("awaited_tokio_retry", |n| {
         awaited(n, |x| {
             let backoff = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
