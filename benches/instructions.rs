@@ -184,6 +184,25 @@ const AWAITED_CASES: &[AwaitedCase] = &[
     ("awaited_retry_timeout_bulkhead_macro", |n| {
         awaited(n, awaited::three_layers)
     }),
+    ("awaited_clock_tokio", |n| {
+        awaited(n, |x| async move {
+            black_box(tokio::time::Instant::now());
+            awaited::plain(x).await
+        })
+    }),
+    ("awaited_clock_std", |n| {
+        awaited(n, |x| async move {
+            black_box(std::time::Instant::now());
+            awaited::plain(x).await
+        })
+    }),
+    ("awaited_breaker_crate", |n| {
+        static PEER: std::sync::LazyLock<breaker::CircuitBreaker> =
+            std::sync::LazyLock::new(|| {
+                breaker::CircuitBreaker::new(breaker::CircuitBreakerConfig::standard())
+            });
+        awaited(n, |x| PEER.call(move || awaited::plain(x)))
+    }),
     ("awaited_tokio_retry", |n| {
         awaited(n, |x| {
             let backoff = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
@@ -245,6 +264,90 @@ fn print_future_sizes() {
     }
 }
 
+/// One counter bump as a layer makes it, for `time`: a `Relaxed`
+/// `fetch_add` (a locked `xadd` on x86) against a plain load and store of
+/// the same atomic (what a counter written by one thread needs).
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[inline(never)]
+fn counter_fetch_add(x: u64) -> Option<u64> {
+    COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(black_box(x))
+}
+
+#[inline(never)]
+fn counter_load_store(x: u64) -> Option<u64> {
+    let c = COUNTER.load(std::sync::atomic::Ordering::Relaxed);
+    COUNTER.store(c + 1, std::sync::atomic::Ordering::Relaxed);
+    Some(black_box(x))
+}
+
+#[inline(never)]
+fn counter_none(x: u64) -> Option<u64> {
+    Some(black_box(x))
+}
+
+/// The rate limiter's clock reading (`scripts/cycles.sh clock_…`): tokio's
+/// clock, which is what the limiter reads, against `std`'s, which is what
+/// tokio's reads in a build without tokio's `test-util` feature. Benches
+/// and tests build with it (a dev-dependency), so inside a runtime every
+/// reading also takes the test clock's mutex to see whether it is paused;
+/// a user's release build has no test clock and reads `std`'s.
+#[inline(never)]
+fn clock_std(x: u64) -> Option<u64> {
+    black_box(std::time::Instant::now());
+    Some(black_box(x))
+}
+
+#[inline(never)]
+fn clock_tokio(x: u64) -> Option<u64> {
+    black_box(tokio::time::Instant::now());
+    Some(black_box(x))
+}
+
+const TIMED_ONLY: &[Case] = &[
+    ("clock_std", clock_std),
+    ("clock_tokio_outside_runtime", clock_tokio),
+    ("counter_none", counter_none),
+    ("counter_fetch_add", counter_fetch_add),
+    ("counter_load_store", counter_load_store),
+];
+
+/// `instructions time <case> <calls>`: wall-clock nanoseconds per call,
+/// the fastest of `REPS` (default 200) runs of `calls` calls
+/// (`scripts/cycles.sh`). On a shared machine the fastest run is the one
+/// nobody interrupted, so keep runs short (a few milliseconds); compare
+/// cases of one invocation, not across invocations.
+fn time(case: &str, calls: u64) {
+    let run: Box<dyn Fn()> = if let Some((_, run)) = AWAITED_CASES.iter().find(|(n, _)| *n == case)
+    {
+        Box::new(move || {
+            black_box(run(calls));
+        })
+    } else if let Some((_, run)) = CASES.iter().chain(TIMED_ONLY).find(|(n, _)| *n == case) {
+        Box::new(move || {
+            let mut sum = 0u64;
+            for i in 0..calls {
+                sum = sum.wrapping_add(run(black_box(i)).unwrap_or(0));
+            }
+            black_box(sum);
+        })
+    } else {
+        panic!("no case {case}");
+    };
+    run();
+    let reps: u32 = std::env::var("REPS").map_or(200, |r| r.parse().expect("REPS"));
+    let best = (0..reps)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            run();
+            start.elapsed()
+        })
+        .min()
+        .expect("runs");
+    println!("{case:<40} {:.2}", best.as_nanos() as f64 / calls as f64);
+}
+
 fn main() {
     // `cargo bench` passes flags (`--bench`, criterion's `--warm-up-time 1`
     // when every bench runs): anything but `<case> <calls>` lists the cases.
@@ -256,6 +359,10 @@ fn main() {
         .collect();
     if args[..] == ["sizes"] {
         print_future_sizes();
+        return;
+    }
+    if let ["time", case, calls] = args[..] {
+        time(case, calls.parse().expect("calls"));
         return;
     }
     let found = match args[..] {

@@ -6,7 +6,8 @@
 # RUNS times, after one warm build: an edit (the constant in the last
 # function changes, so every attribute expands again and the changed
 # function is checked again) and a full rebuild of the crate alone
-# (`cargo clean -p`, dependencies kept). Prints the medians, the
+# (`cargo clean -p`, dependencies kept). Prints the medians (wall and
+# CPU time: on a shared machine compare CPU), the
 # difference per annotated function, and the lines
 # each five-layer function expands to (rustc's expanded output, formatted
 # by rustfmt, with the attributes minus without, per function).
@@ -62,22 +63,25 @@ EOF
     } >"$dir/src/lib.rs"
 }
 
-median_ms() { # <dir> <edit|full>: median wall time of a rebuild, in ms
-    local dir=$1 kind=$2 times=()
-    (cd "$dir" && cargo build -q)
+median_ms() { # <dir> <edit|full>: "wall cpu", the median wall and CPU (user + system) time of a rebuild, in ms
+    local dir=$1 kind=$2 walls=() cpus=()
+    (cd "$dir" && cargo build -q 2>/dev/null)
     for run in $(seq "$runs"); do
         if [[ $kind == edit ]]; then
             sed -i "s/wrapping_mul([0-9]*)) \/\/ edit/wrapping_mul($((fns + run)))) \/\/ edit/" "$dir/src/lib.rs"
         else
             (cd "$dir" && cargo clean -q -p "compile-cost-$(basename "$dir")")
         fi
-        local start end
-        start=$(date +%s%N)
-        (cd "$dir" && cargo build -q)
-        end=$(date +%s%N)
-        times+=($(((end - start) / 1000000)))
+        # CPU time barely depends on what else the machine runs; wall
+        # time does (on a shared machine it is several times the CPU time).
+        local t
+        t=$( { TIMEFORMAT='%3R %3U %3S'; time (cd "$dir" && cargo build -q 2>/dev/null); } 2>&1 | tail -1)
+        read -r wall user sys <<<"$t"
+        walls+=($(python3 -c "print(round($wall * 1000))"))
+        cpus+=($(python3 -c "print(round(($user + $sys) * 1000))"))
     done
-    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
+    local mid=$(((runs + 1) / 2))
+    echo "$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "${mid}p") $(printf '%s\n' "${cpus[@]}" | sort -n | sed -n "${mid}p")"
 }
 
 expanded_lines() { # <dir>: lines of the crate's expanded, formatted source
@@ -88,16 +92,16 @@ expanded_lines() { # <dir>: lines of the crate's expanded, formatted source
 
 generate "$work/with" 1
 generate "$work/without" 0
-with_edit=$(median_ms "$work/with" edit)
-without_edit=$(median_ms "$work/without" edit)
-with_full=$(median_ms "$work/with" full)
-without_full=$(median_ms "$work/without" full)
+read -r with_edit with_edit_cpu <<<"$(median_ms "$work/with" edit)"
+read -r without_edit without_edit_cpu <<<"$(median_ms "$work/without" edit)"
+read -r with_full with_full_cpu <<<"$(median_ms "$work/with" full)"
+read -r without_full without_full_cpu <<<"$(median_ms "$work/without" full)"
 with_lines=$(expanded_lines "$work/with")
 without_lines=$(expanded_lines "$work/without")
 
-echo "functions: $fns, rebuilds: $runs of each (median)"
-echo "                         edit      full"
-echo "with five-layer stacks:  ${with_edit} ms    ${with_full} ms"
-echo "without attributes:      ${without_edit} ms    ${without_full} ms"
-python3 -c "print('per annotated function:  %.1f ms    %.1f ms' % (($with_edit - $without_edit) / $fns, ($with_full - $without_full) / $fns))"
+echo "functions: $fns, rebuilds: $runs of each (median), wall / CPU (user + system)"
+echo "                         edit                 full"
+echo "with five-layer stacks:  ${with_edit} / ${with_edit_cpu} ms    ${with_full} / ${with_full_cpu} ms"
+echo "without attributes:      ${without_edit} / ${without_edit_cpu} ms    ${without_full} / ${without_full_cpu} ms"
+python3 -c "print('per annotated function:  %.1f / %.1f ms    %.1f / %.1f ms' % (($with_edit - $without_edit) / $fns, ($with_edit_cpu - $without_edit_cpu) / $fns, ($with_full - $without_full) / $fns, ($with_full_cpu - $without_full_cpu) / $fns))"
 python3 -c "print('expanded lines per stack:  %.0f (non-blank, rustfmt)' % (($with_lines - $without_lines) / $fns))"

@@ -14,6 +14,7 @@ mod live;
 mod rate_limiter;
 mod rejection;
 mod sync;
+mod tally;
 mod time;
 mod timeout;
 

@@ -23,9 +23,10 @@
 //! # Cost
 //!
 //! Nothing on the path of a call. The instances already count calls in
-//! their snapshots (one `Relaxed` add per call, with or without this
-//! feature); [`publish`] copies every instance's counts and gauges into
-//! the recorder: call it before a scrape (as the outage example's
+//! their snapshots (a few unlocked instructions per call on the calling
+//! thread's own counters, with or without this feature); [`publish`]
+//! copies every instance's counts and gauges into the recorder: call it
+//! before a scrape (as the outage example's
 //! `/metrics` does), or let [`spawn_publisher`] call it at an interval for a
 //! push exporter. A breaker's state gauges and transition counter are also
 //! written on each transition, as it happens.

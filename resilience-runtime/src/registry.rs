@@ -481,32 +481,29 @@ impl Calls {
     }
 }
 
-/// The counters behind [`Calls`]: one `Relaxed` add per call.
+/// The counters behind [`Calls`]: per thread, so a call's count is a plain
+/// load and store, not a locked add (see [`crate::tally`]).
 #[derive(Debug, Default)]
-pub(crate) struct CallCounters {
-    succeeded: std::sync::atomic::AtomicU64,
-    failed: std::sync::atomic::AtomicU64,
-}
+pub(crate) struct CallCounters(crate::tally::Tally<2>);
+
+const SUCCEEDED: usize = 0;
+const FAILED: usize = 1;
 
 impl CallCounters {
     pub(crate) const fn new() -> Self {
-        CallCounters {
-            succeeded: std::sync::atomic::AtomicU64::new(0),
-            failed: std::sync::atomic::AtomicU64::new(0),
-        }
+        CallCounters(crate::tally::Tally::new())
     }
 
     #[inline(always)]
     pub(crate) fn record(&self, ok: bool) {
-        let counter = if ok { &self.succeeded } else { &self.failed };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.0.add(if ok { SUCCEEDED } else { FAILED });
     }
 
     /// The counts, with `rejected` from the layer's own counter.
     pub(crate) fn read(&self, rejected: u64) -> Calls {
         Calls {
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
+            succeeded: self.0.get(SUCCEEDED),
+            failed: self.0.get(FAILED),
             rejected,
         }
     }
