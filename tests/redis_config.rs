@@ -119,7 +119,12 @@ fn bad_values_get_the_builders_sentences() {
     );
     expect("lease_ttl", 7, "at least \"1ms\"");
     expect("store_timeout", 8, "a `store_timeout` of zero");
-    expect("on_store_error", 9, "`on_store_error` is \"local\"");
+    // A word that is none of the choices: the sentence of every choice key.
+    expect(
+        "on_store_error",
+        9,
+        "unknown on_store_error `panic`: use one of \"local\", \"allow\", \"deny\"",
+    );
     // The builder says the same words.
     let builder = std::panic::catch_unwind(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
