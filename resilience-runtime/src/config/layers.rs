@@ -6,15 +6,15 @@ use std::any::Any;
 use std::time::Duration;
 
 use resilience_schema::{
-    self as schema, Options, Problem, Spec, bulkhead, circuit_breaker, parse::closest,
-    rate_limiter, retry, timeout,
+    self as schema, Options, Problem, Spec, adaptive_concurrency, bulkhead, circuit_breaker,
+    parse::closest, rate_limiter, retry, timeout,
 };
 
 use super::parse::key_path;
 use super::{Config, ConfigProblem, Origin, Table, state};
 use crate::breaker::{BreakerPolicy, CircuitBreaker};
 use crate::registry;
-use crate::{Bulkhead, RateLimiter, Retry, RetryPolicy, Timeout};
+use crate::{AdaptiveConcurrency, Bulkhead, RateLimiter, Retry, RetryPolicy, Timeout};
 
 /// A layer with instances a configuration can reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,14 +24,16 @@ pub(super) enum Layer {
     Bulkhead,
     RateLimiter,
     Timeout,
+    AdaptiveConcurrency,
 }
 
-const LAYERS: [Layer; 5] = [
+const LAYERS: [Layer; 6] = [
     Layer::CircuitBreaker,
     Layer::Retry,
     Layer::Bulkhead,
     Layer::RateLimiter,
     Layer::Timeout,
+    Layer::AdaptiveConcurrency,
 ];
 
 impl Layer {
@@ -43,6 +45,7 @@ impl Layer {
             Layer::Bulkhead => "bulkhead",
             Layer::RateLimiter => "rate_limiter",
             Layer::Timeout => "timeout",
+            Layer::AdaptiveConcurrency => "adaptive_concurrency",
         }
     }
 
@@ -74,6 +77,7 @@ impl Layer {
             Layer::Bulkhead => bulkhead::OPTIONS,
             Layer::RateLimiter => rate_limiter::OPTIONS,
             Layer::Timeout => timeout::OPTIONS,
+            Layer::AdaptiveConcurrency => adaptive_concurrency::OPTIONS,
         }
     }
 
@@ -134,6 +138,7 @@ pub(super) enum Base {
     Bulkhead(bulkhead::Settings),
     RateLimiter(rate_limiter::Settings),
     Timeout(timeout::Settings),
+    AdaptiveConcurrency(adaptive_concurrency::Settings),
 }
 
 /// `base` with the tables' values on top, in order.
@@ -245,6 +250,17 @@ pub(super) fn problems(
                 Vec::new(),
             )
         }
+        (Layer::AdaptiveConcurrency, base) => {
+            let base = match base {
+                Some(Base::AdaptiveConcurrency(s)) => *s,
+                _ => Default::default(),
+            };
+            (
+                super::adaptive::overlay(base, tables).problems(),
+                base.problems(),
+                Vec::new(),
+            )
+        }
     };
     found
         .into_iter()
@@ -351,6 +367,11 @@ pub(super) fn reconfigure(layer: Layer, name: &str, base: &Base, config: &Config
                 t.reconfigure(d);
             }
         }
+        Base::AdaptiveConcurrency(base) => {
+            if let Some(l) = registry::get::<AdaptiveConcurrency>(name) {
+                l.retune(&super::adaptive::overlay(base, &tables));
+            }
+        }
     }
 }
 
@@ -437,6 +458,17 @@ pub(super) fn govern<T: 'static>(name: &str, instance: T) -> T {
         }) {
             let (rate, per, burst, wait) = limiter_settings(&s);
             r.reconfigure(rate, per, burst, wait);
+        }
+    } else if let Some(Some(l)) = any.downcast_ref::<Option<AdaptiveConcurrency>>() {
+        let base = l.settings();
+        if let Some(s) = effective(
+            name,
+            Layer::AdaptiveConcurrency,
+            Base::AdaptiveConcurrency(base),
+            |t| super::adaptive::overlay(base, t),
+        ) {
+            l.retune(&s);
+            l.start_at(&s);
         }
     } else if let Some(Some(t)) = any.downcast_ref::<Option<Timeout>>() {
         let base = timeout::Settings {
