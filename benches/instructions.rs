@@ -18,8 +18,9 @@ use resilience::breaker::WindowSize;
 mod common;
 use common::awaited;
 use resilience::{
-    BreakerPolicy, Bulkhead, CircuitBreaker, RateLimiter, Rejection, Retry, RetryPolicy, Timeout,
-    bulkhead, circuit_breaker, rate_limiter, retry, timeout,
+    AdaptiveConcurrency, BreakerPolicy, Bulkhead, CircuitBreaker, LimitAlgorithm, RateLimiter,
+    Rejection, Retry, RetryPolicy, Timeout, adaptive_concurrency, bulkhead, circuit_breaker,
+    rate_limiter, retry, timeout,
 };
 
 #[inline(never)]
@@ -107,6 +108,14 @@ static RETRY: Retry = Retry::new(
 );
 static TIMEOUT: Timeout = Timeout::new("instructions", Duration::from_secs(1));
 static BULKHEAD: Bulkhead = Bulkhead::new("instructions", 1024);
+static ADAPTIVE: AdaptiveConcurrency =
+    AdaptiveConcurrency::new("instructions", LimitAlgorithm::Gradient2).initial(64);
+
+#[adaptive_concurrency(max = 1000)]
+#[inline(never)]
+async fn adaptive_concurrency_macro(x: u64) -> Result<u64, Rejection> {
+    Ok(black_box(x))
+}
 static LIMITER: RateLimiter =
     RateLimiter::new("instructions", 1_000_000_000, Duration::from_secs(1));
 
@@ -141,6 +150,12 @@ const CASES: &[Case] = &[
     ("timeout_runtime", |x| now(TIMEOUT.call(direct(x)))),
     ("bulkhead_macro", |x| now(bulkhead_macro(x))),
     ("bulkhead_runtime", |x| now(BULKHEAD.call(direct(x)))),
+    ("adaptive_concurrency_macro", |x| {
+        now(adaptive_concurrency_macro(x))
+    }),
+    ("adaptive_concurrency_runtime", |x| {
+        now(ADAPTIVE.call(0, direct(x)))
+    }),
     ("rate_limiter_macro", |x| now(rate_limiter_macro(x))),
     ("rate_limiter_runtime", |x| now(LIMITER.call(direct(x)))),
     ("retry_timeout_bulkhead_macro", |x| now(three_layers(x))),

@@ -17,15 +17,14 @@ use resilience::{AdaptiveConcurrency, Bulkhead, LimitAlgorithm};
 const SERVERS: usize = 40;
 const SERVICE: Duration = Duration::from_millis(40);
 
-fn adaptive(algorithm: LimitAlgorithm) -> Guard {
+fn adaptive(algorithm: LimitAlgorithm, initial: usize) -> Guard {
     let l = AdaptiveConcurrency::new("dep", algorithm)
         .min(2)
         .max(400)
-        .initial(2);
+        .initial(initial);
     Guard::Adaptive(Arc::new(match algorithm {
-        LimitAlgorithm::Gradient2 => l.tolerance(1.0),
-        LimitAlgorithm::Aimd => l.slow_call(SERVICE * 6 / 5),
-        _ => l,
+        LimitAlgorithm::Vegas => l,
+        _ => l.tolerance(1.1),
     }))
 }
 
@@ -33,7 +32,7 @@ fn adaptive(algorithm: LimitAlgorithm) -> Guard {
 async fn main() {
     let s = Duration::from_secs;
     let steady = [vec![Phase {
-        span: s(20),
+        span: s(30),
         rate: 1500,
         priority: 0,
     }]];
@@ -50,22 +49,23 @@ async fn main() {
         }],
     ];
     println!(
-        "| guard | limit (10–20 s) | goodput, calls/s | p99 at 1.5× load | p99 in a 10× spike |"
+        "| guard | limit 10–30 s: median (least–most) | goodput, calls/s | p99 at 1.5× load | p99 in a 10× spike |"
     );
     println!("|---|---|---|---|---|");
-    let guards: Vec<(String, Box<dyn Fn() -> Guard>)> = vec![
-        (
-            "adaptive, gradient2".into(),
-            Box::new(|| adaptive(LimitAlgorithm::Gradient2)),
-        ),
-        (
-            "adaptive, vegas".into(),
-            Box::new(|| adaptive(LimitAlgorithm::Vegas)),
-        ),
-        (
-            "adaptive, aimd".into(),
-            Box::new(|| adaptive(LimitAlgorithm::Aimd)),
-        ),
+    let mut guards: Vec<(String, Box<dyn Fn() -> Guard>)> = Vec::new();
+    for algorithm in [
+        LimitAlgorithm::Gradient2,
+        LimitAlgorithm::Vegas,
+        LimitAlgorithm::Aimd,
+    ] {
+        for initial in [2, 200] {
+            guards.push((
+                format!("adaptive, {}, from {initial}", algorithm.word()),
+                Box::new(move || adaptive(algorithm, initial)),
+            ));
+        }
+    }
+    guards.extend::<Vec<(String, Box<dyn Fn() -> Guard>)>>(vec![
         (
             "bulkhead 10 (too low)".into(),
             Box::new(|| Guard::Fixed(Arc::new(Bulkhead::named("dep", 10)))),
@@ -78,7 +78,7 @@ async fn main() {
             "bulkhead 200 (too high)".into(),
             Box::new(|| Guard::Fixed(Arc::new(Bulkhead::named("dep", 200)))),
         ),
-    ];
+    ]);
     for (label, guard) in guards {
         let o = run(
             guard(),
@@ -87,10 +87,16 @@ async fn main() {
             Vec::new(),
         )
         .await;
-        let limit = match o.limit_range(s(10), s(20)) {
-            (0, 0) => "fixed".to_owned(),
-            (lo, hi) if lo == hi => format!("{lo}"),
-            (lo, hi) => format!("{lo}–{hi}"),
+        let mut limits: Vec<usize> = o
+            .limits
+            .iter()
+            .filter(|(at, _)| (s(10)..s(30)).contains(at))
+            .map(|(_, l)| *l)
+            .collect();
+        limits.sort();
+        let limit = match limits.as_slice() {
+            [] => "fixed".to_owned(),
+            l => format!("{} ({}–{})", l[l.len() / 2], l[0], l[l.len() - 1]),
         };
         let p = run(
             guard(),
@@ -101,8 +107,8 @@ async fn main() {
         .await;
         println!(
             "| {label} | {limit} | {:.0} | {:?} | {:?} |",
-            o.goodput(s(10), s(20)),
-            o.latency(0.99, s(10), s(20), None),
+            o.goodput(s(10), s(30)),
+            o.latency(0.99, s(10), s(30), None),
             p.latency(0.99, s(12), s(20), None),
         );
     }

@@ -882,8 +882,8 @@ pub use resilience_runtime::axum;
 /// | `max_queue = M` | unbounded | calls allowed to wait at once; a higher priority displaces the lowest. Needs a non-zero `max_wait` |
 /// | `window = "…"` | `"100ms"` | how often the limit is updated (from at least 10 calls) |
 /// | `backoff_ratio = x` | 0.9 | `aimd` only: the factor a failure multiplies the limit by, 0 < x < 1 |
-/// | `slow_call = "…"` | `"5s"` | `aimd` only: a window slower than this counts as failed |
-/// | `tolerance = x` | 1.5 | `gradient2` only: how much slower than the long-term latency calls may get before the limit shrinks, x ≥ 1 |
+/// | `slow_call = "…"` | `"5s"` | `aimd` only: a window slower than this on average counts as failed, whatever the no-load latency |
+/// | `tolerance = x` | 1.5 | `gradient2` and `aimd`: how much slower than the no-load latency (measured by a probe) calls may get before the limit shrinks, x ≥ 1; the limit settles near `tolerance` × the knee |
 /// | `smoothing = x` | 0.2 | `gradient2` only: the weight of each new estimate, 0 < x ≤ 1 |
 /// | `priority_share = x` | 0.5 | while a call waits, the share of the limit calls of lower priority may hold, 0 < x ≤ 1 |
 /// | `priority = <expr>` | 0 | the call's priority, a `u8` expression over the arguments (`priority = req.priority`) |
@@ -922,7 +922,7 @@ pub use resilience_runtime::axum;
 /// ```compile_fail
 /// use resilience::{adaptive_concurrency, Rejection};
 ///
-/// #[adaptive_concurrency(algorithm = "vegas", tolerance = 1.2)] // `tolerance` tunes gradient2 only
+/// #[adaptive_concurrency(algorithm = "vegas", tolerance = 1.2)] // `tolerance` tunes gradient2 and aimd only
 /// async fn handle() -> Result<(), Rejection> { Ok(()) }
 /// ```
 pub use resilience_macros::adaptive_concurrency;

@@ -19,88 +19,77 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// The settings the claims hold for: Gradient2 with `tolerance = 1.0`
-/// (Netflix's 1.5 lets latency grow 50 % before it shrinks, settling near
-/// 1.6× the knee), AIMD with `slow_call` at 1.2× the unloaded latency (AIMD
-/// only sees failures and slow calls; a dependency that never fails and
-/// never passes 5 s gives it nothing to back off on).
+/// The settings the claims hold for: `tolerance = 1.1` for Gradient2 and
+/// AIMD (they settle near `tolerance ×` the knee, Gradient2 plus its queue
+/// allowance of 4; the default 1.5 is Netflix's, for noisier latency).
+/// Vegas has no such knob: it settles 5–10 calls above the knee.
 fn limiter(algorithm: LimitAlgorithm, initial: usize) -> Arc<AdaptiveConcurrency> {
     let l = AdaptiveConcurrency::new("dep", algorithm)
         .min(2)
         .max(400)
         .initial(initial);
     Arc::new(match algorithm {
-        LimitAlgorithm::Gradient2 => l.tolerance(1.0),
-        LimitAlgorithm::Aimd => l.slow_call(SERVICE * 6 / 5),
-        _ => l,
+        LimitAlgorithm::Vegas => l,
+        _ => l.tolerance(1.1),
     })
 }
 
 const KNEE: usize = SERVERS;
+const ALGORITHMS: [LimitAlgorithm; 3] = [
+    LimitAlgorithm::Gradient2,
+    LimitAlgorithm::Vegas,
+    LimitAlgorithm::Aimd,
+];
 
-fn within_25_percent(range: (usize, usize)) -> bool {
-    let (lo, hi) = range;
-    lo * 4 >= KNEE * 3 && hi * 4 <= KNEE * 5
+/// The share of the limit's samples (every 100 ms) in `from..to` within
+/// 25 % of the knee. Not all of them: every 10 s a probe halves the limit
+/// for a few windows to measure the no-load latency again.
+fn share_within_25_percent(o: &overload::Outcomes, from: Duration, to: Duration) -> f64 {
+    let samples: Vec<usize> = o
+        .limits
+        .iter()
+        .filter(|(at, _)| (from..to).contains(at))
+        .map(|(_, l)| *l)
+        .collect();
+    let near = samples
+        .iter()
+        .filter(|l| **l * 4 >= KNEE * 3 && **l * 4 <= KNEE * 5)
+        .count();
+    near as f64 / samples.len().max(1) as f64
 }
 
 async fn settle(algorithm: LimitAlgorithm, initial: usize) -> overload::Outcomes {
     let l = limiter(algorithm, initial);
     let dep = Dependency::new(SERVERS, SERVICE);
     let load = [vec![Phase {
-        span: secs(20),
+        span: secs(30),
         rate: OVERLOAD,
         priority: 0,
     }]];
     run(Guard::Adaptive(l), dep, &load, Vec::new()).await
 }
 
-/// From a limit 20× too low, every algorithm is within 25 % of the knee
-/// (40 calls) for the whole of the 10th to 20th simulated second; from
-/// 5× too high, AIMD is. Goodput stays at the dependency's capacity.
+/// From a limit 20× too low and from one 5× too high, every algorithm is
+/// within 25 % of the knee (40 calls) from the 10th simulated second on,
+/// at least 90 % of the time (the rest: its probes), and goodput stays
+/// within 2 % of the dependency's capacity.
 #[tokio::test(start_paused = true)]
-async fn converges_near_the_knee_within_ten_seconds() {
-    for (algorithm, initial) in [
-        (LimitAlgorithm::Vegas, 2),
-        (LimitAlgorithm::Aimd, 2),
-        (LimitAlgorithm::Aimd, 200),
-    ] {
-        let o = settle(algorithm, initial).await;
-        let range = o.limit_range(secs(10), secs(20));
-        assert!(
-            within_25_percent(range),
-            "{algorithm:?} from {initial}: {range:?}"
-        );
-        assert!(
-            o.goodput(secs(10), secs(20)) >= 990.0,
-            "{algorithm:?}: at capacity"
-        );
-    }
-}
-
-/// Gradient2 from too low settles around the knee + its queue allowance
-/// of 4 (mean within 25 %, peaks to 35 % above); from too high, Gradient2
-/// and Vegas measure their baseline latency while already queueing and
-/// settle at 1.5–2.1× the knee (see the closing note of issue 19): what
-/// holds is that they come down from 5× and keep goodput at capacity.
-#[tokio::test(start_paused = true)]
-async fn gradient2_and_vegas_from_too_high_come_down_but_stay_above_the_knee() {
-    let o = settle(LimitAlgorithm::Gradient2, 2).await;
-    let mean = o
-        .limits
-        .iter()
-        .filter(|(at, _)| *at >= secs(10))
-        .map(|(_, l)| *l as f64)
-        .sum::<f64>()
-        / o.limits.iter().filter(|(at, _)| *at >= secs(10)).count() as f64;
-    assert!(
-        (30.0..=52.0).contains(&mean),
-        "Gradient2 from 2: mean limit {mean}"
-    );
-    for algorithm in [LimitAlgorithm::Gradient2, LimitAlgorithm::Vegas] {
-        let o = settle(algorithm, 200).await;
-        let (_, hi) = o.limit_range(secs(10), secs(20));
-        assert!(hi <= KNEE * 5 / 2, "{algorithm:?} from 200: {hi}");
-        assert!(o.goodput(secs(10), secs(20)) >= 990.0);
+async fn every_algorithm_converges_near_the_knee_from_too_low_and_too_high_within_ten_seconds() {
+    for algorithm in ALGORITHMS {
+        for initial in [2, 200] {
+            let o = settle(algorithm, initial).await;
+            let near = share_within_25_percent(&o, secs(10), secs(30));
+            assert!(
+                near >= 0.9,
+                "{algorithm:?} from {initial}: {near} within 25 %, {:?}",
+                o.limit_range(secs(10), secs(30))
+            );
+            let goodput = o.goodput(secs(10), secs(30));
+            assert!(
+                goodput >= 980.0,
+                "{algorithm:?} from {initial}: {goodput}/s"
+            );
+        }
     }
 }
 
@@ -122,13 +111,7 @@ async fn a_tenfold_spike_keeps_the_admitted_p99_within_twice_unloaded() {
         }],
     ];
     let unloaded_p99 = SERVICE;
-    let l = Arc::new(
-        AdaptiveConcurrency::new("dep", LimitAlgorithm::Aimd)
-            .min(2)
-            .max(400)
-            .initial(40)
-            .slow_call(SERVICE * 6 / 5),
-    );
+    let l = limiter(LimitAlgorithm::Aimd, 40);
     let o = run(
         Guard::Adaptive(l),
         Dependency::new(SERVERS, SERVICE),
@@ -159,7 +142,7 @@ async fn high_priority_keeps_its_calls_while_low_priority_is_shed() {
             .min(2)
             .max(400)
             .initial(40)
-            .slow_call(SERVICE * 6 / 5)
+            .tolerance(1.1)
             .max_wait(SERVICE),
     );
     let phases = [vec![
@@ -189,28 +172,36 @@ async fn high_priority_keeps_its_calls_while_low_priority_is_shed() {
     assert!(shed.iter().any(|(p, n)| *p == 1 && *n > 0), "{shed:?}");
 }
 
-/// The dependency slows down 4× at 10 s. The knee stays at 40 calls (each
-/// takes 4× as long), so a limit that follows first backs off from the
-/// latency jump, then comes back: Gradient2 is within 25 % of the knee
-/// again from 22 s after the slowdown on (its long-term latency spans
-/// about 100 windows, 10 s). Vegas backs off to 7 and comes back only at
-/// its next no-load probe (30 × limit windows); AIMD with an absolute
-/// `slow_call` cannot follow a slowdown past it (see the closing note).
+/// The dependency slows down 4× at 15 s. The knee stays at 40 calls
+/// (each takes 4× as long), so a limit that follows first backs off from
+/// the latency jump, then, once ten slow windows in a row have started a
+/// probe that measures the new no-load latency, comes back: every
+/// algorithm is within 25 % of the knee again (90 % of the time) from
+/// 10 s after the slowdown on.
 #[tokio::test(start_paused = true)]
-async fn a_fourfold_slowdown_is_followed_by_gradient2_within_22_seconds() {
-    let l = limiter(LimitAlgorithm::Gradient2, 40);
-    let dep = Dependency::new(SERVERS, SERVICE);
-    let slow = dep.clone();
-    let phases = [vec![Phase {
-        span: secs(40),
-        rate: OVERLOAD,
-        priority: 0,
-    }]];
-    let events: Vec<(Duration, Box<dyn FnOnce() + Send>)> =
-        vec![(secs(10), Box::new(move || slow.set_service(SERVICE * 4)))];
-    let o = run(Guard::Adaptive(l), dep, &phases, events).await;
-    let (lo, _) = o.limit_range(secs(11), secs(13));
-    assert!(lo < KNEE / 2, "backed off from the latency jump: {lo}");
-    let after = o.limit_range(secs(32), secs(40));
-    assert!(within_25_percent(after), "{after:?}");
+async fn a_fourfold_slowdown_is_followed_by_every_algorithm_within_ten_seconds() {
+    for algorithm in ALGORITHMS {
+        let l = limiter(algorithm, 40);
+        let dep = Dependency::new(SERVERS, SERVICE);
+        let slow = dep.clone();
+        let phases = [vec![Phase {
+            span: secs(45),
+            rate: OVERLOAD,
+            priority: 0,
+        }]];
+        let events: Vec<(Duration, Box<dyn FnOnce() + Send>)> =
+            vec![(secs(15), Box::new(move || slow.set_service(SERVICE * 4)))];
+        let o = run(Guard::Adaptive(l), dep, &phases, events).await;
+        let (lo, _) = o.limit_range(secs(15), secs(20));
+        assert!(
+            lo < KNEE / 2,
+            "{algorithm:?} backed off from the jump: {lo}"
+        );
+        let near = share_within_25_percent(&o, secs(25), secs(45));
+        assert!(
+            near >= 0.9,
+            "{algorithm:?}: {near}, {:?}",
+            o.limit_range(secs(25), secs(45))
+        );
+    }
 }

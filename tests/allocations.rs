@@ -7,9 +7,11 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use resilience::{
-    Rejection, bulkhead, circuit_breaker, fallback, hedge, rate_limiter, retry, timeout,
+    Rejection, adaptive_concurrency, bulkhead, circuit_breaker, fallback, hedge, rate_limiter,
+    retry, timeout,
 };
 
 struct Counting;
@@ -156,4 +158,78 @@ fn the_hot_path_of_every_layer_allocates_nothing() {
         allocating.is_empty(),
         "allocations on the hot path: {allocating:?}"
     );
+}
+
+// `#[adaptive_concurrency]`: the hot path includes the window closes
+// (the algorithm's run), so it has its own test on a paused clock.
+
+#[adaptive_concurrency(algorithm = "gradient2", window = "1ms")]
+async fn gradient2(x: u64) -> Result<u64, Rejection> {
+    Ok(x)
+}
+
+#[adaptive_concurrency(algorithm = "vegas", window = "1ms", priority = 3)]
+async fn vegas(x: u64) -> Result<u64, Rejection> {
+    Ok(x)
+}
+
+#[adaptive_concurrency(algorithm = "aimd", window = "1ms")]
+async fn aimd(x: u64) -> Result<u64, Rejection> {
+    Ok(x)
+}
+
+/// As [`allocations`], on a paused clock that closes a window every ten
+/// calls: `#[adaptive_concurrency]` runs its algorithm then.
+fn allocations_across_windows<F: Future<Output = Result<u64, Rejection>>>(
+    runtime: &tokio::runtime::Runtime,
+    make: impl Fn() -> F,
+) -> u64 {
+    let poll_once = |future: F| {
+        let mut future = pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(out) => assert_eq!(out, Ok(7)),
+            Poll::Pending => panic!("the hot path finishes on its first poll"),
+        }
+    };
+    poll_once(make());
+    let mut allocated = 0;
+    for _ in 0..100 {
+        let before = ALLOCATIONS.with(Cell::get);
+        poll_once(make());
+        allocated += ALLOCATIONS.with(Cell::get) - before;
+        // Paused time: a 1 ms window closes after every tenth call, ten
+        // times in all. Outside the count: the clock's advance is the
+        // runtime's work, not the call's.
+        runtime.block_on(tokio::time::advance(Duration::from_micros(100)));
+    }
+    allocated
+}
+
+#[test]
+fn the_adaptive_concurrency_hot_path_allocates_nothing_window_closes_included() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let _context = runtime.enter();
+    assert_eq!(
+        allocations_across_windows(&runtime, || async {
+            Ok(*std::hint::black_box(Box::new(7)))
+        }),
+        100
+    );
+    for (name, n) in [
+        (
+            "gradient2",
+            allocations_across_windows(&runtime, || gradient2(7)),
+        ),
+        ("vegas", allocations_across_windows(&runtime, || vegas(7))),
+        ("aimd", allocations_across_windows(&runtime, || aimd(7))),
+    ] {
+        assert_eq!(n, 0, "{name}: {n} allocations in 100 calls");
+    }
 }

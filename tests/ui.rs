@@ -15,4 +15,5 @@ fn misuse_is_a_compile_error() {
     cases.compile_fail("tests/ui/bulkhead/*.rs");
     cases.compile_fail("tests/ui/rate_limiter/*.rs");
     cases.compile_fail("tests/ui/classify/*.rs");
+    cases.compile_fail("tests/ui/adaptive_concurrency/*.rs");
 }

@@ -26,8 +26,8 @@ pub const MIN_SAMPLES: u64 = 10;
 pub const BACKOFF_RATIO: f64 = 0.9;
 /// AIMD: a call slower than this counts as a drop.
 pub const SLOW_CALL: Duration = Duration::from_secs(5);
-/// Gradient2: how much slower than the long-term latency the recent one may
-/// be before the limit shrinks.
+/// Gradient2 and AIMD: how much slower than the no-load latency the recent
+/// one may be before the limit shrinks.
 pub const TOLERANCE: f64 = 1.5;
 /// Gradient2: the weight of a new estimate in the limit.
 pub const SMOOTHING: f64 = 0.2;
@@ -39,7 +39,7 @@ pub const PRIORITY_SHARE: f64 = 0.5;
 /// each update rule and its source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
-    /// Netflix's Gradient2: the limit scales with long-term ÷ recent latency.
+    /// Netflix's Gradient2: the limit scales with no-load ÷ recent latency.
     Gradient2,
     /// TCP Vegas: the queue estimated from the no-load latency.
     Vegas,
@@ -87,8 +87,8 @@ crate::options! {
     max_queue: u64, Kind::Count { min: 1, max: u64::MAX }, Fallback::Unset, "With `max_wait`: calls allowed to wait at once (a higher-priority call displaces the lowest); unset: no bound.";
     window: Duration, Kind::Duration, Fallback::Duration(WINDOW), "How often the limit is updated, from the calls that ended in the window (at least 10).";
     backoff_ratio: f64, Kind::Number, Fallback::Number(BACKOFF_RATIO), "`aimd`: the limit is multiplied by this after a failed or slow call (between 0 and 1).";
-    slow_call: Duration, Kind::Duration, Fallback::Duration(SLOW_CALL), "`aimd`: a call slower than this counts as failed.";
-    tolerance: f64, Kind::Number, Fallback::Number(TOLERANCE), "`gradient2`: how much slower than the long-term latency calls may get before the limit shrinks (at least 1).";
+    slow_call: Duration, Kind::Duration, Fallback::Duration(SLOW_CALL), "`aimd`: a window whose calls take longer than this on average counts as failed, whatever the no-load latency.";
+    tolerance: f64, Kind::Number, Fallback::Number(TOLERANCE), "`gradient2` and `aimd`: how much slower than the no-load latency calls may get before the limit shrinks (at least 1).";
     smoothing: f64, Kind::Number, Fallback::Number(SMOOTHING), "`gradient2`: the weight of each new estimate in the limit (above 0, at most 1).";
     priority_share: f64, Kind::Number, Fallback::Number(PRIORITY_SHARE), "While a call of some priority waits, the share of the limit that calls of lower priority may hold (above 0, at most 1).";
     priority, Kind::Expr, Fallback::Unset, "The call's priority, a `u8` expression over the arguments (`priority = req.priority`); higher is more important; unset: 0.";
@@ -124,7 +124,14 @@ impl Settings {
                 only_for(algorithm, Algorithm::Aimd, "slow_call").and(check_slow_call(d))
             }),
             written(self.tolerance, |t| {
-                only_for(algorithm, Algorithm::Gradient2, "tolerance").and(check_tolerance(t))
+                if algorithm == Algorithm::Vegas {
+                    Err(Problem::at(
+                        "tolerance",
+                        "`tolerance` tunes `algorithm = \"gradient2\"` and `\"aimd\"` only and would be ignored: write one of them or remove `tolerance`",
+                    ))
+                } else {
+                    check_tolerance(t)
+                }
             }),
             written(self.smoothing, |s| {
                 only_for(algorithm, Algorithm::Gradient2, "smoothing").and(check_smoothing(s))

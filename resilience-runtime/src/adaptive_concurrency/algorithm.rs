@@ -3,12 +3,25 @@
 //! window, off the hot path.
 //!
 //! The rules are ours, written from the definitions in Netflix's
-//! concurrency-limits (`AIMDLimit`, `VegasLimit`, `Gradient2Limit`, in
-//! `concurrency-limits-core/src/main/java/com/netflix/concurrency/limits/limit/`),
-//! with one difference that holds for all three: they see one sample per
-//! window (its mean latency, the most calls in flight at a completion, and
-//! whether any call failed), as Netflix's `WindowedLimit` feeds them, not
-//! one per call.
+//! concurrency-limits (`AIMDLimit`, `VegasLimit`, `GradientLimit`,
+//! `Gradient2Limit`, in
+//! `concurrency-limits-core/src/main/java/com/netflix/concurrency/limits/limit/`)
+//! and Envoy's adaptive concurrency filter (its periodic minimum-latency
+//! measurement at a low limit), with two differences that hold for all
+//! three:
+//!
+//! - They see one sample per window (its mean latency, the most calls in
+//!   flight at a completion, and whether any call failed), as Netflix's
+//!   `WindowedLimit` feeds them, not one per call.
+//! - All three compare latency with one no-load latency, measured by a
+//!   [`Probe`]: the limit is halved (and halved again while that lowers
+//!   the latency by a tenth or more) until the queue it built has drained,
+//!   and the latency seen there is the no-load latency until the next
+//!   probe (between probes, any lower window mean replaces it). A baseline
+//!   learnt while already queueing (Netflix's Vegas re-probe takes the next
+//!   sample as it comes; Gradient2's long-term average follows the
+//!   latency up) kept the limit at 1.5–2× the knee from a limit 5× too
+//!   high (measured on tests/adaptive_concurrency_overload.rs).
 
 use std::time::Duration;
 
@@ -16,16 +29,25 @@ use resilience_schema::adaptive_concurrency::Algorithm;
 
 /// Gradient2's allowance for queueing, in calls (Netflix: `queueSize = 4`).
 pub(crate) const GRADIENT2_QUEUE: f64 = 4.0;
-/// Gradient2's long-term average spans about this many windows (10 s at
-/// the default window). Netflix's `longWindow = 600` counts calls; counted
-/// in calls, the average catches up with a latency that queueing raises
-/// within a second at 1000 calls/s, and the limit drifts up without bound
-/// (measured on tests/adaptive_concurrency_overload.rs: 3–8× the knee).
-pub(crate) const GRADIENT2_LONG_WINDOW: f64 = 100.0;
-/// Vegas re-measures its no-load latency after this many windows per unit
-/// of limit (Netflix: `probeMultiplier = 30`, counted in samples and
-/// jittered; here counted in windows, without jitter, so runs repeat).
-pub(crate) const VEGAS_PROBE_MULTIPLIER: f64 = 30.0;
+/// Windows between two probes of the no-load latency (10 s at the default
+/// window). Netflix's `GradientLimit` probes every 1000–2000 samples (at
+/// random), Envoy every 60 s (jittered); counted in windows and without
+/// jitter here, so runs repeat. A probe costs about two windows at half
+/// the limit.
+pub(crate) const PROBE_INTERVAL: u32 = 100;
+/// A probe halves the limit again while halving it lowered the latency by
+/// at least this share: the queue had not drained yet.
+pub(crate) const PROBE_GAIN: f64 = 0.25;
+/// A probe also starts early after this many windows in a row slower than
+/// `PROBE_STALE ×` the no-load latency: either the dependency got slower
+/// (and the rules, comparing with a stale no-load latency, would hold the
+/// limit down) or the limit is far too high; the probe tells which.
+pub(crate) const PROBE_STALE_WINDOWS: u32 = 10;
+/// See `PROBE_STALE_WINDOWS`.
+pub(crate) const PROBE_STALE: f64 = 2.0;
+/// A probe waits at most this many windows for the calls in flight to come
+/// down to its limit (calls that hang must not hold the probe forever).
+pub(crate) const PROBE_DRAIN: u32 = 10;
 
 /// One window's measurement.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,8 +58,7 @@ pub(crate) struct Sample {
     pub(crate) calls: u64,
     /// The most calls in flight seen at a completion.
     pub(crate) in_flight: usize,
-    /// Whether a call failed (an error that is not `Permanent`), or, for
-    /// AIMD, was slower than `slow_call`.
+    /// Whether a call failed (an error that is not `Permanent`).
     pub(crate) dropped: bool,
 }
 
@@ -53,26 +74,49 @@ pub(crate) struct Params {
     pub(crate) smoothing: f64,
 }
 
-/// An algorithm's state: the limit as a real number, and what it measures
-/// latency against.
+/// A measurement of the no-load latency under way: the limit is lowered
+/// to `at`, the calls in flight drain to it (`draining`), and one window
+/// at that limit is measured. If that window was at least `PROBE_GAIN`
+/// faster than the step before (`above`), the queue was still draining:
+/// `at` is halved again. Otherwise the least latency seen is the no-load
+/// latency, and the limit goes back to `resume`, or, if halving had
+/// lowered the latency, to the lowest limit seen queueing (twice `at`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Probe {
+    resume: f64,
+    at: f64,
+    above: f64,
+    least: f64,
+    /// Windows spent draining to `at`, or `None` once drained.
+    draining: Option<u32>,
+    /// Whether halving once lowered the latency by `PROBE_GAIN` or more.
+    halved_again: bool,
+}
+
+/// An algorithm's state: the limit as a real number, and the latency it
+/// measures against.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Estimator {
     pub(crate) estimate: f64,
-    /// Gradient2: the long-term mean latency (0: none yet).
-    long_rtt: f64,
-    /// Vegas: the no-load latency (0: none yet).
+    /// The no-load latency (0: none yet).
     rtt_noload: f64,
-    /// Vegas: windows since the last probe.
-    probe_count: f64,
+    /// Windows since the last probe ended.
+    since_probe: u32,
+    /// Windows in a row slower than `PROBE_STALE × rtt_noload`.
+    stale: u32,
+    probe: Option<Probe>,
 }
 
 impl Estimator {
     pub(crate) const fn new(initial: usize) -> Self {
         Estimator {
             estimate: initial as f64,
-            long_rtt: 0.0,
             rtt_noload: 0.0,
-            probe_count: 0.0,
+            // The first probe comes early: the first windows measured
+            // while the queue was still building.
+            since_probe: PROBE_INTERVAL - PROBE_STALE_WINDOWS,
+            stale: 0,
+            probe: None,
         }
     }
 
@@ -81,18 +125,50 @@ impl Estimator {
         self.estimate as usize
     }
 
+    /// Whether a probe has lowered the limit.
+    #[cfg(test)]
+    pub(crate) fn probing(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    /// The no-load latency the rules compare with, in nanoseconds (0:
+    /// none yet).
+    #[cfg(test)]
+    pub(crate) fn rtt_noload(&self) -> f64 {
+        self.rtt_noload
+    }
+
     /// Folds in one window; returns the new limit.
     pub(crate) fn update(&mut self, p: &Params, s: Sample) -> usize {
         let (min, max) = (p.min as f64, p.max as f64);
-        let limit = self.estimate;
+        if self.rtt_noload == 0.0 {
+            self.rtt_noload = s.rtt;
+        }
+        if (self.probe.is_some()
+            || self.since_probe >= PROBE_INTERVAL
+            || self.stale >= PROBE_STALE_WINDOWS)
+            && let Some(limit) = self.probe(min, s)
+        {
+            self.estimate = limit.clamp(min, max);
+            return self.limit();
+        }
+        self.since_probe += 1;
+        self.rtt_noload = self.rtt_noload.min(s.rtt);
+        let (limit, noload) = (self.estimate, self.rtt_noload);
         let next = match p.algorithm {
-            // AIMDLimit: a drop (or a call slower than `timeout`, our
-            // `slow_call`) multiplies the limit by `backoffRatio` (at least
-            // one less); otherwise, when at least half of it was in use, it
-            // grows by one.
+            // AIMDLimit: a drop, or a call slower than `timeout` (our
+            // `slow_call`), multiplies the limit by `backoffRatio` (at
+            // least one less); otherwise, when at least half of it was in
+            // use, it grows by one. Ours also backs off when the window is
+            // slower than `tolerance ×` the no-load latency, so that it
+            // follows a dependency whose latency changes (Netflix's only
+            // latency signal is the absolute timeout).
             Algorithm::Aimd => {
                 let whole = limit.floor();
-                if s.dropped || s.rtt > p.slow_call.as_nanos() as f64 {
+                if s.dropped
+                    || s.rtt > p.slow_call.as_nanos() as f64
+                    || s.rtt > p.tolerance * noload
+                {
                     (whole * p.backoff_ratio).floor().min(whole - 1.0)
                 } else if s.in_flight as f64 * 2.0 >= whole {
                     whole + 1.0
@@ -100,69 +176,107 @@ impl Estimator {
                     whole
                 }
             }
-            // VegasLimit: `rtt_noload` is the least latency seen (re-probed
-            // every `probeMultiplier × limit` samples); the queue is
-            // `ceil(limit × (1 − rtt_noload / rtt))`. With
-            // `t = log10(limit)`: a drop gives `limit − t`; less than half in
-            // use, no change; queue ≤ t: `limit + 6t` (beta); queue < 3t
-            // (alpha): `limit + t`; queue > 6t: `limit − t`; else no change.
-            // Smoothing 1 (Netflix's default): the new value replaces the old.
+            // VegasLimit: the queue is `ceil(limit × (1 − rtt_noload /
+            // rtt))`. With `t = log10(limit)`: a drop gives `limit − t`;
+            // less than half in use, no change; queue ≤ t: `limit + 6t`
+            // (beta); queue < 3t (alpha): `limit + t`; queue > 6t:
+            // `limit − t`; else no change. Smoothing 1 (Netflix's default):
+            // the new value replaces the old.
             Algorithm::Vegas => {
-                self.probe_count += 1.0;
-                if self.probe_count >= VEGAS_PROBE_MULTIPLIER * limit.max(1.0) {
-                    self.probe_count = 0.0;
-                    self.rtt_noload = s.rtt;
+                let queue = (limit * (1.0 - noload / s.rtt)).ceil();
+                let t = limit.max(1.0).log10().max(1.0);
+                let (alpha, beta) = (3.0 * t, 6.0 * t);
+                if s.dropped {
+                    limit - t
+                } else if (s.in_flight as f64) * 2.0 < limit {
                     limit
-                } else if self.rtt_noload == 0.0 || s.rtt < self.rtt_noload {
-                    self.rtt_noload = s.rtt;
-                    limit
+                } else if queue <= t {
+                    limit + beta
+                } else if queue < alpha {
+                    limit + t
+                } else if queue > beta {
+                    limit - t
                 } else {
-                    let queue = (limit * (1.0 - self.rtt_noload / s.rtt)).ceil();
-                    let t = limit.max(1.0).log10().max(1.0);
-                    let (alpha, beta) = (3.0 * t, 6.0 * t);
-                    if s.dropped {
-                        limit - t
-                    } else if (s.in_flight as f64) * 2.0 < limit {
-                        limit
-                    } else if queue <= t {
-                        limit + beta
-                    } else if queue < alpha {
-                        limit + t
-                    } else if queue > beta {
-                        limit - t
-                    } else {
-                        limit
-                    }
+                    limit
                 }
             }
-            // Gradient2Limit: `longRtt` is an exponential average over
-            // `longWindow` samples (here windows, see the constant); when it is more than twice the window's
-            // latency it is cut by 10 % (recovery after a long overload).
-            // Less than half in use: no change. Otherwise
-            // `gradient = clamp(tolerance × longRtt / rtt, 0.5, 1)`,
+            // Gradient2Limit's update, against the probed no-load latency
+            // as `GradientLimit` measures it (Gradient2's long-term average
+            // in its place learns queueing as normal). Less than half in
+            // use: no change. Otherwise
+            // `gradient = clamp(tolerance × rtt_noload / rtt, 0.5, 1)`,
             // `new = limit × gradient + queueSize`, and the limit moves
             // `smoothing` of the way to it.
             Algorithm::Gradient2 => {
-                if self.long_rtt == 0.0 {
-                    self.long_rtt = s.rtt;
-                } else {
-                    let keep = 1.0 - 2.0 / (GRADIENT2_LONG_WINDOW + 1.0);
-                    self.long_rtt = self.long_rtt * keep + s.rtt * (1.0 - keep);
-                }
-                if self.long_rtt / s.rtt > 2.0 {
-                    self.long_rtt *= 0.9;
-                }
                 if (s.in_flight as f64) < limit / 2.0 {
                     limit
                 } else {
-                    let gradient = (p.tolerance * self.long_rtt / s.rtt).clamp(0.5, 1.0);
+                    let gradient = (p.tolerance * noload / s.rtt).clamp(0.5, 1.0);
                     let new = limit * gradient + GRADIENT2_QUEUE;
                     limit * (1.0 - p.smoothing) + new * p.smoothing
                 }
             }
         };
         self.estimate = next.clamp(min, max);
+        if s.rtt > PROBE_STALE * self.rtt_noload {
+            self.stale += 1;
+        } else {
+            self.stale = 0;
+        }
         self.limit()
+    }
+
+    /// Starts or moves the probe on; `Some(limit)` while it holds the
+    /// limit, `None` when the rules take over again with `rtt_noload`
+    /// measured.
+    fn probe(&mut self, min: f64, s: Sample) -> Option<f64> {
+        let Some(probe) = &mut self.probe else {
+            let at = (self.estimate / 2.0).floor().max(min);
+            if at >= self.estimate {
+                // At `min` already: nothing lower to measure at.
+                self.rtt_noload = s.rtt;
+                self.since_probe = 0;
+                self.stale = 0;
+                return None;
+            }
+            self.probe = Some(Probe {
+                resume: self.estimate,
+                at,
+                above: s.rtt,
+                least: s.rtt,
+                draining: Some(0),
+                halved_again: false,
+            });
+            return Some(at);
+        };
+        if let Some(windows) = probe.draining {
+            if s.in_flight as f64 > probe.at && windows + 1 < PROBE_DRAIN {
+                probe.draining = Some(windows + 1);
+            } else {
+                probe.draining = None;
+            }
+            return Some(probe.at);
+        }
+        probe.least = probe.least.min(s.rtt);
+        if s.rtt <= probe.above * (1.0 - PROBE_GAIN) && probe.at > min {
+            probe.above = s.rtt;
+            probe.at = (probe.at / 2.0).floor().max(min);
+            probe.draining = Some(0);
+            probe.halved_again = true;
+            return Some(probe.at);
+        }
+        // Halved again: the step above `at` was still queueing, and any
+        // limit above the one before that (2 × `at`) was too.
+        let resume = if probe.halved_again {
+            probe.resume.min(probe.at * 2.0)
+        } else {
+            probe.resume
+        };
+        self.rtt_noload = probe.least;
+        self.since_probe = 0;
+        self.stale = 0;
+        self.probe = None;
+        Some(resume)
     }
 }
 
@@ -194,10 +308,22 @@ mod tests {
         )
     }
 
+    /// A window at `rtt` with the whole limit in use.
+    fn busy(e: &Estimator, rtt: f64) -> Sample {
+        Sample {
+            rtt,
+            calls: 50,
+            in_flight: e.limit(),
+            dropped: false,
+        }
+    }
+
     /// AIMD, the ten-line reference: the rule as Netflix's `AIMDLimit`
-    /// states it, on whole numbers.
-    fn aimd_model(limit: u64, s: &Sample, p: &Params) -> u64 {
-        let next = if s.dropped || s.rtt > p.slow_call.as_nanos() as f64 {
+    /// states it, on whole numbers, plus ours: slower than `tolerance ×`
+    /// the least latency seen is a drop.
+    fn aimd_model(limit: u64, least: f64, s: &Sample, p: &Params) -> u64 {
+        let slow = s.rtt > p.slow_call.as_nanos() as f64 || s.rtt > p.tolerance * least;
+        let next = if s.dropped || slow {
             ((limit as f64 * p.backoff_ratio) as u64).min(limit - 1)
         } else if s.in_flight as u64 * 2 >= limit {
             limit + 1
@@ -208,6 +334,7 @@ mod tests {
     }
 
     proptest! {
+        /// Outside probes, AIMD follows the reference rule.
         #[test]
         fn aimd_follows_the_reference_rule(
             initial in 2usize..200,
@@ -215,16 +342,22 @@ mod tests {
         ) {
             let p = params(Algorithm::Aimd);
             let mut e = Estimator::new(initial);
-            let mut model = initial as u64;
             for s in samples {
-                model = aimd_model(model, &s, &p);
-                prop_assert_eq!(e.update(&p, s) as u64, model);
+                let was_probing = e.probing();
+                let least = if e.rtt_noload() == 0.0 { s.rtt } else { e.rtt_noload().min(s.rtt) };
+                let model = aimd_model(e.limit() as u64, least, &s, &p);
+                let after = e.update(&p, s) as u64;
+                // (`since_probe` 1: a probe at `min` measured afresh.)
+                if !was_probing && !e.probing() && e.since_probe > 1 {
+                    prop_assert_eq!(after, model);
+                }
             }
         }
 
-        /// Every algorithm keeps the limit within `min..=max`, and a window
-        /// with less than half the limit in use and no failure never moves
-        /// it (the "app-limited" rule all three share).
+        /// Every algorithm keeps the limit within `min..=max`, and outside
+        /// probes a window with less than half the limit in use and no
+        /// failure never moves it (the "app-limited" rule all three share;
+        /// AIMD's latency signal aside).
         #[test]
         fn limits_stay_in_bounds_and_idle_windows_change_nothing(
             algorithm in prop_oneof![Just(Algorithm::Aimd), Just(Algorithm::Vegas), Just(Algorithm::Gradient2)],
@@ -235,21 +368,23 @@ mod tests {
             let mut e = Estimator::new(initial);
             for s in samples {
                 let before = e.limit();
-                let idle = !s.dropped && (s.in_flight * 2) < before && s.rtt <= 5.0e9;
-                let probing = algorithm == Algorithm::Vegas;
+                let was_probing = e.probing();
+                let slow = s.rtt > p.tolerance * e.rtt_noload().min(s.rtt) && e.rtt_noload() > 0.0;
+                let idle = !s.dropped && (s.in_flight * 2) < before && !(algorithm == Algorithm::Aimd && slow);
                 let after = e.update(&p, s);
                 prop_assert!((p.min..=p.max).contains(&after), "{after}");
-                if idle && !probing {
+                if idle && !was_probing && !e.probing() && e.since_probe > 1 {
                     prop_assert_eq!(after, before);
                 }
             }
         }
 
-        /// Gradient2 and Vegas: latency steady at its floor, with the limit
-        /// in use, only ever grows the limit; a failure never grows it.
+        /// Every algorithm: latency steady at its floor, with the limit in
+        /// use, only ever grows the limit outside probes; a failure never
+        /// grows it.
         #[test]
         fn steady_latency_grows_and_failures_never_grow(
-            algorithm in prop_oneof![Just(Algorithm::Vegas), Just(Algorithm::Gradient2)],
+            algorithm in prop_oneof![Just(Algorithm::Aimd), Just(Algorithm::Vegas), Just(Algorithm::Gradient2)],
             initial in 2usize..150,
             dropped in proptest::collection::vec(any::<bool>(), 1..60),
         ) {
@@ -257,33 +392,75 @@ mod tests {
             let mut e = Estimator::new(initial);
             for dropped in dropped {
                 let before = e.estimate;
-                let s = Sample { rtt: 1.0e7, calls: 50, in_flight: 400, dropped };
+                let was_probing = e.probing();
+                let s = Sample { dropped, ..busy(&e, 1.0e7) };
                 e.update(&p, s);
-                if dropped && algorithm == Algorithm::Vegas {
+                if was_probing || e.probing() {
+                    continue;
+                }
+                if dropped && algorithm != Algorithm::Gradient2 {
                     prop_assert!(e.estimate <= before);
                 } else if !dropped {
                     prop_assert!(e.estimate >= before, "{} < {before}", e.estimate);
                 }
             }
         }
+
+        /// Whatever the latency was before, a probe on a dependency that
+        /// queues past `knee` calls (latency ∝ calls in flight beyond it)
+        /// measures the latency below the knee, and resumes at no more than
+        /// the limit it started from.
+        #[test]
+        fn a_probe_measures_the_latency_below_the_knee(
+            algorithm in prop_oneof![Just(Algorithm::Aimd), Just(Algorithm::Vegas), Just(Algorithm::Gradient2)],
+            knee in 4usize..60,
+            initial in 2usize..200,
+        ) {
+            let p = params(algorithm);
+            let service = 4.0e7;
+            let rtt = |limit: usize| service * (limit.max(knee) as f64 / knee as f64);
+            let mut e = Estimator::new(initial);
+            // Windows until the first probe has come and gone.
+            let (mut probed, mut from) = (false, initial);
+            for _ in 0..(PROBE_INTERVAL as usize) {
+                let s = busy(&e, rtt(e.limit()));
+                let was = e.probing();
+                if !was {
+                    from = e.limit();
+                }
+                e.update(&p, s);
+                if was && !e.probing() {
+                    probed = true;
+                    break;
+                }
+            }
+            if probed {
+                prop_assert!((e.rtt_noload() - service).abs() < 1.0, "{} ≠ {service}", e.rtt_noload());
+                prop_assert!(e.limit() <= from, "{} > {from}", e.limit());
+            } else {
+                // Only a limit at `min` is never probed: nothing below.
+                prop_assert_eq!(e.limit(), p.min);
+            }
+        }
+    }
+
+    /// A first window, then the first probe on a dependency with no queue:
+    /// returns the estimator with the no-load latency `rtt` measured.
+    fn measured(p: &Params, initial: usize, rtt: f64) -> Estimator {
+        let mut e = Estimator::new(initial);
+        while e.since_probe != 0 || e.rtt_noload() == 0.0 || e.probing() {
+            let s = busy(&e, rtt);
+            e.update(p, s);
+        }
+        e
     }
 
     #[test]
     fn gradient2_shrinks_by_at_most_half_a_window_when_latency_jumps() {
         let p = params(Algorithm::Gradient2);
-        let mut e = Estimator::new(100);
-        let steady = Sample {
-            rtt: 1.0e7,
-            calls: 50,
-            in_flight: 100,
-            dropped: false,
-        };
-        e.update(&p, steady);
-        let slow = Sample {
-            rtt: 1.0e8,
-            ..steady
-        };
+        let mut e = measured(&p, 100, 1.0e7);
         let before = e.estimate;
+        let slow = busy(&e, 1.0e8);
         e.update(&p, slow);
         // gradient clamps at 0.5: limit × (0.8 + 0.2 × 0.5) + 0.2 × 4.
         assert!(
@@ -291,5 +468,35 @@ mod tests {
             "{}",
             e.estimate
         );
+    }
+
+    #[test]
+    fn aimd_backs_off_from_latency_above_tolerance_times_the_no_load_latency() {
+        let p = params(Algorithm::Aimd);
+        let mut e = measured(&p, 100, 1.0e7);
+        let before = e.limit();
+        let s = busy(&e, 1.4e7);
+        assert_eq!(e.update(&p, s), before + 1, "1.4× is within 1.5×");
+        let s = busy(&e, 1.6e7);
+        assert_eq!(e.update(&p, s), (before + 1) * 9 / 10, "1.6× is not");
+    }
+
+    #[test]
+    fn a_slower_dependency_is_probed_after_ten_slow_windows() {
+        let p = params(Algorithm::Gradient2);
+        let mut e = measured(&p, 100, 1.0e7);
+        for _ in 0..PROBE_STALE_WINDOWS {
+            assert!(!e.probing());
+            let s = busy(&e, 4.0e7);
+            e.update(&p, s);
+        }
+        let s = busy(&e, 4.0e7);
+        e.update(&p, s);
+        assert!(e.probing(), "the eleventh slow window probes");
+        while e.probing() {
+            let s = busy(&e, 4.0e7);
+            e.update(&p, s);
+        }
+        assert_eq!(e.rtt_noload(), 4.0e7, "the new no-load latency");
     }
 }

@@ -39,7 +39,7 @@ pub(crate) struct Engine {
     pub(super) limit: AtomicUsize,
     contended: AtomicUsize,
     /// `priority_share` in 1/1024ths of the limit.
-    pub(super) share: usize,
+    pub(super) share: AtomicUsize,
     queue: Mutex<VecDeque<Waiter>>,
 }
 
@@ -99,7 +99,7 @@ impl Engine {
                 state: AtomicUsize::new(0),
                 limit: AtomicUsize::new(limit),
                 contended: AtomicUsize::new(0),
-                share: share_1024,
+                share: AtomicUsize::new(share_1024),
                 queue: Mutex::new(VecDeque::new()),
             }
         }
@@ -112,7 +112,8 @@ impl Engine {
             return false;
         }
         let contended = self.contended.load(Ordering::Relaxed);
-        contended <= priority as usize + 1 || n < (limit * self.share).div_ceil(1024)
+        contended <= priority as usize + 1
+            || n < (limit * self.share.load(Ordering::Relaxed)).div_ceil(1024)
     }
 
     /// Admits a call of `priority` if there is room and nobody is queued.

@@ -23,6 +23,7 @@ pub use resilience_schema::adaptive_concurrency::Algorithm as LimitAlgorithm;
 
 use self::algorithm::{Estimator, Params, Sample};
 use self::engine::{Admit, Engine, Status, Ticket};
+use crate::live::{LiveDuration, LiveF64, LiveU64};
 use crate::registry::Registrable;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, const_unless_loom};
 use crate::{Outcome, Rejection};
@@ -46,25 +47,48 @@ use crate::{Outcome, Rejection};
 /// most calls in flight at a completion, and whether one failed (an error
 /// that does not classify as `Permanent`). Each rule is ours, written from
 /// its definition in Netflix's concurrency-limits (`AIMDLimit`,
-/// `VegasLimit`, `Gradient2Limit`); the limit stays within `min..=max`.
+/// `VegasLimit`, `GradientLimit`, `Gradient2Limit`); the limit stays within
+/// `min..=max`. All three compare `rtt` with `rtt_noload`, the latency
+/// without queueing, which a probe measures:
 ///
-/// - `Aimd`: a failure, or a window slower than `slow_call` (5 s),
-///   multiplies the limit by `backoff_ratio` (0.9, and at least 1 less);
-///   otherwise, when at least half of it was in use, it grows by 1.
-/// - `Vegas`: `rtt_noload` is the least latency seen, measured anew every
-///   30 × limit windows. The queue is `ceil(limit × (1 − rtt_noload / rtt))`;
-///   with `t = max(1, log10(limit))`: a failure gives `limit − t`; queue ≤ t,
+/// - **Probe** (after Netflix's `GradientLimit` probe and Envoy's adaptive
+///   concurrency filter, which measure the least latency at a lowered
+///   limit): every 100 windows (10 s), and after 10 windows in a row slower
+///   than 2 × `rtt_noload`, the limit is halved; once the calls in flight
+///   have drained to it (at most 10 windows), one window is measured; if
+///   it was at least 25 % faster than the step before, the queue was still
+///   draining and the limit is halved again. The least latency seen is
+///   `rtt_noload` until the next probe (a faster window lowers it at
+///   once), and the limit goes back to where it was, or to twice the last
+///   probed limit if halving had lowered the latency (any higher limit was
+///   queueing). A probe costs a few windows at half the limit or less (1–2
+///   % of goodput at capacity). The first probe comes after 10 windows.
+/// - `Aimd`: a failure, a window slower than `slow_call` (5 s), or one
+///   slower than `tolerance` × `rtt_noload` (1.5) multiplies the limit by
+///   `backoff_ratio` (0.9, and at least 1 less); otherwise, when at least
+///   half of it was in use, it grows by 1. (Netflix's only latency signal
+///   is the absolute timeout, which cannot follow a dependency that gets
+///   slower or faster.) It settles between 0.9 and 1 × `tolerance` × the
+///   knee, the concurrency past which the dependency queues.
+/// - `Vegas`: the queue is `ceil(limit × (1 − rtt_noload / rtt))`; with
+///   `t = max(1, log10(limit))`: a failure gives `limit − t`; queue ≤ t,
 ///   `limit + 6t`; queue < 3t, `limit + t`; queue > 6t, `limit − t`;
-///   otherwise no change.
-/// - `Gradient2` (the default): `long_rtt` is an exponential average over
-///   about 100 windows (Netflix: 600 calls; cut by 10 % when above twice
-///   `rtt`);
-///   `gradient = clamp(tolerance × long_rtt / rtt, 0.5, 1)` (`tolerance`
-///   1.5); the limit moves `smoothing` (0.2) of the way to
-///   `limit × gradient + 4`.
+///   otherwise no change. It settles 3t to 6t calls above the knee.
+/// - `Gradient2` (the default): `gradient = clamp(tolerance × rtt_noload /
+///   rtt, 0.5, 1)` (`tolerance` 1.5); the limit moves `smoothing` (0.2) of
+///   the way to `limit × gradient + 4`. It settles near `tolerance` × the
+///   knee + 4. (Netflix's `Gradient2Limit` compares with a long-term
+///   average latency instead, which learns queueing as normal: from a
+///   limit 5× too high it stayed at 2× the knee.)
 ///
 /// All three leave the limit alone in a window with less than half of it
-/// in use and no failure: an idle caller says nothing about capacity.
+/// in use and no failure (AIMD: nor slow): an idle caller says nothing
+/// about capacity.
+///
+/// Measured on a simulated dependency that queues past 40 calls
+/// (tests/adaptive_concurrency_overload.rs, `tolerance = 1.1`): from a
+/// limit of 2 and of 200, each algorithm is within 25 % of the knee from
+/// 10 s on (outside its probes); after a 4× slowdown, again within 10 s.
 ///
 /// # Priorities
 ///
@@ -112,10 +136,11 @@ pub struct AdaptiveConcurrency {
     name: Cow<'static, str>,
     params: Params,
     initial: usize,
-    max_wait: Duration,
-    max_queue: Option<usize>,
-    window: Duration,
-    share: f64,
+    max_wait: LiveDuration,
+    /// `u64::MAX`: no bound.
+    max_queue: LiveU64,
+    window: LiveDuration,
+    share: LiveF64,
     engine: Engine,
     epoch: OnceLock<Instant>,
     /// The open window: its start (nanoseconds since `epoch`) and what
@@ -127,8 +152,8 @@ pub struct AdaptiveConcurrency {
     max_in_flight: AtomicUsize,
     /// The last closed window's mean latency, in nanoseconds.
     last_rtt: AtomicU64,
-    /// `None` until the first window closes.
-    estimator: Mutex<Option<Estimator>>,
+    /// The algorithm's state and settings a configuration reload gave.
+    tuned: Mutex<Tuned>,
     shed: Mutex<[u64; 256]>,
 }
 
@@ -157,10 +182,10 @@ impl AdaptiveConcurrency {
                     smoothing: schema::SMOOTHING,
                 },
                 initial,
-                max_wait: schema::MAX_WAIT,
-                max_queue: None,
-                window: schema::WINDOW,
-                share: schema::PRIORITY_SHARE,
+                max_wait: LiveDuration::new(schema::MAX_WAIT),
+                max_queue: LiveU64::new(u64::MAX),
+                window: LiveDuration::new(schema::WINDOW),
+                share: LiveF64::new(schema::PRIORITY_SHARE),
                 engine: Engine::new(initial, share_1024(schema::PRIORITY_SHARE)),
                 epoch: OnceLock::new(),
                 window_start: AtomicU64::new(0),
@@ -169,7 +194,10 @@ impl AdaptiveConcurrency {
                 drops: AtomicU64::new(0),
                 max_in_flight: AtomicUsize::new(0),
                 last_rtt: AtomicU64::new(0),
-                estimator: Mutex::new(None),
+                tuned: Mutex::new(Tuned {
+                    estimator: None,
+                    params: None,
+                }),
                 shed: Mutex::new([0; 256]),
             }
         }
@@ -254,7 +282,7 @@ impl AdaptiveConcurrency {
         /// assert_eq!(l.get_max_wait(), Duration::from_millis(50));
         /// ```
         pub fn max_wait(mut self, max_wait: Duration) -> Self {
-            self.max_wait = max_wait;
+            self.max_wait = LiveDuration::new(max_wait);
             self
         }
     }
@@ -272,7 +300,7 @@ impl AdaptiveConcurrency {
         /// # let _ = l;
         /// ```
         pub fn max_queue(mut self, max_queue: usize) -> Self {
-            self.max_queue = Some(max_queue);
+            self.max_queue = LiveU64::new(max_queue as u64);
             self
         }
     }
@@ -293,7 +321,7 @@ impl AdaptiveConcurrency {
         /// ```
         pub fn window(mut self, window: Duration) -> Self {
             expect(check_window(window));
-            self.window = window;
+            self.window = LiveDuration::new(window);
             self
         }
     }
@@ -318,7 +346,8 @@ impl AdaptiveConcurrency {
     }
 
     const_unless_loom! {
-        /// AIMD: a window slower than this counts as failed (default 5 s).
+        /// AIMD: a window slower than this on average counts as failed,
+        /// whatever the no-load latency (default 5 s).
         ///
         /// # Panics
         ///
@@ -338,8 +367,8 @@ impl AdaptiveConcurrency {
     }
 
     const_unless_loom! {
-        /// Gradient2: how much slower than the long-term latency calls may
-        /// get before the limit shrinks (default 1.5).
+        /// Gradient2 and AIMD: how much slower than the no-load latency
+        /// calls may get before the limit shrinks (default 1.5).
         ///
         /// # Panics
         ///
@@ -391,8 +420,8 @@ impl AdaptiveConcurrency {
         /// ```
         pub fn priority_share(mut self, share: f64) -> Self {
             expect(check_priority_share(share));
-            self.share = share;
-            self.engine.share = share_1024(share);
+            self.share = LiveF64::new(share);
+            self.engine.share = AtomicUsize::new(share_1024(share));
             self
         }
     }
@@ -430,7 +459,7 @@ impl AdaptiveConcurrency {
     /// assert_eq!(l.algorithm(), LimitAlgorithm::Aimd);
     /// ```
     pub fn algorithm(&self) -> LimitAlgorithm {
-        self.params.algorithm
+        self.params().algorithm
     }
 
     /// How long a call at the limit waits.
@@ -441,7 +470,25 @@ impl AdaptiveConcurrency {
     /// assert_eq!(AdaptiveConcurrency::new("db", LimitAlgorithm::Aimd).get_max_wait(), Duration::ZERO);
     /// ```
     pub fn get_max_wait(&self) -> Duration {
-        self.max_wait
+        self.max_wait.get()
+    }
+
+    fn get_max_queue(&self) -> Option<usize> {
+        match self.max_queue.get() {
+            u64::MAX => None,
+            q => Some(q as usize),
+        }
+    }
+
+    /// The algorithm's settings: the builder's, or a reload's.
+    fn params(&self) -> Params {
+        self.tuned_lock().params.unwrap_or(self.params)
+    }
+
+    fn tuned_lock(&self) -> crate::sync::MutexGuard<'_, Tuned> {
+        self.tuned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A place for a call of `priority`, if the limit has room and nobody
@@ -556,7 +603,7 @@ impl AdaptiveConcurrency {
         let shed_by_priority: Vec<(u8, u64)> =
             (0..=255u8).zip(shed).filter(|(_, n)| *n > 0).collect();
         AdaptiveConcurrencySnapshot {
-            algorithm: self.params.algorithm,
+            algorithm: self.algorithm(),
             limit: self.engine.limit(),
             in_flight: self.engine.in_flight(),
             waiting: self.engine.waiting(),
@@ -595,7 +642,7 @@ impl AdaptiveConcurrency {
     /// before any; at least a millisecond.
     fn retry_after(&self) -> Duration {
         match self.last_rtt.load(Ordering::Relaxed) {
-            0 => self.window,
+            0 => self.window.get(),
             nanos => Duration::from_nanos(nanos),
         }
         .max(Duration::from_millis(1))
@@ -623,9 +670,7 @@ impl AdaptiveConcurrency {
         self.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
         let now = self.since_epoch(now);
         let opened = self.window_start.load(Ordering::Relaxed);
-        if calls >= schema::MIN_SAMPLES
-            && now.saturating_sub(opened) >= self.window.as_nanos() as u64
-        {
+        if calls >= schema::MIN_SAMPLES && now.saturating_sub(opened) >= self.window.get_nanos() {
             self.close_window(opened, now);
         }
     }
@@ -634,7 +679,7 @@ impl AdaptiveConcurrency {
     /// another call is doing it.
     #[cold]
     fn close_window(&self, opened: u64, now: u64) {
-        let Ok(mut estimator) = self.estimator.try_lock() else {
+        let Ok(mut tuned) = self.tuned.try_lock() else {
             return;
         };
         if self
@@ -653,10 +698,13 @@ impl AdaptiveConcurrency {
         }
         let rtt = (rtt_sum as f64 / calls as f64).max(1.0);
         self.last_rtt.store(rtt as u64, Ordering::Relaxed);
-        let estimator = estimator.get_or_insert_with(|| Estimator::new(self.engine.limit()));
+        let params = tuned.params.unwrap_or(self.params);
+        let estimator = tuned
+            .estimator
+            .get_or_insert_with(|| Estimator::new(self.engine.limit()));
         let before = self.engine.limit();
         let limit = estimator.update(
-            &self.params,
+            &params,
             Sample {
                 rtt,
                 calls,
@@ -671,6 +719,176 @@ impl AdaptiveConcurrency {
     }
 }
 
+/// A place taken for a tower service, which cannot keep a permit that
+/// borrows the limiter: the service holds the start instant and gives the
+/// place back with [`AdaptiveConcurrency::release_held`].
+#[cfg(feature = "tower")]
+#[derive(Debug)]
+pub(crate) struct HeldWait {
+    ticket: Option<Ticket>,
+    timer: Pin<Box<Sleep>>,
+}
+
+#[cfg(feature = "tower")]
+impl AdaptiveConcurrency {
+    /// As [`AdaptiveConcurrencyAcquire`], with the place in the queue
+    /// kept in `wait` by the caller: `Ok(start)` once admitted.
+    pub(crate) fn poll_acquire_held(
+        &self,
+        priority: u8,
+        wait: &mut Option<HeldWait>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Instant, Rejection>> {
+        let engine = &self.engine;
+        let held = match wait {
+            Some(held) => held,
+            None => {
+                if engine.try_acquire(priority) {
+                    return Poll::Ready(Ok(Instant::now()));
+                }
+                if self.max_wait.get().is_zero() {
+                    return Poll::Ready(Err(self.reject(priority, "at the limit")));
+                }
+                let max_queue = self.get_max_queue().unwrap_or(usize::MAX);
+                match engine.acquire_or_enqueue(priority, cx.waker(), max_queue) {
+                    Admit::Acquired => return Poll::Ready(Ok(Instant::now())),
+                    Admit::Full => return Poll::Ready(Err(self.reject(priority, "queue full"))),
+                    Admit::Queued { ticket, displaced } => {
+                        if let Some(lower) = displaced {
+                            self.count_shed(lower);
+                        }
+                        wait.insert(HeldWait {
+                            ticket: Some(ticket),
+                            timer: Box::pin(crate::time::sleep(
+                                self.max_wait.get(),
+                                crate::time::ADAPTIVE_CONCURRENCY,
+                            )),
+                        })
+                    }
+                }
+            }
+        };
+        let ticket = held
+            .ticket
+            .as_ref()
+            .expect("a queued acquire holds its ticket");
+        let status = match engine.poll_ticket(ticket, cx.waker()) {
+            Status::Waiting if held.timer.as_mut().poll(cx).is_ready() => {
+                engine.withdraw(held.ticket.take().expect("held"))
+            }
+            Status::Waiting => return Poll::Pending,
+            done => {
+                held.ticket.take();
+                done
+            }
+        };
+        *wait = None;
+        Poll::Ready(match status {
+            Status::Granted => Ok(Instant::now()),
+            Status::Shed => Err(Rejection::concurrency_limited(
+                self.name.clone(),
+                self.retry_after(),
+            )),
+            Status::Waiting => Err(self.reject(priority, "no place freed within max_wait")),
+        })
+    }
+
+    /// Gives up a place in the queue (a service dropped while it waited).
+    pub(crate) fn leave_held_wait(&self, wait: HeldWait) {
+        if let Some(ticket) = wait.ticket
+            && self.engine.withdraw(ticket) == Status::Granted
+        {
+            self.engine.release();
+        }
+    }
+
+    /// The refusal of a call that found no free place, counted and traced.
+    pub(crate) fn refuse_held(&self, priority: u8) -> Rejection {
+        self.reject(priority, "at the limit")
+    }
+
+    /// Takes a place only if one is free and nobody waits.
+    pub(crate) fn try_acquire_held(&self, priority: u8) -> Option<Instant> {
+        self.engine.try_acquire(priority).then(Instant::now)
+    }
+
+    /// Gives back a place taken at `start`: `failed` as for a permit
+    /// (`None`: cancelled, not measured).
+    pub(crate) fn release_held(&self, start: Instant, failed: Option<bool>) {
+        self.complete(start, failed);
+    }
+}
+
+/// For the configuration loader (`config/adaptive.rs`).
+#[cfg(feature = "config")]
+impl AdaptiveConcurrency {
+    /// The settings in force, in the schema's terms (every option
+    /// written: what a table does not mention keeps its value).
+    pub(crate) fn settings(&self) -> schema::Settings {
+        let p = self.params();
+        schema::Settings {
+            algorithm: Some(p.algorithm),
+            min: Some(p.min as u64),
+            max: Some(p.max as u64),
+            initial: None,
+            max_wait: Some(self.get_max_wait()).filter(|w| !w.is_zero()),
+            max_queue: self.get_max_queue().map(|q| q as u64),
+            window: Some(self.window.get()),
+            backoff_ratio: (p.algorithm == LimitAlgorithm::Aimd).then_some(p.backoff_ratio),
+            slow_call: (p.algorithm == LimitAlgorithm::Aimd).then_some(p.slow_call),
+            tolerance: (p.algorithm != LimitAlgorithm::Vegas).then_some(p.tolerance),
+            smoothing: (p.algorithm == LimitAlgorithm::Gradient2).then_some(p.smoothing),
+            priority_share: Some(self.share.get()),
+        }
+    }
+
+    /// Takes `s` in place, keeping its state: the calls in flight and
+    /// waiting, the limit (moved into the new `min..=max`) and the
+    /// measured no-load latency. `initial` only matters to a new instance.
+    pub(crate) fn retune(&self, s: &schema::Settings) {
+        let p = Params {
+            algorithm: s.algorithm.unwrap_or(schema::ALGORITHM),
+            min: s.min.unwrap_or(schema::MIN) as usize,
+            max: s.max.unwrap_or(schema::MAX) as usize,
+            backoff_ratio: s.backoff_ratio.unwrap_or(schema::BACKOFF_RATIO),
+            slow_call: s.slow_call.unwrap_or(schema::SLOW_CALL),
+            tolerance: s.tolerance.unwrap_or(schema::TOLERANCE),
+            smoothing: s.smoothing.unwrap_or(schema::SMOOTHING),
+        };
+        let share = s.priority_share.unwrap_or(schema::PRIORITY_SHARE);
+        self.max_wait.set(s.max_wait.unwrap_or(schema::MAX_WAIT));
+        self.max_queue.set(s.max_queue.unwrap_or(u64::MAX));
+        self.window.set(s.window.unwrap_or(schema::WINDOW));
+        self.share.set(share);
+        self.engine
+            .share
+            .store(share_1024(share), Ordering::Relaxed);
+        let mut tuned = self.tuned_lock();
+        tuned.params = Some(p);
+        let limit = self.engine.limit().clamp(p.min, p.max);
+        if let Some(estimator) = &mut tuned.estimator {
+            estimator.estimate = estimator.estimate.clamp(p.min as f64, p.max as f64);
+        }
+        self.engine.set_limit(limit);
+    }
+
+    /// A new instance, not yet called: starts at the settings' `initial`.
+    pub(crate) fn start_at(&self, s: &schema::Settings) {
+        let p = self.params();
+        let initial = s.initial.map_or(self.initial, |i| i as usize);
+        self.engine.set_limit(initial.clamp(p.min, p.max));
+    }
+}
+
+/// What the window-closing call locks: the algorithm's state, and the
+/// settings a reload gave (`None`: the builder's).
+#[derive(Debug)]
+struct Tuned {
+    /// `None` until the first window closes.
+    estimator: Option<Estimator>,
+    params: Option<Params>,
+}
+
 const fn share_1024(share: f64) -> usize {
     let scaled = share * 1024.0;
     if scaled < 1.0 { 1 } else { scaled as usize }
@@ -679,23 +897,30 @@ const fn share_1024(share: f64) -> usize {
 impl Registrable for AdaptiveConcurrency {
     const KIND: &'static str = "adaptive_concurrency";
     fn same_settings(&self, other: &Self) -> bool {
-        self.params == other.params
-            && (self.initial, self.max_wait, self.max_queue, self.window)
-                == (other.initial, other.max_wait, other.max_queue, other.window)
-            && self.share == other.share
+        let settings = |l: &Self| {
+            (
+                l.params(),
+                l.initial,
+                l.get_max_wait(),
+                l.get_max_queue(),
+                l.window.get(),
+                l.share.get(),
+            )
+        };
+        settings(self) == settings(other)
     }
 
     fn describe(&self) -> crate::registry::Description {
         use crate::registry::{Description, Kind, Policy, Snapshot};
-        let p = &self.params;
+        let p = &self.params();
         let mut policy = Policy::new()
             .with("algorithm", self.algorithm().word())
             .with("min", p.min)
             .with("max", p.max)
             .with("initial", self.initial)
-            .with_duration("max_wait", self.max_wait)
-            .with_duration("window", self.window);
-        if let Some(max_queue) = self.max_queue {
+            .with_duration("max_wait", self.get_max_wait())
+            .with_duration("window", self.window.get());
+        if let Some(max_queue) = self.get_max_queue() {
             policy = policy.with("max_queue", max_queue);
         }
         Description::new(
@@ -872,10 +1097,10 @@ impl<'a> AdaptiveConcurrencyAcquire<'a> {
         let queued = match &mut self.queued {
             Some(queued) => queued,
             None => {
-                if limiter.max_wait.is_zero() {
+                if limiter.max_wait.get().is_zero() {
                     return Poll::Ready(Err(limiter.reject(priority, "at the limit")));
                 }
-                let max_queue = limiter.max_queue.unwrap_or(usize::MAX);
+                let max_queue = limiter.get_max_queue().unwrap_or(usize::MAX);
                 match engine.acquire_or_enqueue(priority, cx.waker(), max_queue) {
                     Admit::Acquired => {
                         return Poll::Ready(Ok(AdaptiveConcurrencyPermit::new(limiter)));
@@ -889,7 +1114,7 @@ impl<'a> AdaptiveConcurrencyAcquire<'a> {
                             limiter,
                             ticket: Some(ticket),
                             timer: crate::time::sleep(
-                                limiter.max_wait,
+                                limiter.max_wait.get(),
                                 crate::time::ADAPTIVE_CONCURRENCY,
                             ),
                         }))

@@ -6,15 +6,15 @@ use std::any::Any;
 use std::time::Duration;
 
 use resilience_schema::{
-    self as schema, Options, Problem, Spec, bulkhead, circuit_breaker, fleet_rate_limiter,
-    parse::closest, rate_limiter, retry, timeout,
+    self as schema, Options, Problem, Spec, adaptive_concurrency, bulkhead, circuit_breaker,
+    fleet_rate_limiter, parse::closest, rate_limiter, retry, timeout,
 };
 
 use super::parse::key_path;
 use super::{Config, ConfigProblem, Origin, Table, state};
 use crate::breaker::{BreakerPolicy, CircuitBreaker};
 use crate::registry;
-use crate::{Bulkhead, RateLimiter, Retry, RetryPolicy, Timeout};
+use crate::{AdaptiveConcurrency, Bulkhead, RateLimiter, Retry, RetryPolicy, Timeout};
 
 /// A layer with instances a configuration can reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,15 +28,17 @@ pub(super) enum Layer {
     /// [`Config::bind_fleet_rate_limiters`](super::Config::bind_fleet_rate_limiters)
     /// (feature `redis`), which builds the limiter; nothing to reconfigure live.
     FleetRateLimiter,
+    AdaptiveConcurrency,
 }
 
-const LAYERS: [Layer; 6] = [
+const LAYERS: [Layer; 7] = [
     Layer::CircuitBreaker,
     Layer::Retry,
     Layer::Bulkhead,
     Layer::RateLimiter,
     Layer::Timeout,
     Layer::FleetRateLimiter,
+    Layer::AdaptiveConcurrency,
 ];
 
 impl Layer {
@@ -49,6 +51,7 @@ impl Layer {
             Layer::RateLimiter => "rate_limiter",
             Layer::Timeout => "timeout",
             Layer::FleetRateLimiter => "fleet_rate_limiter",
+            Layer::AdaptiveConcurrency => "adaptive_concurrency",
         }
     }
 
@@ -81,6 +84,7 @@ impl Layer {
             Layer::RateLimiter => rate_limiter::OPTIONS,
             Layer::Timeout => timeout::OPTIONS,
             Layer::FleetRateLimiter => fleet_rate_limiter::OPTIONS,
+            Layer::AdaptiveConcurrency => adaptive_concurrency::OPTIONS,
         }
     }
 
@@ -141,6 +145,7 @@ pub(super) enum Base {
     Bulkhead(bulkhead::Settings),
     RateLimiter(rate_limiter::Settings),
     Timeout(timeout::Settings),
+    AdaptiveConcurrency(adaptive_concurrency::Settings),
 }
 
 /// `base` with the tables' values on top, in order.
@@ -259,6 +264,17 @@ pub(super) fn problems(
             Vec::new(),
             Vec::new(),
         ),
+        (Layer::AdaptiveConcurrency, base) => {
+            let base = match base {
+                Some(Base::AdaptiveConcurrency(s)) => *s,
+                _ => Default::default(),
+            };
+            (
+                super::adaptive::overlay(base, tables).problems(),
+                base.problems(),
+                Vec::new(),
+            )
+        }
     };
     found
         .into_iter()
@@ -365,6 +381,11 @@ pub(super) fn reconfigure(layer: Layer, name: &str, base: &Base, config: &Config
                 t.reconfigure(d);
             }
         }
+        Base::AdaptiveConcurrency(base) => {
+            if let Some(l) = registry::get::<AdaptiveConcurrency>(name) {
+                l.retune(&super::adaptive::overlay(base, &tables));
+            }
+        }
     }
 }
 
@@ -451,6 +472,17 @@ pub(super) fn govern<T: 'static>(name: &str, instance: T) -> T {
         }) {
             let (rate, per, burst, wait) = limiter_settings(&s);
             r.reconfigure(rate, per, burst, wait);
+        }
+    } else if let Some(Some(l)) = any.downcast_ref::<Option<AdaptiveConcurrency>>() {
+        let base = l.settings();
+        if let Some(s) = effective(
+            name,
+            Layer::AdaptiveConcurrency,
+            Base::AdaptiveConcurrency(base),
+            |t| super::adaptive::overlay(base, t),
+        ) {
+            l.retune(&s);
+            l.start_at(&s);
         }
     } else if let Some(Some(t)) = any.downcast_ref::<Option<Timeout>>() {
         let base = timeout::Settings {

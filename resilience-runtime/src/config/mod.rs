@@ -19,9 +19,9 @@
 //! max_concurrent = 64
 //! ```
 //!
-//! The layers are `circuit_breaker`, `retry`, `bulkhead`, `rate_limiter`
-//! and `timeout` (a fixed timeout), and `fleet_rate_limiter` (feature
-//! `redis`: a limiter the file builds, see
+//! The layers are `circuit_breaker`, `retry`, `bulkhead`, `rate_limiter`,
+//! `timeout` (a fixed timeout), `adaptive_concurrency`, and
+//! `fleet_rate_limiter` (feature `redis`: a limiter the file builds, see
 //! [`Config::bind_fleet_rate_limiters`]). A value in the file overrides the
 //! attribute's value for the instances named so (`name = "payments"`);
 //! what the file does not mention keeps the attribute's value. A value is
@@ -83,6 +83,11 @@
 //!   new limit; no permit is lost or counted twice;
 //! - a rate limiter keeps its theoretical arrival time, so a burst already
 //!   spent stays spent;
+//! - an adaptive concurrency limiter keeps its calls in flight and
+//!   waiting, its measured no-load latency and its limit (moved into a new
+//!   `min..=max`); `initial` applies to an instance created after the
+//!   file, and a new `algorithm` drops the old one's tuning unless the
+//!   file writes it;
 //! - a retry budget keeps its slots (calls and retries of the last ten
 //!   seconds); a retry instance that has no budget cannot get one live.
 //!
@@ -118,6 +123,7 @@
 //! assert_eq!(breaker.policy().get_failure_threshold(), Some(2));
 //! ```
 
+mod adaptive;
 mod env;
 #[cfg(feature = "redis")]
 mod fleet;

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`CircuitBreaker`](crate::CircuitBreaker) | [`CircuitBreakerLayer`] | forwards the inner service's readiness; the breaker is asked in `call` |
 //! | [`Bulkhead`](crate::Bulkhead) | [`BulkheadLayer`] | reserves a permit (waiting up to `max_wait`), then forwards |
+//! | [`AdaptiveConcurrency`](crate::AdaptiveConcurrency) | [`AdaptiveConcurrencyLayer`] | reserves a place at the layer's priority (waiting up to `max_wait`), then forwards |
 //! | [`RateLimiter`](crate::RateLimiter) | [`RateLimiterLayer`] | takes a turn (waiting up to `max_wait`), then forwards |
 //! | [`Timeout`](crate::Timeout), [`AdaptiveTimeout`](crate::AdaptiveTimeout) | [`TimeoutLayer`], [`AdaptiveTimeoutLayer`] | forwards (waiting for readiness is not timed) |
 //! | [`Retry`](crate::Retry) | [`RetryLayer`] | forwards (each retry polls a clone of the inner service ready) |
@@ -74,6 +75,7 @@
 //! # }
 //! ```
 
+mod adaptive_concurrency;
 mod breaker;
 mod bulkhead;
 mod classify;
@@ -82,6 +84,9 @@ mod rate_limiter;
 mod retry;
 mod timeout;
 
+pub use adaptive_concurrency::{
+    AdaptiveConcurrencyLayer, AdaptiveConcurrencyService, AdaptiveConcurrencyServiceFuture,
+};
 pub use breaker::{CircuitBreakerLayer, CircuitBreakerService, CircuitBreakerServiceFuture};
 pub use bulkhead::{BulkheadLayer, BulkheadService, BulkheadServiceFuture};
 pub use classify::{ClassifyResponse, HttpResponses, NoResponses};
