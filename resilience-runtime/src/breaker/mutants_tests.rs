@@ -1,0 +1,129 @@
+//! What mutation testing (issue 22) found no test pinning down in the
+//! breaker's engine: the transitions a subscriber is told about when no
+//! timer reports them, and the counters of a snapshot.
+
+use std::time::Duration;
+
+use super::engine::{Admission, Engine, Ticket, Verdict};
+use super::{BreakerPolicy, CircuitBreaker, State};
+use crate::events::{self, Event, Subscription};
+
+const OPEN_FOR: Duration = Duration::from_secs(10);
+const T0: u64 = 1_000_000_000;
+
+fn transitions(sub: &mut Subscription, name: &str) -> Vec<(State, State)> {
+    sub.drain()
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::StateTransition { name: n, from, to } if n == name => Some((from, to)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn admitted(a: Admission) -> Ticket {
+    match a {
+        Admission::Admitted(ticket) => ticket,
+        Admission::Rejected { retry_after } => panic!("rejected for {retry_after:?}"),
+    }
+}
+
+/// Outside a tokio runtime no timer reports HalfOpen when `open_for` ends:
+/// the call that starts the half-open state reports it, once; admitting a
+/// second trial or giving one back is no transition.
+#[test]
+fn without_a_timer_each_transition_is_reported_once_by_the_call_that_makes_it() {
+    let name = "mutants-untimed";
+    let mut sub = events::subscribe();
+    let e = Engine::new(
+        name.into(),
+        BreakerPolicy::new()
+            .failure_threshold(1)
+            .open_for(OPEN_FOR)
+            .half_open_max_calls(2)
+            .success_threshold(2),
+    );
+    let ticket = admitted(e.acquire(|| T0));
+    e.finish(ticket, Verdict::Failure, false, || T0);
+    assert_eq!(transitions(&mut sub, name), [(State::Closed, State::Open)]);
+
+    let later = T0 + OPEN_FOR.as_micros() as u64;
+    let first = admitted(e.acquire(|| later));
+    assert!(matches!(first, Ticket::Trial { .. }));
+    assert_eq!(
+        transitions(&mut sub, name),
+        [(State::Open, State::HalfOpen)]
+    );
+    let second = admitted(e.acquire(|| later));
+    e.finish(second, Verdict::Ignored, false, || later);
+    e.finish(first, Verdict::Success, false, || later);
+    assert_eq!(
+        transitions(&mut sub, name),
+        [],
+        "a second trial, a trial given back and one success move nothing"
+    );
+    let third = admitted(e.acquire(|| later));
+    e.finish(third, Verdict::Success, false, || later);
+    assert_eq!(
+        transitions(&mut sub, name),
+        [(State::HalfOpen, State::Closed)]
+    );
+    assert_eq!(e.state(), State::Closed);
+}
+
+/// Once the timer has reported HalfOpen, a reset before any call closes a
+/// circuit the subscriber knows as half-open.
+#[tokio::test(start_paused = true)]
+async fn a_reset_after_the_timer_reported_half_open_is_reported_from_half_open() {
+    let name = "mutants-reset-after-timer";
+    let mut sub = events::subscribe();
+    let b = CircuitBreaker::new(
+        name,
+        BreakerPolicy::new().failure_threshold(1).open_for(OPEN_FOR),
+    );
+    b.try_acquire().unwrap().failure();
+    tokio::time::advance(OPEN_FOR).await;
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        transitions(&mut sub, name),
+        [(State::Closed, State::Open), (State::Open, State::HalfOpen)]
+    );
+    b.reset();
+    assert_eq!(
+        transitions(&mut sub, name),
+        [(State::HalfOpen, State::Closed)]
+    );
+}
+
+/// `consecutive_failures` counts the failures in a row of a closed
+/// consecutive-mode breaker, and nothing else: a success starts it over,
+/// and the half-open state's trials are not failures.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_counts_the_failures_in_a_row_only_while_closed() {
+    let b = CircuitBreaker::new(
+        "mutants-consecutive",
+        BreakerPolicy::new()
+            .failure_threshold(3)
+            .open_for(OPEN_FOR)
+            .half_open_max_calls(2),
+    );
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.snapshot().consecutive_failures, 2);
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.snapshot().consecutive_failures, 0);
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    assert_eq!(b.state(), State::Open);
+    tokio::time::advance(OPEN_FOR).await;
+    let trials = [b.try_acquire().unwrap(), b.try_acquire().unwrap()];
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.trials_in_flight, s.consecutive_failures),
+        (State::HalfOpen, 2, 0)
+    );
+    drop(trials);
+}
