@@ -48,6 +48,13 @@ fn without_a_timer_each_transition_is_reported_once_by_the_call_that_makes_it() 
     assert_eq!(transitions(&mut sub, name), [(State::Closed, State::Open)]);
 
     let later = T0 + OPEN_FOR.as_micros() as u64;
+    assert_eq!(
+        e.acquire(|| later - 1),
+        Admission::Rejected {
+            retry_after: Duration::from_micros(1)
+        },
+        "open until `open_for` has passed"
+    );
     let first = admitted(e.acquire(|| later));
     assert!(matches!(first, Ticket::Trial { .. }));
     assert_eq!(
@@ -109,7 +116,9 @@ async fn a_snapshot_counts_the_failures_in_a_row_only_while_closed() {
             .open_for(OPEN_FOR)
             .half_open_max_calls(2),
     );
-    b.try_acquire().unwrap().failure();
+    let closed = b.try_acquire().unwrap();
+    assert!(!closed.is_trial(), "a closed circuit's permit is no trial");
+    closed.failure();
     b.try_acquire().unwrap().failure();
     assert_eq!(b.snapshot().consecutive_failures, 2);
     b.try_acquire().unwrap().success();
@@ -120,6 +129,7 @@ async fn a_snapshot_counts_the_failures_in_a_row_only_while_closed() {
     assert_eq!(b.state(), State::Open);
     tokio::time::advance(OPEN_FOR).await;
     let trials = [b.try_acquire().unwrap(), b.try_acquire().unwrap()];
+    assert!(trials.iter().all(|trial| trial.is_trial()));
     let s = b.snapshot();
     assert_eq!(
         (s.state, s.trials_in_flight, s.consecutive_failures),
