@@ -137,3 +137,89 @@ async fn a_snapshot_counts_the_failures_in_a_row_only_while_closed() {
     );
     drop(trials);
 }
+
+fn retry_after(b: &CircuitBreaker) -> Duration {
+    match b.try_acquire() {
+        Err(crate::Rejection::CircuitOpen { retry_after, .. }) => retry_after,
+        Err(other) => panic!("expected an open circuit, got {other}"),
+        Ok(permit) => panic!("admitted {permit:?}"),
+    }
+}
+
+/// A disabled breaker lets every call through as a plain call (never a
+/// trial, so never limited to `half_open_max_calls`) and records nothing;
+/// a forced-open one rejects every call for `open_for` at a time.
+#[tokio::test(start_paused = true)]
+async fn disabled_admits_every_call_untracked_and_forced_open_admits_none() {
+    let b = CircuitBreaker::new(
+        "mutants-manual",
+        BreakerPolicy::new()
+            .failure_threshold(1)
+            .open_for(OPEN_FOR)
+            .half_open_max_calls(1),
+    );
+    b.disable();
+    let held: Vec<_> = (0..3).map(|_| b.try_acquire().unwrap()).collect();
+    assert!(held.iter().all(|permit| !permit.is_trial()));
+    held.into_iter().for_each(|permit| permit.failure());
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.consecutive_failures, s.rejections),
+        (State::Disabled, 0, 0)
+    );
+
+    b.force_open();
+    assert_eq!(retry_after(&b), OPEN_FOR);
+    tokio::time::advance(OPEN_FOR * 2).await;
+    assert_eq!(retry_after(&b), OPEN_FOR, "open until reset, however long");
+    b.reset();
+    assert!(!b.try_acquire().unwrap().is_trial());
+}
+
+/// In consecutive mode a success slower than `slow_call` is a failure,
+/// even on the closed state's fast path.
+#[tokio::test(start_paused = true)]
+async fn a_slow_success_counts_as_a_failure_in_a_row() {
+    let b = CircuitBreaker::new(
+        "mutants-slow-consecutive",
+        BreakerPolicy::new()
+            .failure_threshold(1)
+            .slow_call(Duration::from_secs(1))
+            .open_for(OPEN_FOR),
+    );
+    let quick = b.try_acquire().unwrap();
+    tokio::time::advance(Duration::from_millis(999)).await;
+    quick.success();
+    assert_eq!(b.state(), State::Closed);
+    let slow = b.try_acquire().unwrap();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    slow.success();
+    assert_eq!(b.state(), State::Open);
+}
+
+/// In a count window a success that takes the slot of an old failure
+/// replaces it: the failure no longer counts.
+#[test]
+fn a_success_replaces_the_failure_whose_slot_it_takes() {
+    let b = CircuitBreaker::new(
+        "mutants-ring",
+        BreakerPolicy::new()
+            .failure_rate(1.0, super::WindowSize::Calls(2))
+            .min_calls(2)
+            .open_for(OPEN_FOR),
+    );
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().success();
+    // The ring wraps: this success takes the failure's slot.
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.snapshot().failures_in_window, 0);
+    b.try_acquire().unwrap().failure();
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.calls_in_window, s.failures_in_window),
+        (State::Closed, 2, 1)
+    );
+}
