@@ -47,6 +47,13 @@ fn without_a_timer_each_transition_is_reported_once_by_the_call_that_makes_it() 
     e.finish(ticket, Verdict::Failure, false, || T0);
     assert_eq!(transitions(&mut sub, name), [(State::Closed, State::Open)]);
 
+    assert_eq!(
+        e.acquire(|| T0 + 4_000_000),
+        Admission::Rejected {
+            retry_after: Duration::from_secs(6)
+        },
+        "the rest of `open_for`"
+    );
     let later = T0 + OPEN_FOR.as_micros() as u64;
     assert_eq!(
         e.acquire(|| later - 1),
