@@ -137,6 +137,10 @@ async fn a_snapshot_counts_the_failures_in_a_row_only_while_closed() {
     tokio::time::advance(OPEN_FOR).await;
     let trials = [b.try_acquire().unwrap(), b.try_acquire().unwrap()];
     assert!(trials.iter().all(|trial| trial.is_trial()));
+    assert!(
+        b.try_acquire().is_err(),
+        "no more trials than half_open_max_calls"
+    );
     let s = b.snapshot();
     assert_eq!(
         (s.state, s.trials_in_flight, s.consecutive_failures),
@@ -229,4 +233,28 @@ fn a_success_replaces_the_failure_whose_slot_it_takes() {
         (s.state, s.calls_in_window, s.failures_in_window),
         (State::Closed, 2, 1)
     );
+}
+
+/// A half-open circuit whose trial never reports waits `half_open_max_wait`
+/// for it, telling callers how much of it is left, then opens again.
+#[tokio::test(start_paused = true)]
+async fn a_trial_that_never_reports_reopens_the_circuit_after_the_max_wait() {
+    let b = CircuitBreaker::new(
+        "mutants-max-wait",
+        BreakerPolicy::new()
+            .failure_threshold(1)
+            .open_for(OPEN_FOR)
+            .half_open_max_wait(Duration::from_secs(5)),
+    );
+    b.try_acquire().unwrap().failure();
+    tokio::time::advance(OPEN_FOR).await;
+    let stuck = b.try_acquire().unwrap();
+    assert!(stuck.is_trial());
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert_eq!(retry_after(&b), Duration::from_secs(1));
+    assert_eq!(b.state(), State::HalfOpen);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(retry_after(&b), OPEN_FOR, "opened again");
+    assert_eq!(b.state(), State::Open);
+    drop(stuck);
 }
