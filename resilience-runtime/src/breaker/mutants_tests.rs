@@ -233,6 +233,58 @@ fn a_success_replaces_the_failure_whose_slot_it_takes() {
         (s.state, s.calls_in_window, s.failures_in_window),
         (State::Closed, 2, 1)
     );
+    b.reset();
+    let s = b.snapshot();
+    assert_eq!(
+        (s.calls_in_window, s.failures_in_window),
+        (0, 0),
+        "a reset forgets the window"
+    );
+}
+
+/// The rate rule trips at exactly its rate (3 of 10 calls is 30 %, for all
+/// the float arithmetic), and not below it; a slow-call rule with no slow
+/// call adds nothing.
+#[test]
+fn a_failure_rate_trips_at_exactly_its_rate() {
+    let b = CircuitBreaker::new(
+        "mutants-rate",
+        BreakerPolicy::new()
+            .failure_rate(0.3, super::WindowSize::Calls(10))
+            .min_calls(10)
+            .slow_call(Duration::from_secs(60))
+            .open_for(OPEN_FOR),
+    );
+    for _ in 0..9 {
+        b.try_acquire().unwrap().success();
+    }
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    let s = b.snapshot();
+    assert_eq!(
+        (s.state, s.calls_in_window, s.failures_in_window),
+        (State::Closed, 10, 2)
+    );
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open, "3 of the last 10 calls failed");
+}
+
+/// Below `min_calls` no rate trips; the call that reaches it can.
+#[test]
+fn a_failure_rate_waits_for_min_calls() {
+    let b = CircuitBreaker::new(
+        "mutants-min-calls",
+        BreakerPolicy::new()
+            .failure_rate(0.5, super::WindowSize::Calls(4))
+            .min_calls(4)
+            .open_for(OPEN_FOR),
+    );
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    assert_eq!(b.state(), State::Closed, "3 calls, below min_calls");
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.state(), State::Open, "3 of 4 at min_calls");
 }
 
 /// A half-open circuit whose trial never reports waits `half_open_max_wait`
@@ -256,5 +308,37 @@ async fn a_trial_that_never_reports_reopens_the_circuit_after_the_max_wait() {
     tokio::time::advance(Duration::from_secs(1)).await;
     assert_eq!(retry_after(&b), OPEN_FOR, "opened again");
     assert_eq!(b.state(), State::Open);
+    drop(stuck);
+}
+
+/// A successful trial is progress: `half_open_max_wait` counts from the
+/// last one (not from the start of the half-open state), and a trial given
+/// back is no progress.
+#[tokio::test(start_paused = true)]
+async fn the_max_wait_counts_from_the_last_successful_trial() {
+    let b = CircuitBreaker::new(
+        "mutants-progress",
+        BreakerPolicy::new()
+            .failure_threshold(1)
+            .open_for(OPEN_FOR)
+            .success_threshold(2)
+            .half_open_max_wait(Duration::from_secs(5)),
+    );
+    b.try_acquire().unwrap().failure();
+    tokio::time::advance(OPEN_FOR).await;
+    let first = b.try_acquire().unwrap();
+    tokio::time::advance(Duration::from_secs(3)).await;
+    first.success();
+    let given_back = b.try_acquire().unwrap();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    given_back.ignore();
+    let stuck = b.try_acquire().unwrap();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(
+        retry_after(&b),
+        Duration::from_secs(1),
+        "4 s since the success"
+    );
+    assert_eq!(b.state(), State::HalfOpen);
     drop(stuck);
 }
