@@ -342,3 +342,25 @@ async fn the_max_wait_counts_from_the_last_successful_trial() {
     assert_eq!(b.state(), State::HalfOpen);
     drop(stuck);
 }
+
+/// A failed trial opens the circuit again for a whole `open_for` from the
+/// failure.
+#[test]
+fn a_failed_trial_opens_the_circuit_for_open_for_from_its_failure() {
+    let e = Engine::new(
+        "mutants-failed-trial".into(),
+        BreakerPolicy::new().failure_threshold(1).open_for(OPEN_FOR),
+    );
+    let ticket = admitted(e.acquire(|| T0));
+    e.finish(ticket, Verdict::Failure, false, || T0);
+    let later = T0 + OPEN_FOR.as_micros() as u64;
+    let trial = admitted(e.acquire(|| later));
+    e.finish(trial, Verdict::Failure, false, || later);
+    assert_eq!(e.state(), State::Open);
+    assert_eq!(
+        e.acquire(|| later + 4_000_000),
+        Admission::Rejected {
+            retry_after: Duration::from_secs(6)
+        }
+    );
+}
