@@ -308,7 +308,31 @@ async fn a_trial_that_never_reports_reopens_the_circuit_after_the_max_wait() {
     tokio::time::advance(Duration::from_secs(1)).await;
     assert_eq!(retry_after(&b), OPEN_FOR, "opened again");
     assert_eq!(b.state(), State::Open);
-    drop(stuck);
+    // The next half-open state's trial is in flight when the abandoned one
+    // reports: too late to count.
+    tokio::time::advance(OPEN_FOR).await;
+    let fresh = b.try_acquire().unwrap();
+    stuck.failure();
+    assert_eq!(b.state(), State::HalfOpen, "a stale trial's failure");
+    fresh.success();
+    assert_eq!(b.state(), State::Closed);
+}
+
+/// A call admitted before a reset reports into a closed period that is
+/// not its own: its failure does not count.
+#[test]
+fn a_failure_from_before_a_reset_does_not_count() {
+    let b = CircuitBreaker::new(
+        "mutants-stale-closed",
+        BreakerPolicy::new().failure_threshold(2).open_for(OPEN_FOR),
+    );
+    let before = b.try_acquire().unwrap();
+    b.try_acquire().unwrap().failure();
+    b.reset();
+    before.failure();
+    assert_eq!(b.snapshot().consecutive_failures, 0);
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Closed);
 }
 
 /// A successful trial is progress: `half_open_max_wait` counts from the
