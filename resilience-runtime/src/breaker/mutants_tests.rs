@@ -388,3 +388,21 @@ fn a_failed_trial_opens_the_circuit_for_open_for_from_its_failure() {
         }
     );
 }
+
+/// In half-open a slow success is a failed trial: the circuit opens again.
+#[tokio::test(start_paused = true)]
+async fn a_slow_trial_opens_the_circuit_again() {
+    let b = CircuitBreaker::new(
+        "mutants-slow-trial",
+        BreakerPolicy::new()
+            .failure_threshold(1)
+            .slow_call(Duration::from_secs(1))
+            .open_for(OPEN_FOR),
+    );
+    b.try_acquire().unwrap().failure();
+    tokio::time::advance(OPEN_FOR).await;
+    let trial = b.try_acquire().unwrap();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    trial.success();
+    assert_eq!(b.state(), State::Open);
+}
