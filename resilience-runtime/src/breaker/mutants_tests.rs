@@ -183,6 +183,7 @@ async fn disabled_admits_every_call_untracked_and_forced_open_admits_none() {
     );
 
     b.force_open();
+    assert_eq!(b.state(), State::ForcedOpen);
     assert_eq!(retry_after(&b), OPEN_FOR);
     tokio::time::advance(OPEN_FOR * 2).await;
     assert_eq!(retry_after(&b), OPEN_FOR, "open until reset, however long");
