@@ -1,6 +1,8 @@
 //! What mutation testing (issue 22) found no test pinning down in the
-//! breaker's engine: the transitions a subscriber is told about when no
-//! timer reports them, and the counters of a snapshot.
+//! breaker's engine (among the runtime's unit tests): the transitions a
+//! subscriber is told about, a snapshot's counters, the disabled and
+//! forced-open states, slow calls, the rate rule's exact boundaries, stale
+//! verdicts, and the half-open state's waits.
 
 use std::time::Duration;
 
