@@ -409,3 +409,36 @@ async fn a_slow_trial_opens_the_circuit_again() {
     trial.success();
     assert_eq!(b.state(), State::Open);
 }
+
+/// What logs, metrics and dashboards show of a breaker: its name, policy,
+/// states in words, and its failure rate (none before any call).
+#[test]
+fn a_breaker_describes_itself() {
+    let b = CircuitBreaker::new(
+        "mutants-described",
+        BreakerPolicy::new()
+            .failure_rate(0.5, super::WindowSize::Calls(10))
+            .min_calls(10),
+    );
+    assert_eq!(b.name(), "mutants-described");
+    assert_eq!(b.policy().get_min_calls(), Some(10));
+    assert_eq!(b.snapshot().failure_rate, None, "no call yet");
+    b.try_acquire().unwrap().failure();
+    for _ in 0..4 {
+        b.try_acquire().unwrap().success();
+    }
+    assert_eq!(b.snapshot().failure_rate, Some(0.2));
+    assert_eq!(
+        (State::HalfOpen.to_string(), State::ForcedOpen.label()),
+        ("half-open".to_owned(), "forced_open")
+    );
+}
+
+/// A permit's `record` counts a transient error and ignores a permanent one.
+#[test]
+fn a_permit_records_an_outcome_as_the_classifier_says() {
+    let b = CircuitBreaker::new("mutants-record", BreakerPolicy::new().failure_threshold(3));
+    b.try_acquire().unwrap().record(crate::Outcome::TRANSIENT);
+    b.try_acquire().unwrap().record(crate::Outcome::Permanent);
+    assert_eq!(b.snapshot().consecutive_failures, 1);
+}
