@@ -442,3 +442,45 @@ fn a_permit_records_an_outcome_as_the_classifier_says() {
     b.try_acquire().unwrap().record(crate::Outcome::Permanent);
     assert_eq!(b.snapshot().consecutive_failures, 1);
 }
+
+/// Every verdict given through a permit is counted as a call: a success as
+/// succeeded, a failure or a call that tells nothing as failed.
+#[test]
+fn a_permits_verdict_is_counted_as_a_call() {
+    let b = CircuitBreaker::new("mutants-calls", BreakerPolicy::new().failure_threshold(5));
+    b.try_acquire().unwrap().success();
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().ignore();
+    let calls = b.snapshot().calls;
+    assert_eq!((calls.succeeded, calls.failed), (1, 2));
+    assert_eq!(
+        b.snapshot().consecutive_failures,
+        1,
+        "ignored: not a failure"
+    );
+}
+
+/// A permit dropped without a verdict: a trial gives its place back when
+/// the call was cancelled, and a call dropped by a panic is a failure.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_permit_gives_a_trial_back_and_a_panic_is_a_failure() {
+    let b = CircuitBreaker::new(
+        "mutants-dropped",
+        BreakerPolicy::new().failure_threshold(2).open_for(OPEN_FOR),
+    );
+    let panicking = b.try_acquire().unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = panicking;
+        panic!("the call blew up");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(b.snapshot().consecutive_failures, 1);
+    b.try_acquire().unwrap().failure();
+    tokio::time::advance(OPEN_FOR).await;
+    drop(b.try_acquire().unwrap());
+    assert_eq!(b.snapshot().trials_in_flight, 0);
+    assert!(
+        b.try_acquire().unwrap().is_trial(),
+        "the place is free again"
+    );
+}
