@@ -484,3 +484,38 @@ async fn a_dropped_permit_gives_a_trial_back_and_a_panic_is_a_failure() {
         "the place is free again"
     );
 }
+
+/// A reload changes the thresholds in place; a policy of another mode is
+/// handed back and changes nothing.
+#[test]
+fn reconfigure_takes_a_new_threshold_and_refuses_another_mode() {
+    let b = CircuitBreaker::new("mutants-reload", BreakerPolicy::new().failure_threshold(5));
+    let rate = BreakerPolicy::new().failure_rate(0.5, super::WindowSize::Calls(10));
+    assert_eq!(b.reconfigure(rate), Err(rate));
+    assert_eq!(b.policy().get_failure_threshold(), Some(5));
+    b.reconfigure(BreakerPolicy::new().failure_threshold(1))
+        .unwrap();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+}
+
+/// An `Ok` the caller judges a failure counts against the service and is
+/// still returned; any other `Ok` is a success.
+#[tokio::test(start_paused = true)]
+async fn an_ok_judged_a_failure_counts_as_one_and_is_returned() {
+    let b = CircuitBreaker::new(
+        "mutants-failure-on-ok",
+        BreakerPolicy::new().failure_threshold(5),
+    );
+    let empty = |v: &Vec<u32>| v.is_empty();
+    let out = b
+        .call_with_failure_on_ok(async { Ok::<_, crate::Rejection>(vec![]) }, empty)
+        .await;
+    assert_eq!(out, Ok(vec![]));
+    assert_eq!(b.snapshot().consecutive_failures, 1);
+    let out = b
+        .call_with_failure_on_ok(async { Ok::<_, crate::Rejection>(vec![1]) }, empty)
+        .await;
+    assert_eq!(out, Ok(vec![1]));
+    assert_eq!(b.snapshot().consecutive_failures, 0);
+}
