@@ -301,6 +301,9 @@ impl LatencyWindow {
     }
 }
 
+#[cfg(all(test, resilience_loom))]
+mod loom_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,6 +570,23 @@ mod mutants_tests {
         tokio::time::advance(Duration::from_secs(1000 * 86_400)).await;
         w.record(Duration::from_millis(3));
         assert_eq!(w.samples(), 2);
+    }
+
+    /// Two recorders start the same new half window: the one whose
+    /// stamp went stale while the other renewed the generation still
+    /// records (the other has emptied it for this very half window), and
+    /// one that finds the generation mid-emptying drops its sample rather
+    /// than write into counters being zeroed.
+    #[test]
+    fn a_recorder_that_lost_the_renewal_race_records_only_once_it_is_done() {
+        let generation = Generation::new();
+        // The winner saw stamp 0 and took the generation over for period 1.
+        assert!(generation.renew(0, 1));
+        // The loser read the same stamp 0 before that: its exchange fails.
+        assert!(generation.renew(0, 1), "renewed for its period: record");
+        assert!(!generation.renew(0, 2), "renewed for another period: drop");
+        generation.period.store(CLEARING, Ordering::Relaxed);
+        assert!(!generation.renew(1, 2), "being emptied: drop");
     }
 
     #[test]

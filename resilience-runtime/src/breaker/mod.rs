@@ -16,6 +16,8 @@ mod window;
 mod loom_tests;
 #[cfg(all(test, not(resilience_loom)))]
 mod model_tests;
+#[cfg(all(test, not(resilience_loom)))]
+mod mutants_tests;
 
 use std::borrow::Cow;
 use std::fmt;
