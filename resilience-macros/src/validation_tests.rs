@@ -422,3 +422,47 @@ fn each_setting_becomes_its_builder_argument() {
     let calls = crate::options::setters!(&private, s => max_attempts, base, idempotent);
     assert_eq!(calls.to_string(), ". max_attempts (4) . idempotent (true)");
 }
+
+/// The column where the one error of `attr` points.
+fn column<S: Options>(attr: &str) -> usize {
+    let Err(error) = parsed::<S>(attr) else {
+        panic!("`{attr}` is accepted")
+    };
+    let errors: Vec<_> = error.into_iter().collect();
+    assert_eq!(errors.len(), 1, "`{attr}`: {errors:?}");
+    errors[0].span().start().column
+}
+
+#[test]
+fn a_problem_points_at_the_option_it_names() {
+    let attr = "base = \"2s\", max_delay = \"500ms\"";
+    assert_eq!(
+        column::<retry::Settings>(attr),
+        attr.find("\"500ms\"").unwrap()
+    );
+    let attr = "max_attempts = 0, base = \"1s\"";
+    assert_eq!(column::<retry::Settings>(attr), attr.find('0').unwrap());
+    // A problem of the whole attribute points at the attribute.
+    let whole = parsed::<hedge::Settings>("max_hedges = 2")
+        .err()
+        .expect("`delay` is required");
+    assert_eq!(whole.span().start(), Span::call_site().start());
+}
+
+#[test]
+fn a_setting_is_found_where_it_was_written() {
+    let attr = "max_attempts = 3, base = \"1s\"";
+    let parsed = parsed::<retry::Settings>(attr).unwrap();
+    assert_eq!(
+        parsed.spans.of("base").start().column,
+        attr.find("\"1s\"").unwrap()
+    );
+    assert_eq!(
+        parsed.spans.of("max_attempts").start().column,
+        attr.find('3').unwrap()
+    );
+    assert_eq!(
+        parsed.spans.of("max_delay").start(),
+        Span::call_site().start()
+    );
+}
