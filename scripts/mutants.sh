@@ -40,8 +40,8 @@ AREAS=(
     # a second; about 6 minutes for the crate).
     "schema|resilience-schema/src/*.rs||resilience-schema"
     # The macros' option parser and value readers, on the macro crate's
-    # unit tests over proc_macro2 tokens (what each misuse reads; where it
-    # points is the trybuild cases', tests/ui.rs, too slow per mutant).
+    # unit tests over proc_macro2 tokens: what each misuse reads and where
+    # it points (trybuild, tests/ui.rs, is minutes per mutant); about 5 min.
     "macros|resilience-macros/src/options.rs resilience-macros/src/value.rs resilience-macros/src/duration.rs||resilience-macros"
 )
 
