@@ -35,6 +35,9 @@ AREAS=(
     "stale_cache|resilience-runtime/src/fallback/*.rs|fallback"
     "chaos|resilience-runtime/src/chaos/*.rs|chaos chaos_proxy"
     "registry|resilience-runtime/src/registry.rs|circuit_breaker rate_limiter"
+    "config|resilience-runtime/src/config/*.rs|config"
+    "basics|resilience-runtime/src/time.rs resilience-runtime/src/rng.rs resilience-runtime/src/rejection.rs|timeout retry chaos"
+    "classify|resilience-runtime/src/classify.rs resilience-runtime/src/http.rs|http_classify regressions_classify"
     # The one definition per option (rules, defaults, sentences, duration
     # and word parsing), on the schema's own unit tests (a mutant builds in
     # a second; about 6 minutes for the crate).
