@@ -73,3 +73,6 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn adaptive_concurrency(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::expand(LayerKind::AdaptiveConcurrency, args.into(), item.into()).into()
 }
+
+#[cfg(test)]
+mod validation_tests;

@@ -104,6 +104,14 @@ mod tests {
         assert_ne!(a, c);
     }
 
+    #[tokio::test]
+    async fn chance_is_certain_at_the_ends_and_a_share_between() {
+        assert!(chance(1.0) && chance(2.0));
+        assert!(!chance(0.0) && !chance(-1.0));
+        let hits = with_seed(7, async { (0..1000).filter(|_| chance(0.3)).count() }).await;
+        assert!((200..400).contains(&hits), "{hits} of 1000 at 0.3");
+    }
+
     #[test]
     fn degenerate_ranges() {
         let d = Duration::from_millis(3);

@@ -465,3 +465,6 @@ pub(crate) fn written<T: Copy>(value: Option<T>, check: impl Fn(T) -> Check) -> 
 #[cfg(test)]
 #[path = "schema_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod mutants_tests;

@@ -96,6 +96,10 @@ pub(super) fn from_vars(
 }
 
 #[cfg(test)]
+#[path = "env_tests.rs"]
+mod mutants_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
