@@ -459,10 +459,12 @@ fn adaptive_tuning_belongs_to_its_algorithm() {
     };
     assert_eq!(tolerance(None).problems(), []);
     assert_eq!(tolerance(Some(Algorithm::Gradient2)).problems(), []);
-    let problems = tolerance(Some(Algorithm::Aimd)).problems();
+    assert_eq!(tolerance(Some(Algorithm::Aimd)).problems(), []);
+    let problems = tolerance(Some(Algorithm::Vegas)).problems();
     assert_eq!(problems.len(), 1);
     assert!(
-        sentences(&problems)[0].contains("`tolerance` tunes `algorithm = \"gradient2\"`"),
+        sentences(&problems)[0]
+            .contains("`tolerance` tunes `algorithm = \"gradient2\"` and `\"aimd\"` only"),
         "{problems:?}"
     );
     let ratio = Settings {
