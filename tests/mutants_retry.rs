@@ -296,3 +296,44 @@ fn the_registry_describes_a_named_retry_with_its_settings_and_counts() {
         other => panic!("a retry's snapshot, not {other:?}"),
     }
 }
+
+#[test]
+fn a_retry_after_hint_of_exactly_max_delay_is_honoured_and_a_longer_one_ends_the_retries() {
+    let retry = Retry::named(
+        "mutants-retry-hint",
+        RetryPolicy::new()
+            .max_attempts(5)
+            .backoff(Backoff::Fixed)
+            .base(ms(10))
+            .max_delay(ms(200))
+            .jitter(Jitter::None),
+    );
+    let hint = |after| Outcome::Transient {
+        retry_after: Some(after),
+    };
+    let mut attempts = retry.start();
+    assert_eq!(attempts.after_failure(hint(ms(200))), Some(ms(200)));
+    assert_eq!(attempts.after_failure(hint(ms(201))), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_may_start_exactly_at_max_elapsed_but_not_after() {
+    let retry = Retry::named(
+        "mutants-retry-elapsed",
+        RetryPolicy::new()
+            .max_attempts(10)
+            .backoff(Backoff::Fixed)
+            .base(ms(100))
+            .jitter(Jitter::None)
+            .max_elapsed(ms(300)),
+    );
+    let mut attempts = retry.start();
+    let mut starts = vec![Duration::ZERO];
+    let t0 = tokio::time::Instant::now();
+    while let Some(delay) = attempts.after_failure(Outcome::TRANSIENT) {
+        tokio::time::advance(delay).await;
+        starts.push(t0.elapsed());
+    }
+    // At 0, 100, 200 and 300 ms; the next would start at 400 ms.
+    assert_eq!(starts, [ms(0), ms(100), ms(200), ms(300)]);
+}
