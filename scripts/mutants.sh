@@ -28,11 +28,13 @@ AREAS=(
     "breaker|resilience-runtime/src/breaker/mod.rs resilience-runtime/src/breaker/policy.rs resilience-runtime/src/breaker/permit.rs resilience-runtime/src/breaker/future.rs|circuit_breaker regressions_breaker"
     "bulkhead|resilience-runtime/src/bulkhead/mod.rs|bulkhead"
     "timeout|resilience-runtime/src/timeout.rs|timeout"
-    "hedge|resilience-runtime/src/hedge.rs|hedge"
-    "retry|resilience-runtime/src/retry/mod.rs|retry"
-    "stale_cache|resilience-runtime/src/fallback/*.rs|fallback"
+    "hedge|resilience-runtime/src/hedge.rs|hedge mutants_hedge predicates tower"
+    "retry|resilience-runtime/src/retry/mod.rs|retry mutants_retry tower config"
+    "stale_cache|resilience-runtime/src/fallback/*.rs|fallback mutants_stale_cache"
     "chaos|resilience-runtime/src/chaos/*.rs|chaos chaos_proxy"
-    "registry|resilience-runtime/src/registry.rs|circuit_breaker rate_limiter"
+    "registry|resilience-runtime/src/registry.rs|mutants_registry mutants_retry mutants_hedge mutants_stale_cache mutants_events circuit_breaker"
+    "events|resilience-runtime/src/events.rs resilience-runtime/src/health.rs|mutants_events mutants_retry observability"
+    "metrics|resilience-runtime/src/metrics.rs|metrics"
 )
 
 if [[ "${1:-}" == "--list" ]]; then
