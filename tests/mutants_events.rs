@@ -228,3 +228,23 @@ fn statuses_print_as_health_endpoints_spell_them() {
     assert_eq!(Status::Degraded.to_string(), "DEGRADED");
     assert_eq!(Status::Down.to_string(), "DOWN");
 }
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn health_calls_a_fleet_limiter_degraded_while_redis_is_unreachable() {
+    use resilience::redis::{FleetRateLimiter, RedisStore};
+    let name = "mutants-health-fleet";
+    // A loopback port nothing listens on: the connection is refused at once.
+    let store = RedisStore::open("redis://127.0.0.1:1").unwrap();
+    let fleet = FleetRateLimiter::new(&store, name, 100, Duration::from_secs(1)).bind();
+    assert_eq!(status_of(name), (Status::Up, None));
+    let _ = fleet.acquire().await;
+    assert!(fleet.snapshot().store_errors > 0);
+    assert_eq!(
+        status_of(name),
+        (
+            Status::Degraded,
+            Some("Redis unreachable, on_store_error applies")
+        )
+    );
+}
