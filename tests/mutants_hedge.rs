@@ -145,3 +145,51 @@ async fn the_registry_describes_a_fixed_and_an_adaptive_hedge() {
     assert!(a.policy.get("quantile").is_some());
     assert_eq!(a.policy.get("max_hedges"), Some("3"));
 }
+
+/// The tower layer runs the attempts itself, with the same rules.
+#[cfg(feature = "tower")]
+mod tower_layer {
+    use super::*;
+    use resilience::tower::HedgeLayer;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    /// Attempt `n` (from 0) answers after `latency(n)`.
+    fn service(
+        made: Arc<AtomicU32>,
+        latency: fn(u32) -> Duration,
+    ) -> impl tower::Service<(), Response = u32, Error = std::io::Error, Future: Send> + Clone {
+        service_fn(move |()| {
+            let n = made.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(latency(n)).await;
+                Ok::<_, std::io::Error>(n)
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_layer_sends_up_to_max_hedges() {
+        let hedge = Arc::new(Hedge::new("mutants-hedge-tower-count", ms(50), 2));
+        let made = Arc::new(AtomicU32::new(0));
+        // Every attempt takes a second: the first and two hedges go out.
+        let stack =
+            HedgeLayer::new(Arc::clone(&hedge)).layer(service(Arc::clone(&made), |_| ms(1000)));
+        let t0 = Instant::now();
+        assert_eq!(stack.oneshot(()).await.unwrap(), 0);
+        assert_eq!(t0.elapsed(), ms(1000));
+        assert_eq!(made.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adaptive_layer_learns_its_delay_from_the_answers() {
+        let hedge = Arc::new(Hedge::adaptive("mutants-hedge-tower-adaptive", 1));
+        let made = Arc::new(AtomicU32::new(0));
+        let stack =
+            HedgeLayer::new(Arc::clone(&hedge)).layer(service(Arc::clone(&made), |_| ms(40)));
+        for _ in 0..20 {
+            assert!(stack.clone().oneshot(()).await.is_ok());
+        }
+        let delay = hedge.current_delay().expect("twenty answers are enough");
+        assert!(delay >= ms(40) && delay < ms(50), "{delay:?}");
+    }
+}
