@@ -98,6 +98,28 @@ async fn an_adaptive_delay_starts_at_the_twentieth_answer_and_times_the_winner_a
     assert_eq!(hedge.snapshot().hedges_won, 20);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_hedge_answering_an_ok_that_retry_on_ok_rejects_does_not_win() {
+    let hedge = Hedge::new("mutants-hedge-retry-on-ok", ms(10), 1);
+    let made = AtomicU32::new(0);
+    let t0 = Instant::now();
+    // The first attempt answers 1 after 100 ms; the hedge, sent at 10 ms,
+    // answers 0 (rejected) 5 ms later: the first attempt's answer is taken.
+    let out = hedge
+        .call_with_retry_on_ok(
+            || {
+                let n = made.fetch_add(1, Ordering::Relaxed);
+                attempt(1 - n, if n == 0 { ms(100) } else { ms(5) }, true)
+            },
+            |answer| *answer == 0,
+        )
+        .await;
+    assert_eq!(out, Ok(1));
+    assert_eq!(t0.elapsed(), ms(100));
+    let s = hedge.snapshot();
+    assert_eq!((s.hedges_started, s.hedges_won), (1, 0));
+}
+
 fn conflicts(name: &str) -> Option<usize> {
     registry::entries()
         .into_iter()
