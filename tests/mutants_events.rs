@@ -33,7 +33,7 @@ fn sources(events: Vec<Event>, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_subscription_sees_the_events_after_it_starts_until_it_is_dropped() {
     let p = "mutants-events-sub";
     reloaded(&format!("{p}-before"));
@@ -42,8 +42,14 @@ async fn a_subscription_sees_the_events_after_it_starts_until_it_is_dropped() {
     reloaded(&format!("{p}-1"));
     reloaded(&format!("{p}-2"));
     // One at a time, in order, then all at once.
+    // (Bounded: on the paused clock, an event that never comes fails the
+    // test after a virtual second instead of hanging it.)
     let first = loop {
-        match a.recv().await {
+        let next = tokio::time::timeout(Duration::from_secs(1), a.recv());
+        match next
+            .await
+            .expect("an event emitted after subscribing arrives")
+        {
             Event::ConfigReloaded { source, .. } if source.starts_with(p) => break source,
             _ => continue,
         }
