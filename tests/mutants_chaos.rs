@@ -143,3 +143,24 @@ fn the_registry_counts_a_second_site_with_other_rates_as_a_conflict() {
     assert_eq!(me.policy.get("latency"), Some("20ms"));
     assert_eq!(me.policy.get("latency_rate"), Some("0.5"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_injected_fault_is_an_event_naming_the_site_and_the_fault() {
+    let name = "mutants-chaos-event";
+    let mut sub = resilience::events::subscribe();
+    let chaos = Chaos::named(name);
+    chaos::scope(async {
+        let _fault = chaos::inject(name, Fault::error()).unwrap();
+        assert!(injected(&call(&chaos).await));
+    })
+    .await;
+    let faults: Vec<String> = sub
+        .drain()
+        .into_iter()
+        .filter_map(|e| match e {
+            resilience::events::Event::FaultInjected { name: n, fault } if n == name => Some(fault),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faults, ["error"]);
+}
