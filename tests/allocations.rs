@@ -9,9 +9,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use resilience::events;
 use resilience::{
-    Rejection, adaptive_concurrency, bulkhead, circuit_breaker, fallback, hedge, rate_limiter,
-    retry, timeout,
+    Outcome, Rejection, Retry, RetryPolicy, adaptive_concurrency, bulkhead, circuit_breaker,
+    fallback, hedge, rate_limiter, retry, timeout,
 };
 
 struct Counting;
@@ -232,4 +233,28 @@ fn the_adaptive_concurrency_hot_path_allocates_nothing_window_closes_included() 
     ] {
         assert_eq!(n, 0, "{name}: {n} allocations in 100 calls");
     }
+}
+
+/// With nobody subscribed, events cost nothing: a retry giving up (which
+/// tells subscribers `RetriesExhausted`) builds no event, also once a
+/// subscription and a listener have come and gone.
+#[test]
+fn events_cost_nothing_while_nobody_listens() {
+    static RETRY: Retry = Retry::new("alloc-events", RetryPolicy::new().max_attempts(1));
+    let give_ups = || {
+        let before = ALLOCATIONS.with(Cell::get);
+        for _ in 0..100 {
+            let mut attempts = RETRY.start();
+            assert_eq!(attempts.after_failure(Outcome::Permanent), None);
+        }
+        ALLOCATIONS.with(Cell::get) - before
+    };
+    give_ups();
+    assert_eq!(give_ups(), 0, "nobody ever listened");
+    drop(events::subscribe());
+    drop(events::listen(|_| {}));
+    assert_eq!(give_ups(), 0, "the listeners have gone");
+    // The counter would see an event being built: one per give-up.
+    let _listening = events::subscribe();
+    assert!(give_ups() >= 100);
 }

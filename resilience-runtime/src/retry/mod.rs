@@ -623,7 +623,10 @@ impl Retry {
                     Some(delay) => delay,
                     None => return Ok(value),
                 },
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    attempts.succeeded();
+                    return Ok(value);
+                }
                 Err(error) => match attempts.after_failure(error.classify()) {
                     Some(delay) => delay,
                     None => return Err(error),
