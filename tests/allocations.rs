@@ -46,24 +46,27 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Polls `future` once with a no-op waker: the hot path answers `Ok(7)` on
+/// its first poll.
+fn poll_seven<F: Future<Output = Result<u64, Rejection>>>(future: F) {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => assert_eq!(out, Ok(7)),
+        Poll::Pending => panic!("the hot path finishes on its first poll"),
+    }
+}
+
 /// Allocations made on this thread while polling `make()`'s future once,
 /// after one warm-up call (lazy statics and registry entries are created
 /// on first use, once per process).
 fn allocations<F: Future<Output = Result<u64, Rejection>>>(make: impl Fn() -> F) -> u64 {
-    let poll_once = |future: F| {
-        let mut future = pin!(future);
-        match future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(out) => assert_eq!(out, Ok(7)),
-            Poll::Pending => panic!("the hot path finishes on its first poll"),
-        }
-    };
-    poll_once(make());
+    poll_seven(make());
     let before = ALLOCATIONS.with(Cell::get);
     for _ in 0..100 {
-        poll_once(make());
+        poll_seven(make());
     }
     ALLOCATIONS.with(Cell::get) - before
 }
@@ -185,21 +188,11 @@ fn allocations_across_windows<F: Future<Output = Result<u64, Rejection>>>(
     runtime: &tokio::runtime::Runtime,
     make: impl Fn() -> F,
 ) -> u64 {
-    let poll_once = |future: F| {
-        let mut future = pin!(future);
-        match future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(out) => assert_eq!(out, Ok(7)),
-            Poll::Pending => panic!("the hot path finishes on its first poll"),
-        }
-    };
-    poll_once(make());
+    poll_seven(make());
     let mut allocated = 0;
     for _ in 0..100 {
         let before = ALLOCATIONS.with(Cell::get);
-        poll_once(make());
+        poll_seven(make());
         allocated += ALLOCATIONS.with(Cell::get) - before;
         // Paused time: a 1 ms window closes after every tenth call, ten
         // times in all. Outside the count: the clock's advance is the
