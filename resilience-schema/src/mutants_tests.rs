@@ -661,4 +661,19 @@ fn text_values_read_every_form_an_environment_variable_holds() {
     assert!(error.contains("takes a whole number"), "{error}");
     let error = text_value("max_attempts", count, "-2").unwrap_err();
     assert!(error.contains("cannot be negative"), "{error}");
+    // A choice takes only its words, quoted or not, and refuses another
+    // with the attribute's sentence.
+    let backoff = Kind::Choice {
+        words: &["fixed", "exp"],
+        bare: None,
+    };
+    assert_eq!(text_value("backoff", backoff, "exp"), Ok(word("exp")));
+    assert_eq!(
+        text_value("backoff", backoff, "\"fixed\""),
+        Ok(word("fixed"))
+    );
+    assert_eq!(
+        text_value("backoff", backoff, "expo"),
+        Err(parse::unknown_word("backoff", "expo", &["fixed", "exp"]))
+    );
 }
