@@ -29,7 +29,7 @@ AREAS=(
     "breaker_engine|resilience-runtime/src/breaker/engine.rs|circuit_breaker regressions_breaker"
     "breaker|resilience-runtime/src/breaker/mod.rs resilience-runtime/src/breaker/policy.rs resilience-runtime/src/breaker/permit.rs resilience-runtime/src/breaker/future.rs|circuit_breaker regressions_breaker"
     "bulkhead|resilience-runtime/src/bulkhead/mod.rs|bulkhead"
-    "timeout|resilience-runtime/src/timeout.rs|timeout"
+    "timeout|resilience-runtime/src/timeout.rs|timeout mutants_timeout tower"
     "hedge|resilience-runtime/src/hedge.rs|hedge mutants_hedge predicates tower"
     "retry|resilience-runtime/src/retry/mod.rs|retry mutants_retry tower config"
     "stale_cache|resilience-runtime/src/fallback/*.rs|fallback mutants_stale_cache"
