@@ -28,7 +28,7 @@ AREAS=(
     "breaker_window|resilience-runtime/src/breaker/window.rs|circuit_breaker regressions_breaker"
     "breaker_engine|resilience-runtime/src/breaker/engine.rs|circuit_breaker regressions_breaker"
     "breaker|resilience-runtime/src/breaker/mod.rs resilience-runtime/src/breaker/policy.rs resilience-runtime/src/breaker/permit.rs resilience-runtime/src/breaker/future.rs|circuit_breaker regressions_breaker"
-    "bulkhead|resilience-runtime/src/bulkhead/mod.rs|bulkhead"
+    "bulkhead|resilience-runtime/src/bulkhead/mod.rs|bulkhead mutants_bulkhead tower"
     "timeout|resilience-runtime/src/timeout.rs|timeout mutants_timeout tower"
     "hedge|resilience-runtime/src/hedge.rs|hedge mutants_hedge predicates tower"
     "retry|resilience-runtime/src/retry/mod.rs|retry mutants_retry tower config"
