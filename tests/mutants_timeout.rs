@@ -360,11 +360,9 @@ mod tower_layers {
     use resilience::tower::{AdaptiveTimeoutLayer, TimeoutLayer};
     use tower::{Layer, ServiceExt, service_fn};
 
-    fn sleeper(wait: u64) -> impl std::future::Future<Output = Result<u64, std::io::Error>> {
-        async move {
-            tokio::time::sleep(ms(wait)).await;
-            Ok(wait)
-        }
+    async fn sleeper(wait: u64) -> Result<u64, std::io::Error> {
+        tokio::time::sleep(ms(wait)).await;
+        Ok(wait)
     }
 
     #[tokio::test(start_paused = true)]
