@@ -63,72 +63,34 @@ fn counts(calls: Calls) -> (u64, u64, u64) {
 /// (on its first poll or after waiting), or cut off at the deadline.
 #[tokio::test(start_paused = true)]
 async fn calls_are_counted_by_outcome() {
-    let fixed = Timeout::new("mt-counts", ms(100));
     let reject = |r: Rejection| r.to_string();
-    assert!(
-        fixed
-            .call_with(answer(Duration::ZERO, true), reject)
-            .await
-            .is_ok()
-    );
-    assert!(fixed.call_with(answer(ms(10), true), reject).await.is_ok());
-    assert!(
-        fixed
-            .call_with(answer(ms(10), false), reject)
-            .await
-            .is_err()
-    );
-    assert!(
-        fixed
-            .call_with(answer(Duration::ZERO, false), reject)
-            .await
-            .is_err()
-    );
-    assert!(
-        fixed
-            .call_with(answer(Duration::MAX, true), reject)
-            .await
-            .is_err()
-    );
-    assert!(
-        fixed
-            .call_with(answer(Duration::MAX, true), reject)
-            .await
-            .is_err()
-    );
+    // (how long the body takes, whether it answers `Ok`, whether the call
+    // ends `Ok`): `Duration::MAX` is cut off at the deadline.
+    let fixed = Timeout::new("mt-counts", ms(100));
+    for (takes, ok, ends_ok) in [
+        (Duration::ZERO, true, true),
+        (ms(10), true, true),
+        (ms(10), false, false),
+        (Duration::ZERO, false, false),
+        (Duration::MAX, true, false),
+        (Duration::MAX, true, false),
+    ] {
+        let out = fixed.call_with(answer(takes, ok), reject).await;
+        assert_eq!(out.is_ok(), ends_ok, "{takes:?} {ok}");
+    }
     assert_eq!(counts(fixed.snapshot().calls), (2, 2, 2));
 
     let adaptive = AdaptiveTimeout::new("mt-adaptive-counts", 0.9, 2.0, ms(1), ms(100));
-    assert!(
-        adaptive
-            .call_with(answer(Duration::ZERO, true), reject)
-            .await
-            .is_ok()
-    );
-    assert!(
-        adaptive
-            .call_with(answer(ms(10), true), reject)
-            .await
-            .is_ok()
-    );
-    assert!(
-        adaptive
-            .call_with(answer(ms(20), true), reject)
-            .await
-            .is_ok()
-    );
-    assert!(
-        adaptive
-            .call_with(answer(ms(10), false), reject)
-            .await
-            .is_err()
-    );
-    assert!(
-        adaptive
-            .call_with(answer(Duration::MAX, true), reject)
-            .await
-            .is_err()
-    );
+    for (takes, ok, ends_ok) in [
+        (Duration::ZERO, true, true),
+        (ms(10), true, true),
+        (ms(20), true, true),
+        (ms(10), false, false),
+        (Duration::MAX, true, false),
+    ] {
+        let out = adaptive.call_with(answer(takes, ok), reject).await;
+        assert_eq!(out.is_ok(), ends_ok, "{takes:?} {ok}");
+    }
     let snapshot = adaptive.snapshot();
     assert_eq!(counts(snapshot.calls), (3, 1, 1));
     // Every call's latency is a sample, the timed-out one included.
