@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::ItemFn;
 
-use crate::layer::Built;
+use crate::layer::{Built, LayerKind};
 use crate::signature::{Argument, Shape};
 
 /// What every layer's expansion may refer to.
@@ -123,7 +123,7 @@ impl Context {
 
 /// Emits `item` with its body wrapped in `layers` (outermost first).
 pub(crate) fn function(
-    mut item: ItemFn,
+    item: ItemFn,
     shape: Shape,
     layers: &[Built],
     root: TokenStream,
@@ -204,14 +204,34 @@ pub(crate) fn function(
             use #private_path::{ViaClassify as _, ViaDeref as _, ViaDefault as _};
         }
     });
-    let body = quote! {{
-        #classification
-        #(let #aliases = #private_path::Arg::new(#sources);)*
-        let __resilience_call = #call;
-        #rebuild(__resilience_call.await)
-    }};
-    *item.block = syn::parse_quote!(#body);
-    quote!(#item)
+    // Emitted as tokens, not parsed back into `item.block` and printed
+    // again: the body is most of the expansion, and a round trip through
+    // syn's parser cost more than building it (issue 23, compile time).
+    let (outer, inner): (Vec<_>, Vec<_>) = item
+        .attrs
+        .iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Outer));
+    // The rest of the stack, built here and marked as consumed, moves off
+    // the function onto an empty item in its body: its paths still
+    // resolve (the user's `use` of them counts as used), and each one's
+    // own expansion is handed that item instead of this whole function,
+    // which rustc would otherwise pass over and parse again once per
+    // attribute.
+    let (consumed, outer): (Vec<_>, Vec<_>) = outer
+        .into_iter()
+        .partition(|a| LayerKind::from_path(a.path()).is_some());
+    let consumed = (!consumed.is_empty()).then(|| quote!(#(#consumed)* const _: () = ();));
+    let (vis, sig) = (&item.vis, &item.sig);
+    quote! {
+        #(#outer)* #vis #sig {
+            #(#inner)*
+            #consumed
+            #classification
+            #(let #aliases = #private_path::Arg::new(#sources);)*
+            let __resilience_call = #call;
+            #rebuild(__resilience_call.await)
+        }
+    }
 }
 
 /// The user's block, its braces re-spanned as the expansion's own (at the

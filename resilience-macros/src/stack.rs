@@ -94,7 +94,8 @@ fn function(first: LayerKind, item: TokenStream) -> Result<ItemFn, TokenStream> 
 
 /// Step 1: the stack, outermost first: `first` (the attribute expanding)
 /// and every other attribute of this crate on `item`, each left on the
-/// function marked as consumed.
+/// function marked as consumed ([`expand::function`] moves the marked
+/// ones onto an empty item in the body).
 fn collect(
     first: LayerKind,
     args: TokenStream,
@@ -130,9 +131,11 @@ fn collect(
                 .with_span(&span),
             ),
         }
-        // The attribute stays on the function, marked as consumed, so that
-        // its path is still resolved (the user's `use` of it counts as used)
-        // and its own expansion hands the function back unchanged.
+        // The attribute stays, marked as consumed, so that its path is
+        // still resolved (the user's `use` of it counts as used) and its
+        // own expansion hands its item back unchanged: the function when
+        // the stack has an error, else the empty item in the body that
+        // `expand::function` moves it to.
         let path = attr.path().clone();
         let marker = syn::Ident::new(CONSUMED, Span::call_site());
         *attr = syn::parse_quote!(#[#path(#marker)]);

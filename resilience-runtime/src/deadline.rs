@@ -68,14 +68,16 @@ const NO_LAZY: u64 = 0;
 /// 1), saturated at `u64::MAX`, which stands for every duration from
 /// there to `Duration::MAX` (584 years and more: a deadline that never
 /// comes either way). The order of durations is the order of words.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn encode(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos())
         .unwrap_or(u64::MAX)
         .max(1)
 }
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 fn decode(word: u64) -> Option<Duration> {
     match word {
         NO_LAZY => None,
@@ -129,7 +131,8 @@ pub(crate) struct EnteredAt(Option<Instant>);
 impl EnteredAt {
     /// Leaves the scope, putting the previous one back, and returns what
     /// this one held.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn exit(self) -> Scope {
         let scope = scope();
         drop(self);
@@ -138,7 +141,8 @@ impl EnteredAt {
 }
 
 impl Drop for EnteredAt {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn drop(&mut self) {
         AT.with(|c| c.set(self.0));
     }
@@ -152,7 +156,8 @@ pub(crate) struct EnteredLazy(u64);
 impl EnteredLazy {
     /// Leaves the scope, putting the previous one back, and returns what
     /// this one held.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn exit(self) -> Scope {
         let scope = scope();
         drop(self);
@@ -161,7 +166,8 @@ impl EnteredLazy {
 }
 
 impl Drop for EnteredLazy {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn drop(&mut self) {
         let outer = self.0;
         LAZY.with(|c| c.set(outer));
@@ -176,7 +182,8 @@ impl Drop for EnteredLazy {
 
 /// A timeout whose clock has started: the deadline is `at`, or the outer
 /// one if sooner.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn enter_at(at: Instant) -> EnteredAt {
     AT.with(|c| {
         let outer = c.get();
@@ -190,7 +197,8 @@ pub(crate) fn enter_at(at: Instant) -> EnteredAt {
 
 /// A timeout polled for the first time: `duration` from now, where "now"
 /// is read only if something asks.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn enter_lazy(duration: Duration) -> EnteredLazy {
     enter_lazy_nanos(encode(duration))
 }
@@ -198,7 +206,8 @@ pub(crate) fn enter_lazy(duration: Duration) -> EnteredLazy {
 /// [`enter_lazy`] with the duration in nanoseconds, saturated at
 /// `u64::MAX` (as `live::LiveDuration` stores it): no `Duration` built and
 /// taken apart on a timeout's first poll.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn enter_lazy_nanos(nanos: u64) -> EnteredLazy {
     let own = nanos.max(1);
     LAZY.with(|c| {

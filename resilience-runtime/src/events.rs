@@ -157,7 +157,8 @@ pub enum Event {
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether anyone listens: one `Relaxed` load.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
 pub(crate) fn enabled() -> bool {
     ACTIVE.load(Ordering::Relaxed) != 0
 }

@@ -39,7 +39,8 @@ impl LiveDuration {
     /// The value in nanoseconds, as stored (saturated at `u64::MAX`): for
     /// a hot path that needs the word, not a `Duration` built and taken
     /// apart again (a timeout's deadline scope).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn get_nanos(&self) -> u64 {
         self.0.load(Relaxed)
     }

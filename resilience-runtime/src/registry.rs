@@ -431,7 +431,8 @@ impl<T: Registrable> PrivateSlot<T> {
     /// static T: PrivateSlot<Timeout> = PrivateSlot::new(Timeout::new("doc::get", std::time::Duration::from_secs(1)));
     /// assert_eq!(T.get().name(), "doc::get");
     /// ```
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn get(&'static self) -> &'static T {
         if !self.registered.load(Ordering::Relaxed) {
             self.register();
@@ -494,7 +495,8 @@ impl CallCounters {
         CallCounters(crate::tally::Tally::new())
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn record(&self, ok: bool) {
         self.0.add(if ok { SUCCEEDED } else { FAILED });
     }

@@ -115,7 +115,8 @@ impl<const K: usize> Tally<K> {
     }
 
     /// Adds one to counter `i`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn add(&self, i: usize) {
         let lane = LANE.with(Cell::get);
         if lane < LANES {

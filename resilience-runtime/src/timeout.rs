@@ -507,7 +507,8 @@ enum Limit<'a> {
 impl Limit<'_> {
     /// The call completed: an adaptive timeout records its latency since
     /// `started`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn finished(&self, ok: bool, started: Instant) {
         self.counters().0.record(ok);
         if let Limit::Adaptive(timeout) = self {
@@ -515,7 +516,8 @@ impl Limit<'_> {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn counters(&self) -> (&CallCounters, &std::sync::atomic::AtomicU64) {
         match self {
             Limit::Fixed(t) => (&t.calls, &t.timed_out),
@@ -594,7 +596,8 @@ where
     // Always: with the timer's code out of line it is small, and a layer
     // around it left to LLVM's choice kept its own poll and drop out of
     // line (~25 instructions per call in a three-layer stack).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let limit = &*this.limit;

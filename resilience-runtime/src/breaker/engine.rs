@@ -336,7 +336,8 @@ impl Engine {
 
     /// The closed-state fast path: when closed, the word's state and
     /// generation bits, which are the caller's [`Token`] as they are.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn admit_closed(&self) -> Option<Token> {
         let word = self.word.load(Ordering::Acquire);
         (word & STATE_MASK == CLOSED).then_some(Token(word & CLOSED_TICKET_MASK))
@@ -355,7 +356,8 @@ impl Engine {
     ///   the verdict, as they are. A load, one atomic add and a load.
     ///
     /// A slow-call rule or a time window needs the clock: `false`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn closed_success(&self, token: Token, now_us: impl Fn() -> u64) -> bool {
         // A closed token is its closed word with no failures, as it is.
         if token.kind() != TOKEN_CLOSED

@@ -408,7 +408,8 @@ impl CircuitBreaker {
 
     /// [`try_acquire`](Self::try_acquire) with the rejection left unbuilt:
     /// the result stays two words, so it moves in registers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn admit(&self) -> Result<Permit<'_>, Duration> {
         if let Some(token) = self.engine.admit_closed() {
             let started = if self.engine.policy.slow_call.is_some() {

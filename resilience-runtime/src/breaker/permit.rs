@@ -66,7 +66,8 @@ impl Permit<'_> {
     /// let b = CircuitBreaker::new("a", BreakerPolicy::new());
     /// b.try_acquire().unwrap().success();
     /// ```
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub fn success(self) {
         self.breaker.calls.record(true);
         if self.breaker.engine.closed_success(self.token, now_us) {
@@ -121,7 +122,8 @@ impl Permit<'_> {
 
     /// Reports `verdict`; the permit is consumed without running its
     /// `Drop`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     fn settle(self, verdict: Verdict) {
         if !matches!(verdict, Verdict::Success) {
             self.breaker.calls.record(false);

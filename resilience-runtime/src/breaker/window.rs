@@ -183,7 +183,8 @@ impl CallRing {
     }
 
     /// The slot the next call is recorded in.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn take_index(&self) -> u32 {
         self.next.fetch_add(1, Relaxed) % self.size
     }
@@ -196,7 +197,8 @@ impl CallRing {
     /// there would change nothing. A plain load: skipping the write is the
     /// same as writing the same value first and letting any concurrent
     /// writer of this slot (a call a whole window later) go after.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     pub(crate) fn holds(&self, index: u32, sample: Sample) -> bool {
         self.slot(index).load(Relaxed) == encode(sample)
     }
