@@ -1656,6 +1656,24 @@ mod prefetch_tests {
         assert_eq!(inner.mark_for(4096), 3072);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_too_close_to_its_end_asks_for_nothing_and_stops_looking() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        // 10 ms left of a 100 ms life: it would end before it is spent.
+        let expiry = inner.now_ms() + 10;
+        inner.install(expiry << CELL_BITS | 9, 10);
+        let mark = inner.mark.load(Ordering::Relaxed);
+        assert_eq!(mark, 8);
+        // Down to 8 left, then 7: below the mark.
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert_eq!(inner.prefetches.load(Ordering::Relaxed), 0);
+        assert!(!inner.prefetching.load(Ordering::Relaxed));
+        // The lease asked once: its other calls skip the prefetch check.
+        assert_eq!(inner.mark.load(Ordering::Relaxed), NO_MARK);
+    }
+
     #[tokio::test]
     async fn a_slow_round_trip_counts_at_once_a_fast_one_an_eighth() {
         let limiter = limiter();
