@@ -259,10 +259,16 @@ pub(super) fn problems(
         }
         // No attribute: the required options are asked for when the
         // limiter is built from the tables (`bind_fleet_rate_limiters`).
+        // Without the `redis` feature nothing builds the limiter: the
+        // table is refused rather than read and silently unused.
         (Layer::FleetRateLimiter, _) => (
             overlay(fleet_rate_limiter::Settings::default(), tables).problems(),
             Vec::new(),
-            Vec::new(),
+            if cfg!(feature = "redis") {
+                Vec::new()
+            } else {
+                vec![Problem::whole(FLEET_WITHOUT_REDIS)]
+            },
         ),
         (Layer::AdaptiveConcurrency, base) => {
             let base = match base {
@@ -285,6 +291,10 @@ pub(super) fn problems(
         .map(|p| problem_at(layer, tables, p))
         .collect()
 }
+
+/// The sentence for a `[fleet_rate_limiter.<name>]` table in a build
+/// without the `redis` feature.
+const FLEET_WITHOUT_REDIS: &str = "a fleet rate limiter needs the `redis` feature, which this build lacks: enable it (`resilience = { features = [\"redis\"] }`) or remove this table";
 
 /// The first of `keys` the tables write (the option a problem is about).
 fn tables_key(tables: &[Table], keys: &[&'static str]) -> &'static str {

@@ -22,7 +22,8 @@
 //! The layers are `circuit_breaker`, `retry`, `bulkhead`, `rate_limiter`,
 //! `timeout` (a fixed timeout), `adaptive_concurrency`, and
 //! `fleet_rate_limiter` (feature `redis`: a limiter the file builds, see
-//! [`Config::bind_fleet_rate_limiters`]). A value in the file overrides the
+//! [`Config::bind_fleet_rate_limiters`]; a build without the feature
+//! refuses such a table). A value in the file overrides the
 //! attribute's value for the instances named so (`name = "payments"`);
 //! what the file does not mention keeps the attribute's value. A value is
 //! checked by the same rule, with the same sentence, as in the attribute.

@@ -92,8 +92,8 @@ const CELLS: u64 = (1 << CELL_BITS) - 1;
 const FIRST_BACKOFF_MS: u64 = 50;
 const LAST_BACKOFF_MS: u64 = 500;
 
-/// `mark` of a lease that prefetches nothing.
-const NO_MARK: u64 = u64::MAX;
+/// `mark` of a lease that prefetches nothing (more).
+const NO_MARK: u64 = 0;
 
 /// A rate limiter whose quota every replica of a service shares: `rate`
 /// calls per `per` for the whole fleet, up to `burst` at once, kept in
@@ -125,18 +125,23 @@ const NO_MARK: u64 = u64::MAX;
 /// [`max_lease`](Self::max_lease) (4,096 or a quarter of the burst unless
 /// set), and falls to what was spent when a lease ends unspent.
 ///
-/// **Prefetch.** When a lease of two cells or more is a quarter spent in
-/// under half its lifetime (it will likely run out before it ends), the
-/// call that spent that quarter spawns a task on the current tokio runtime that asks Redis
-/// for the next lease; the calls after it go on spending the current one
-/// and then the next, so a busy replica's calls find their cells locally
-/// and none waits for the round trip (unless it spends the rest of a lease
-/// faster than one round trip, when it waits for that answer, within the
-/// store timeout). A replica holds at most two leases, the one being spent
-/// and the one prefetched. A quiet replica holds no cells: a lease of one
-/// cell prefetches nothing, it takes a lease only for a call, and every
-/// lease ends within `lease_ttl`. Without a tokio runtime (another
-/// executor), nothing is prefetched and calls refill as they need.
+/// **Prefetch.** A busy replica asks for its next lease while it still
+/// spends the current one: when the lease has as many cells left as the
+/// replica spends in two round trips (at the pace it spent its last lease,
+/// and the round trips measured so far), or a quarter is spent if that
+/// comes first, and it is being spent in under half its lifetime (it will
+/// likely run out before it ends), the call that finds it so spawns a task
+/// on the current tokio runtime that asks Redis for the next lease. The
+/// calls after it go on spending the current one and then the next, so a
+/// busy replica's calls find their cells locally and none waits for the
+/// round trip (unless a round trip takes longer than the whole lease, when
+/// the call that finds both spent waits for that answer, within the store
+/// timeout; [`FleetRateLimiterSnapshot::waited`] counts those). A replica
+/// holds at most two leases, the one being spent and the one prefetched.
+/// A quiet replica holds no cells: a lease of one cell prefetches nothing,
+/// it takes a lease only for a call, and every lease ends within
+/// `lease_ttl`. Without a tokio runtime (another executor), nothing is
+/// prefetched and calls refill as they need.
 ///
 /// **Bound.** Redis grants cells by GCRA: at most `burst + t × rate / per`
 /// in any stretch of time `t`. A cell is spent at most `lease_ttl` after it
@@ -229,11 +234,25 @@ struct Inner {
     /// The lease prefetched while `lease` ran low, in the same form: it
     /// takes `lease`'s place when that is spent or ends.
     next: AtomicU64,
-    /// When `lease` has this many cells left after a call, that call
-    /// starts the prefetch of the next one (`NO_MARK`: none).
+    /// When `lease` has fewer cells than this left after a call, that
+    /// call starts the prefetch of the next one (`NO_MARK`: none), and
+    /// the next call tries again if a prefetch was still finishing.
     mark: AtomicU64,
     /// Whether a prefetch is under way.
     prefetching: AtomicBool,
+    /// When `lease` was installed (ns since `epoch`) and its cells then
+    /// (0 once its pace is measured): for `ns_per_cell`.
+    installed_ns: AtomicU64,
+    installed_cells: AtomicU64,
+    /// Leases installed so far: a prefetch asked for by a lease that a
+    /// call's own refill has replaced meanwhile fetches nothing.
+    installs: AtomicU64,
+    /// The pace the last lease was spent at, in ns per cell (`u64::MAX`:
+    /// not measured yet).
+    ns_per_cell: AtomicU64,
+    /// A round trip to Redis, smoothed: up at once, down an eighth of the
+    /// way each answer (0: none yet).
+    round_trip_ns: AtomicU64,
     /// Until when Redis said no cell is free: calls are refused locally.
     denied_until_ms: AtomicU64,
     /// Until when the fallback applies without asking Redis.
@@ -241,6 +260,7 @@ struct Inner {
     refill: tokio::sync::Mutex<Refill>,
     round_trips: AtomicU64,
     prefetches: AtomicU64,
+    waited: AtomicU64,
     rejected: AtomicU64,
     store_errors: AtomicU64,
 }
@@ -637,6 +657,7 @@ impl FleetRateLimiter {
                 + live(inner.next.load(Ordering::Acquire)),
             round_trips: inner.round_trips.load(Ordering::Relaxed),
             prefetches: inner.prefetches.load(Ordering::Relaxed),
+            waited: inner.waited.load(Ordering::Relaxed),
             rejected: inner.rejected.load(Ordering::Relaxed),
             store_errors: inner.store_errors.load(Ordering::Relaxed),
             on_fallback: now < inner.down_until_ms.load(Ordering::Relaxed),
@@ -769,6 +790,11 @@ impl Inner {
             next: AtomicU64::new(0),
             mark: AtomicU64::new(NO_MARK),
             prefetching: AtomicBool::new(false),
+            installed_ns: AtomicU64::new(0),
+            installed_cells: AtomicU64::new(0),
+            installs: AtomicU64::new(0),
+            ns_per_cell: AtomicU64::new(u64::MAX),
+            round_trip_ns: AtomicU64::new(0),
             denied_until_ms: AtomicU64::new(0),
             down_until_ms: AtomicU64::new(0),
             refill: tokio::sync::Mutex::new(Refill {
@@ -781,9 +807,17 @@ impl Inner {
             }),
             round_trips: AtomicU64::new(0),
             prefetches: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
         }
+    }
+
+    /// Nanoseconds since `epoch`, for the cold paths' measurements.
+    fn now_ns(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_nanos() as u64
     }
 
     #[inline]
@@ -819,8 +853,9 @@ impl Inner {
     fn fast(self: &Arc<Self>) -> Fast {
         let now = self.now_ms();
         if let Some(lease) = self.spend(now) {
-            if lease & CELLS == self.mark.load(Ordering::Relaxed) {
-                self.prefetch(now, lease >> CELL_BITS);
+            let mark = self.mark.load(Ordering::Relaxed);
+            if lease & CELLS < mark {
+                self.prefetch(now, lease >> CELL_BITS, mark);
             }
             return Fast::Admitted;
         }
@@ -829,6 +864,7 @@ impl Inner {
 
     #[cold]
     fn fast_without_lease(self: &Arc<Self>, now: u64) -> Fast {
+        self.lease_ended();
         if self.promote(now) {
             return Fast::Admitted;
         }
@@ -865,48 +901,104 @@ impl Inner {
         true
     }
 
+    /// The first call to find the lease spent or ended measures the pace
+    /// it was spent at, for the next leases' marks.
+    fn lease_ended(&self) {
+        let granted = self.installed_cells.swap(0, Ordering::Relaxed);
+        if granted == 0 {
+            return;
+        }
+        let left = self.lease.load(Ordering::Relaxed) & CELLS;
+        let spent = granted.saturating_sub(left);
+        let took = self
+            .now_ns()
+            .saturating_sub(self.installed_ns.load(Ordering::Relaxed));
+        let pace = took.checked_div(spent).unwrap_or(u64::MAX);
+        self.ns_per_cell.store(pace.max(1), Ordering::Relaxed);
+    }
+
     /// Makes `word` the lease being spent: a lease of `granted` cells.
-    /// A quarter spent, it prefetches the next one (if spent fast, see
-    /// [`Inner::prefetch`]); a lease of one cell never does, so a quiet
-    /// replica asks for cells only when a call needs one.
+    /// It prefetches the next one when it has [`Inner::mark_for`] cells
+    /// left (if spent fast, see [`Inner::prefetch`]); a lease of one cell
+    /// never does, so a quiet replica asks for cells only when a call
+    /// needs one.
     fn install(&self, word: u64, granted: u32) {
         let mark = if granted >= 2 {
-            // The call that installs it spends its first cell without
-            // looking at the mark: the first to look is the second.
-            u64::from(granted - granted.div_ceil(4).max(2))
+            u64::from(self.mark_for(granted)) + 1
         } else {
             NO_MARK
         };
+        self.installed_ns.store(self.now_ns(), Ordering::Relaxed);
+        self.installed_cells
+            .store(u64::from(granted), Ordering::Relaxed);
+        self.installs.fetch_add(1, Ordering::Relaxed);
         self.mark.store(mark, Ordering::Relaxed);
         self.lease.store(word, Ordering::Release);
     }
 
-    /// The lease ending at `expiry_ms` is a quarter spent at `now`: if it
-    /// will be spent before it ends (that quarter went in under a quarter
-    /// of its life, with room to spare: under half),
-    /// a task asks Redis for the next lease now, so that no call waits for
-    /// the round trip. Needs a tokio runtime; without one, calls refill as
-    /// they would without prefetching.
+    /// The cells a lease of `granted` has left when it asks for the next:
+    /// those the replica spends in two round trips at the last lease's
+    /// pace, so that the answer comes back before they run out even when
+    /// a round trip takes twice as long as the last ones. At least a
+    /// quarter is spent first, unless two round trips' worth is more; at
+    /// most every cell but two (the call that installs the lease spends
+    /// its first cell without looking at the mark: the first to look is
+    /// the second).
+    fn mark_for(&self, granted: u32) -> u32 {
+        let latest = granted - granted.div_ceil(4).max(2);
+        let earliest = granted - 2;
+        let pace = self.ns_per_cell.load(Ordering::Relaxed);
+        let round_trip = self.round_trip_ns.load(Ordering::Relaxed);
+        let during = (round_trip.saturating_mul(2) / pace.max(1)).min(u64::from(earliest));
+        (during as u32).clamp(latest, earliest)
+    }
+
+    /// The lease ending at `expiry_ms` is down to its mark at `now`
+    /// ([`Inner::mark_for`]): if it will be spent before it ends (it has
+    /// more than half its life left), a task asks Redis for the next lease
+    /// now, so that no call waits for the round trip. Needs a tokio
+    /// runtime; without one, calls refill as they would without
+    /// prefetching. While the last prefetch task is still finishing, the
+    /// lease keeps its `mark` and the next call tries again; otherwise the
+    /// lease asks no more.
     #[cold]
     #[inline(never)]
-    fn prefetch(self: &Arc<Self>, now: u64, expiry_ms: u64) {
+    fn prefetch(self: &Arc<Self>, now: u64, expiry_ms: u64, mark: u64) {
         let ttl = self.s.lease_ttl.as_millis() as u64;
-        if expiry_ms.saturating_sub(now) * 2 <= ttl || self.next.load(Ordering::Relaxed) != 0 {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime)
+                if expiry_ms.saturating_sub(now) * 2 > ttl
+                    && self.next.load(Ordering::Relaxed) == 0 =>
+            {
+                runtime
+            }
+            _ => {
+                self.done_asking(mark);
+                return;
+            }
         };
-        if self.prefetching.swap(true, Ordering::Acquire) {
+        if self.prefetching.load(Ordering::Relaxed)
+            || self.prefetching.swap(true, Ordering::Acquire)
+        {
             return;
         }
-        runtime.spawn(Arc::clone(self).prefetch_lease());
+        self.done_asking(mark);
+        let lease = self.installs.load(Ordering::Relaxed);
+        runtime.spawn(Arc::clone(self).prefetch_lease(lease));
+    }
+
+    /// The lease whose mark was `mark` asks for no more prefetches (unless
+    /// another lease took its place meanwhile).
+    fn done_asking(&self, mark: u64) {
+        let _ = self
+            .mark
+            .compare_exchange(mark, NO_MARK, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The prefetch task: one round trip for the next lease, holding the
     /// refill lock, so calls that spend the current lease meanwhile wait
     /// for this answer (within their store timeout) rather than ask again.
-    async fn prefetch_lease(self: Arc<Self>) {
+    async fn prefetch_lease(self: Arc<Self>, lease: u64) {
         struct Done<'a>(&'a AtomicBool);
         impl Drop for Done<'_> {
             fn drop(&mut self) {
@@ -914,21 +1006,30 @@ impl Inner {
             }
         }
         let _done = Done(&self.prefetching);
-        // A call of this replica is asking Redis already.
-        let Ok(mut refill) = self.refill.try_lock() else {
-            return;
-        };
+        // A call of this replica may be asking Redis already: its answer
+        // replaces the lease that asked for this one, and that new lease
+        // asks for its own successor when it runs low.
+        let mut refill = self.refill.lock().await;
         let now = self.now_ms();
-        if self.next.load(Ordering::Acquire) != 0
+        if self.installs.load(Ordering::Relaxed) != lease
+            || self.next.load(Ordering::Acquire) != 0
             || now < self.denied_until_ms.load(Ordering::Relaxed)
             || now < self.down_until_ms.load(Ordering::Relaxed)
         {
             return;
         }
-        let lived = now.saturating_sub(refill.started_ms);
-        if u128::from(lived) * 8 < self.s.lease_ttl.as_millis() {
-            // A quarter spent in under an eighth of its life: the whole
-            // would go in under half, so twice as many (the refill's rule).
+        // Twice as many if the current lease goes in under half its life
+        // (the refill's rule), at the last lease's pace or, before one is
+        // measured, at this one's: a quarter spent in under an eighth.
+        let ttl_ns = self.s.lease_ttl.as_nanos();
+        let pace = self.ns_per_cell.load(Ordering::Relaxed);
+        let fast = if pace == u64::MAX {
+            let lived = now.saturating_sub(refill.started_ms);
+            u128::from(lived) * 8 < self.s.lease_ttl.as_millis()
+        } else {
+            u128::from(pace) * u128::from(refill.granted) * 2 < ttl_ns
+        };
+        if fast {
             refill.next = refill.next.saturating_mul(2).clamp(1, self.s.max_lease());
         }
         self.prefetches.fetch_add(1, Ordering::Relaxed);
@@ -982,6 +1083,7 @@ impl Inner {
     /// One round trip for a new lease, within the store timeout from the
     /// moment the call started waiting (for the lock included).
     async fn acquire_slow(self: &Arc<Self>) -> Result<(), Duration> {
+        self.waited.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.s.store.timeout;
         let Ok(mut refill) = tokio::time::timeout_at(deadline, self.refill.lock()).await else {
             // Another call of this replica (or the prefetch) is asking
@@ -1149,20 +1251,39 @@ impl Inner {
             .arg(now_us.map(|n| n.to_string()).unwrap_or_default());
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut connection = self.s.store.connection.clone();
+        let start = Instant::now();
         let reply = tokio::time::timeout_at(
             deadline,
             invocation.invoke_async::<(u32, u64, String)>(&mut connection),
         )
         .await;
         match reply {
-            Ok(Ok((granted, retry_after_us, tat))) => Ok(Answer {
-                granted,
-                retry_after_us,
-                tat,
-            }),
+            Ok(Ok((granted, retry_after_us, tat))) => {
+                self.round_trip_took(start.elapsed());
+                Ok(Answer {
+                    granted,
+                    retry_after_us,
+                    tat,
+                })
+            }
             Ok(Err(error)) => Err(StoreError::Redis(error)),
             Err(_) => Err(StoreError::Timeout(self.s.store.timeout)),
         }
+    }
+}
+
+impl Inner {
+    /// Folds one round trip into `round_trip_ns`: a slower one counts at
+    /// once, a faster one an eighth of the way.
+    fn round_trip_took(&self, took: Duration) {
+        let took = took.as_nanos() as u64;
+        let was = self.round_trip_ns.load(Ordering::Relaxed);
+        let smoothed = if took >= was {
+            took
+        } else {
+            was - (was - took) / 8
+        };
+        self.round_trip_ns.store(smoothed, Ordering::Relaxed);
     }
 }
 
@@ -1366,7 +1487,7 @@ impl FleetSlot {
 /// # use std::time::Duration;
 /// # let store = RedisStore::open("redis://127.0.0.1:6379").unwrap();
 /// let s = FleetRateLimiter::new(&store, "g", 100, Duration::from_secs(1)).snapshot();
-/// assert_eq!((s.leased, s.round_trips, s.prefetches, s.rejected), (0, 0, 0, 0));
+/// assert_eq!((s.leased, s.round_trips, s.prefetches, s.waited, s.rejected), (0, 0, 0, 0, 0));
 /// assert!(!s.on_fallback);
 /// # }
 /// ```
@@ -1382,6 +1503,10 @@ pub struct FleetRateLimiterSnapshot {
     /// Of those, the ones a background task made for the next lease while
     /// the current one was still being spent (no call waited for them).
     pub prefetches: u64,
+    /// Calls that found no cell in hand and waited for Redis's answer
+    /// (their own round trip, or the prefetch's when they spent the rest
+    /// of the lease before it came back).
+    pub waited: u64,
     /// Calls refused.
     pub rejected: u64,
     /// Times Redis failed or did not answer within the store timeout.
@@ -1486,5 +1611,102 @@ where
             _ => {}
         }
         this.call.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod prefetch_tests {
+    //! When a lease asks for the next one: no Redis needed, the pace and
+    //! the round trips are set as a busy replica would measure them.
+
+    use super::*;
+
+    fn limiter() -> FleetRateLimiter {
+        // A lazy connection: nothing here talks to Redis.
+        let store = RedisStore::open("redis://127.0.0.1:1").unwrap();
+        FleetRateLimiter::new(&store, "prefetch", 1_000_000, Duration::from_secs(1))
+    }
+
+    #[tokio::test]
+    async fn a_lease_asks_for_the_next_two_round_trips_before_it_runs_out() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        // Nothing measured yet: once a quarter is spent.
+        assert_eq!(inner.mark_for(4096), 3072);
+        assert_eq!(
+            inner.mark_for(2),
+            0,
+            "a lease of two asks at its second call"
+        );
+        // 100 ns a cell, 50 µs round trips: 1,000 cells go in two round
+        // trips, less than the three quarters left at the quarter mark.
+        inner.ns_per_cell.store(100, Ordering::Relaxed);
+        inner.round_trip_took(Duration::from_micros(50));
+        assert_eq!(inner.mark_for(4096), 3072);
+        // 200 µs round trips: 4,000 cells go in two, so it asks with 4,000 left.
+        inner.round_trip_took(Duration::from_micros(200));
+        assert_eq!(inner.mark_for(4096), 4000);
+        // 1 ms round trips: more than the lease; it asks at once (every
+        // cell but the two its first calls spent).
+        inner.round_trip_took(Duration::from_millis(1));
+        assert_eq!(inner.mark_for(4096), 4094);
+        // A slower pace asks later: at 1 µs a cell two round trips take
+        // 2,000 cells, so the quarter mark comes first again.
+        inner.ns_per_cell.store(1_000, Ordering::Relaxed);
+        assert_eq!(inner.mark_for(4096), 3072);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_too_close_to_its_end_asks_for_nothing_and_stops_looking() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        // 10 ms left of a 100 ms life: it would end before it is spent.
+        let expiry = inner.now_ms() + 10;
+        inner.install(expiry << CELL_BITS | 9, 10);
+        let mark = inner.mark.load(Ordering::Relaxed);
+        assert_eq!(mark, 8);
+        // Down to 8 left, then 7: below the mark.
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert_eq!(inner.prefetches.load(Ordering::Relaxed), 0);
+        assert!(!inner.prefetching.load(Ordering::Relaxed));
+        // The lease asked once: its other calls skip the prefetch check.
+        assert_eq!(inner.mark.load(Ordering::Relaxed), NO_MARK);
+    }
+
+    #[tokio::test]
+    async fn a_slow_round_trip_counts_at_once_a_fast_one_an_eighth() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        inner.round_trip_took(Duration::from_micros(800));
+        assert_eq!(inner.round_trip_ns.load(Ordering::Relaxed), 800_000);
+        inner.round_trip_took(Duration::from_micros(1_600));
+        assert_eq!(inner.round_trip_ns.load(Ordering::Relaxed), 1_600_000);
+        inner.round_trip_took(Duration::from_micros(800));
+        assert_eq!(inner.round_trip_ns.load(Ordering::Relaxed), 1_500_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_is_measured_over_the_cells_a_lease_spent() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        let expiry = inner.now_ms() + 100;
+        // A lease of 10 cells, the installing call's spent: 9 left.
+        inner.install(expiry << CELL_BITS | 9, 10);
+        assert_eq!(
+            u64::from(inner.mark_for(10)) + 1,
+            inner.mark.load(Ordering::Relaxed)
+        );
+        for _ in 0..3 {
+            assert!(inner.spend(inner.now_ms()).is_some());
+        }
+        tokio::time::advance(Duration::from_micros(40)).await;
+        // Ended with 6 left: 4 spent in 40 µs.
+        inner.lease_ended();
+        assert_eq!(inner.ns_per_cell.load(Ordering::Relaxed), 10_000);
+        // Measured once: a second look at the same lease changes nothing.
+        tokio::time::advance(Duration::from_millis(1)).await;
+        inner.lease_ended();
+        assert_eq!(inner.ns_per_cell.load(Ordering::Relaxed), 10_000);
     }
 }
