@@ -559,6 +559,28 @@ async fn a_named_breaker_is_shared_by_every_function_naming_it() {
     );
 }
 
+#[test]
+fn a_named_breaker_configured_differently_counts_a_conflict_and_keeps_the_first_policy() {
+    let name = "cb-test-conflict";
+    let first = BreakerPolicy::new().failure_threshold(3);
+    let conflicts = || {
+        registry::entries()
+            .iter()
+            .find(|e| e.kind == "circuit_breaker" && e.name == name)
+            .map(|e| e.conflicts)
+    };
+    let a = registry::get_or_register(name, || CircuitBreaker::named(name, first));
+    let b = registry::get_or_register(name, || CircuitBreaker::named(name, first));
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert_eq!(conflicts(), Some(0), "the same policy is no conflict");
+    let c = registry::get_or_register(name, || {
+        CircuitBreaker::named(name, BreakerPolicy::new().failure_threshold(4))
+    });
+    assert!(std::sync::Arc::ptr_eq(&a, &c));
+    assert_eq!(conflicts(), Some(1), "another threshold is a conflict");
+    assert_eq!(c.policy().get_failure_threshold(), Some(3), "the first wins");
+}
+
 #[tokio::test(start_paused = true)]
 async fn with_takes_a_breaker_per_instance() {
     struct Client {
