@@ -572,7 +572,10 @@ fn a_rate_breaker_takes_a_new_rate_but_keeps_its_window() {
         .min_calls(4);
     assert_eq!(b.reconfigure(stricter), Ok(()));
     assert_eq!(b.policy(), stricter);
-    for window in [WindowSize::Calls(8), WindowSize::Time(Duration::from_secs(4))] {
+    for window in [
+        WindowSize::Calls(8),
+        WindowSize::Time(Duration::from_secs(4)),
+    ] {
         let other = BreakerPolicy::new().failure_rate(0.25, window).min_calls(4);
         assert_eq!(b.reconfigure(other), Err(other), "{window:?}");
     }
@@ -604,7 +607,11 @@ fn a_named_breaker_configured_differently_counts_a_conflict_and_keeps_the_first_
     });
     assert!(std::sync::Arc::ptr_eq(&a, &c));
     assert_eq!(conflicts(), Some(1), "another threshold is a conflict");
-    assert_eq!(c.policy().get_failure_threshold(), Some(3), "the first wins");
+    assert_eq!(
+        c.policy().get_failure_threshold(),
+        Some(3),
+        "the first wins"
+    );
 }
 
 #[tokio::test(start_paused = true)]
