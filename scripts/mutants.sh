@@ -45,7 +45,7 @@ AREAS=(
     "classify|resilience-runtime/src/classify.rs resilience-runtime/src/http.rs|http_classify regressions_classify"
     # The values a reload changes in place, the deadline scope, per-thread
     # counters and what the macros' expansions call.
-    "live|resilience-runtime/src/live.rs|config timeout"
+    "live|resilience-runtime/src/live.rs|config timeout circuit_breaker retry"
     "deadline|resilience-runtime/src/deadline.rs|deadline timeout"
     "tally|resilience-runtime/src/tally.rs|mutants_registry mutants_retry"
     "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache"

@@ -569,7 +569,9 @@ fn a_rate_breaker_takes_a_new_rate_but_keeps_its_window() {
     );
     let stricter = BreakerPolicy::new()
         .failure_rate(0.25, WindowSize::Calls(4))
-        .min_calls(4);
+        .min_calls(4)
+        .slow_call(Duration::from_millis(1500))
+        .half_open_max_wait(Duration::from_secs(10));
     assert_eq!(b.reconfigure(stricter), Ok(()));
     assert_eq!(b.policy(), stricter);
     for window in [
