@@ -98,6 +98,8 @@ async fn throttled_with_retry_after_in_seconds() {
     let addr = serve().await;
     let err = get_checked(addr, "/throttled-seconds").await.unwrap_err();
     assert_eq!(err.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(err.url().map(|u| u.path()), Some("/throttled-seconds"));
     assert_eq!(
         err.classify(),
         Outcome::Transient {
