@@ -182,6 +182,19 @@ async fn error_for_status_classifies_by_status_without_retry_after() {
 }
 
 #[tokio::test]
+async fn a_request_error_shows_and_chains_the_error_it_wraps() {
+    use std::error::Error as _;
+    let addr = serve().await;
+    let status = get_checked(addr, "/throttled-seconds").await.unwrap_err();
+    let text = status.to_string();
+    let err = RequestError::from(status);
+    assert_eq!(err.to_string(), text);
+    let source = err.source().expect("the HttpError it wraps");
+    let inner = source.downcast_ref::<HttpError>().expect("an HttpError");
+    assert_eq!(inner.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn connection_refused_is_transient() {
     // Bind, note the port, close: nothing listens there now.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
