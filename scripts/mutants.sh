@@ -27,7 +27,9 @@ AREAS=(
     "latency|resilience-runtime/src/latency.rs|regressions_latency timeout hedge"
     "breaker_window|resilience-runtime/src/breaker/window.rs|circuit_breaker regressions_breaker"
     "breaker_engine|resilience-runtime/src/breaker/engine.rs|circuit_breaker regressions_breaker"
-    "breaker|resilience-runtime/src/breaker/mod.rs resilience-runtime/src/breaker/policy.rs resilience-runtime/src/breaker/permit.rs resilience-runtime/src/breaker/future.rs|circuit_breaker regressions_breaker"
+    # `tower`: a tower call dropped with its permit held (`release_held`);
+    # `config`: a policy read from and written to a configuration.
+    "breaker|resilience-runtime/src/breaker/mod.rs resilience-runtime/src/breaker/policy.rs resilience-runtime/src/breaker/permit.rs resilience-runtime/src/breaker/future.rs|circuit_breaker regressions_breaker tower config"
     "bulkhead|resilience-runtime/src/bulkhead/mod.rs|bulkhead mutants_bulkhead tower"
     "timeout|resilience-runtime/src/timeout.rs|timeout mutants_timeout tower"
     "hedge|resilience-runtime/src/hedge.rs|hedge mutants_hedge predicates tower"
@@ -41,6 +43,12 @@ AREAS=(
     "config|resilience-runtime/src/config/*.rs|config"
     "basics|resilience-runtime/src/time.rs resilience-runtime/src/rng.rs resilience-runtime/src/rejection.rs|timeout retry chaos"
     "classify|resilience-runtime/src/classify.rs resilience-runtime/src/http.rs|http_classify regressions_classify"
+    # The values a reload changes in place, the deadline scope, per-thread
+    # counters and what the macros' expansions call.
+    "live|resilience-runtime/src/live.rs|config timeout circuit_breaker retry"
+    "deadline|resilience-runtime/src/deadline.rs|deadline timeout"
+    "tally|resilience-runtime/src/tally.rs|mutants_registry mutants_retry"
+    "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache"
     # The one definition per option (rules, defaults, sentences, duration
     # and word parsing), on the schema's own unit tests (a mutant builds in
     # a second; about 6 minutes for the crate).

@@ -559,6 +559,63 @@ async fn a_named_breaker_is_shared_by_every_function_naming_it() {
     );
 }
 
+#[test]
+fn a_rate_breaker_takes_a_new_rate_but_keeps_its_window() {
+    let b = CircuitBreaker::new(
+        "cb-test-reconfigure-window",
+        BreakerPolicy::new()
+            .failure_rate(0.5, WindowSize::Calls(4))
+            .min_calls(4),
+    );
+    let stricter = BreakerPolicy::new()
+        .failure_rate(0.25, WindowSize::Calls(4))
+        .min_calls(4)
+        .slow_call(Duration::from_millis(1500))
+        .half_open_max_wait(Duration::from_secs(10));
+    assert_eq!(b.reconfigure(stricter), Ok(()));
+    assert_eq!(b.policy(), stricter);
+    for window in [
+        WindowSize::Calls(8),
+        WindowSize::Time(Duration::from_secs(4)),
+    ] {
+        let other = BreakerPolicy::new().failure_rate(0.25, window).min_calls(4);
+        assert_eq!(b.reconfigure(other), Err(other), "{window:?}");
+    }
+    assert_eq!(b.policy(), stricter, "a refused policy changes nothing");
+    // One failure in four calls now opens it.
+    for _ in 0..3 {
+        b.try_acquire().unwrap().success();
+    }
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_named_breaker_configured_differently_counts_a_conflict_and_keeps_the_first_policy() {
+    let name = "cb-test-conflict";
+    let first = BreakerPolicy::new().failure_threshold(3);
+    let conflicts = || {
+        registry::entries()
+            .iter()
+            .find(|e| e.kind == "circuit_breaker" && e.name == name)
+            .map(|e| e.conflicts)
+    };
+    let a = registry::get_or_register(name, || CircuitBreaker::named(name, first));
+    let b = registry::get_or_register(name, || CircuitBreaker::named(name, first));
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert_eq!(conflicts(), Some(0), "the same policy is no conflict");
+    let c = registry::get_or_register(name, || {
+        CircuitBreaker::named(name, BreakerPolicy::new().failure_threshold(4))
+    });
+    assert!(std::sync::Arc::ptr_eq(&a, &c));
+    assert_eq!(conflicts(), Some(1), "another threshold is a conflict");
+    assert_eq!(
+        c.policy().get_failure_threshold(),
+        Some(3),
+        "the first wins"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn with_takes_a_breaker_per_instance() {
     struct Client {

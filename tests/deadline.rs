@@ -152,6 +152,21 @@ async fn remaining_inside_the_body() {
     assert_eq!(deadline::remaining(), None);
 }
 
+#[timeout("2s")]
+async fn deadline_at() -> Result<(Option<Instant>, Option<Instant>), Rejection> {
+    let at_start = deadline::at();
+    tokio::time::sleep(ms(500)).await;
+    Ok((at_start, deadline::at()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_is_the_instant_the_timeout_fires_and_stays_put() {
+    let start = Instant::now();
+    let due = Some(start + ms(2000));
+    assert_eq!(deadline_at().await, Ok((due, due)));
+    assert_eq!(deadline::at(), None, "no deadline outside a timeout");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_deadline_does_not_leak_into_later_calls() {
     assert!(search().await.is_ok());

@@ -98,6 +98,8 @@ async fn throttled_with_retry_after_in_seconds() {
     let addr = serve().await;
     let err = get_checked(addr, "/throttled-seconds").await.unwrap_err();
     assert_eq!(err.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(err.url().map(|u| u.path()), Some("/throttled-seconds"));
     assert_eq!(
         err.classify(),
         Outcome::Transient {
@@ -177,6 +179,19 @@ async fn error_for_status_classifies_by_status_without_retry_after() {
         let err = response.error_for_status().unwrap_err();
         assert_eq!(err.classify(), expected, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_request_error_shows_and_chains_the_error_it_wraps() {
+    use std::error::Error as _;
+    let addr = serve().await;
+    let status = get_checked(addr, "/throttled-seconds").await.unwrap_err();
+    let text = status.to_string();
+    let err = RequestError::from(status);
+    assert_eq!(err.to_string(), text);
+    let source = err.source().expect("the HttpError it wraps");
+    let inner = source.downcast_ref::<HttpError>().expect("an HttpError");
+    assert_eq!(inner.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

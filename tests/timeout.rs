@@ -138,6 +138,20 @@ async fn cancelling_the_caller_drops_the_call() {
     assert!(dropped.load(Ordering::SeqCst));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_timeout_too_long_to_count_in_nanoseconds_is_the_longest_there_is() {
+    // 2^55 s is 2^64 × 1953125 ns: wrapped to 64 bits it would be zero.
+    let t = Timeout::new("t-huge", Duration::from_secs(1 << 55));
+    assert_eq!(t.duration(), Duration::from_nanos(u64::MAX), "584 years");
+    let start = Instant::now();
+    let work = t.call(async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, Rejection>("done")
+    });
+    assert_eq!(work.await.unwrap(), "done");
+    assert_eq!(start.elapsed(), Duration::from_secs(3600));
+}
+
 mod adaptive {
     use super::*;
     use resilience::AdaptiveTimeout;

@@ -565,5 +565,10 @@ mod tests {
     fn the_default_min_calls_fits_a_small_window() {
         let p = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(10));
         assert_eq!(p.get_min_calls(), Some(10));
+        // A window larger than the default keeps the default (20).
+        let p = BreakerPolicy::new().failure_rate(0.5, WindowSize::Calls(100));
+        assert_eq!(p.get_min_calls(), Some(20));
+        let p = BreakerPolicy::new().failure_rate(0.5, WindowSize::Time(Duration::from_secs(60)));
+        assert_eq!(p.get_min_calls(), Some(20));
     }
 }
