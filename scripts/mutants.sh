@@ -41,6 +41,9 @@ AREAS=(
     "config|resilience-runtime/src/config/*.rs|config"
     "basics|resilience-runtime/src/time.rs resilience-runtime/src/rng.rs resilience-runtime/src/rejection.rs|timeout retry chaos"
     "classify|resilience-runtime/src/classify.rs resilience-runtime/src/http.rs|http_classify regressions_classify"
+    "tower|resilience-runtime/src/tower/*.rs|tower tower_orders adaptive_concurrency_tower mutants_tower"
+    "dashboard|resilience-runtime/src/dashboard/*.rs|dashboard"
+    "adaptive_concurrency|resilience-runtime/src/adaptive_concurrency/*.rs|adaptive_concurrency adaptive_concurrency_config adaptive_concurrency_overload adaptive_concurrency_tower"
     # The one definition per option (rules, defaults, sentences, duration
     # and word parsing), on the schema's own unit tests (a mutant builds in
     # a second; about 6 minutes for the crate).
