@@ -128,6 +128,83 @@ fn each_card_keeps_its_last_events_by_layer() {
     assert_eq!(recent.of(Kind::Timeout, name).unwrap().len(), 1);
 }
 
+#[test]
+fn each_event_goes_to_the_card_of_its_layer() {
+    let name = "dash-unit-owners";
+    let mut recent = Recent::default();
+    recent.absorb(
+        vec![
+            Event::CallRejected {
+                layer: Kind::Bulkhead,
+                name: name.to_owned(),
+                reason: "bulkhead full",
+                retry_after: None,
+            },
+            Event::CallRejected {
+                layer: Kind::AdaptiveTimeout,
+                name: name.to_owned(),
+                reason: "deadline too near",
+                retry_after: None,
+            },
+            Event::RetriesExhausted {
+                name: name.to_owned(),
+                attempts: 3,
+                reason: "max attempts",
+                error: "503".to_owned(),
+            },
+            Event::HedgeStarted {
+                name: name.to_owned(),
+                hedge: 1,
+            },
+            Event::FallbackUsed {
+                name: name.to_owned(),
+                level: 0,
+                error: "503".to_owned(),
+            },
+            Event::StaleServed {
+                name: name.to_owned(),
+                age: Duration::from_secs(3),
+            },
+            Event::FaultInjected {
+                name: name.to_owned(),
+                fault: "latency".to_owned(),
+            },
+            // A reload shows on the card of each instance it changed; a
+            // key of no known layer, or without one, on none.
+            Event::ConfigReloaded {
+                source: "resilience.toml".to_owned(),
+                changed: vec![
+                    format!("rate_limiter.{name}"),
+                    format!("adaptive_timeout.{name}"),
+                    format!("no_such_layer.{name}"),
+                    "no-layer".to_owned(),
+                ],
+            },
+        ],
+        0,
+    );
+    let on = |kind: Kind| -> Vec<String> {
+        recent.of(kind, name).map_or_else(Vec::new, |ring| {
+            ring.iter()
+                .map(|s| serde_json::to_value(&s.detail).unwrap()["event"].to_string())
+                .collect()
+        })
+    };
+    assert_eq!(on(Kind::Bulkhead), [r#""call_rejected""#]);
+    // Both timeouts share one card: the adaptive one's rejection and reload.
+    assert_eq!(
+        on(Kind::Timeout),
+        [r#""call_rejected""#, r#""config_reloaded""#]
+    );
+    assert_eq!(on(Kind::Retry), [r#""retries_exhausted""#]);
+    assert_eq!(on(Kind::Hedge), [r#""hedge_started""#]);
+    assert_eq!(on(Kind::Fallback), [r#""fallback_used""#]);
+    assert_eq!(on(Kind::StaleCache), [r#""stale_served""#]);
+    assert_eq!(on(Kind::Chaos), [r#""fault_injected""#]);
+    assert_eq!(on(Kind::RateLimiter), [r#""config_reloaded""#]);
+    assert!(on(Kind::CircuitBreaker).is_empty());
+}
+
 fn seq(frame: &Option<Arc<str>>) -> u64 {
     parse(frame.as_deref().expect("a frame"))["seq"]
         .as_u64()
