@@ -7,10 +7,12 @@
 //! runs paused.
 #![cfg(feature = "tower")]
 
-use std::fmt;
+#[path = "support/tracing_capture.rs"]
+mod tracing_capture;
+
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -22,9 +24,7 @@ use resilience::tower::{
 use resilience::{AdaptiveTimeout, Hedge, Outcome, Retry, RetryPolicy, Timeout};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing_capture::Capture;
 
 const READY: u8 = 0;
 const BUSY: u8 = 1;
@@ -199,45 +199,10 @@ async fn a_failed_first_attempt_waits_for_the_hedge_in_flight() {
     assert_eq!(calls.load(Ordering::Relaxed), 2);
 }
 
-/// The `name` field of every `tracing` event, with its message.
-#[derive(Clone, Default)]
-struct Names(Arc<Mutex<Vec<(String, String)>>>);
-
-#[derive(Default)]
-struct NameAndMessage(String, String);
-
-impl Visit for NameAndMessage {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        match field.name() {
-            "name" => self.0 = format!("{value:?}"),
-            "message" => self.1 = format!("{value:?}"),
-            _ => {}
-        }
-    }
-}
-
-impl Subscriber for Names {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut seen = NameAndMessage::default();
-        event.record(&mut seen);
-        self.0.lock().unwrap().push((seen.0, seen.1));
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_timed_out_call_through_the_layers_is_logged_under_the_instance_name() {
-    let names = Names::default();
-    let _guard = tracing::subscriber::set_default(names.clone());
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
     let slow = || {
         service_fn(|()| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -266,12 +231,13 @@ async fn a_timed_out_call_through_the_layers_is_logged_under_the_instance_name()
             .await
             .is_err()
     );
-    let logged = names.0.lock().unwrap().clone();
-    let timed_out = |name: &str| {
-        logged
-            .iter()
-            .any(|(n, message)| n == name && message == "resilience: call timed out")
-    };
-    assert!(timed_out("mtw-timeout-log"), "{logged:?}");
-    assert!(timed_out("mtw-adaptive-log"), "{logged:?}");
+    for name in ["mtw-timeout-log", "mtw-adaptive-log"] {
+        let events = capture.take(name);
+        assert!(
+            events
+                .iter()
+                .any(|f| f.get("message").map(String::as_str) == Some("resilience: call timed out")),
+            "{name}: {events:?}"
+        );
+    }
 }

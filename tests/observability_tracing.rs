@@ -2,62 +2,14 @@
 //! is in the event, by `Display`; field names are the same in every layer;
 //! Open → HalfOpen is logged when `open_for` ends.
 
-use std::collections::BTreeMap;
+#[path = "support/tracing_capture.rs"]
+mod tracing_capture;
+
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resilience::{Rejection, circuit_breaker, fallback, retry};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-type Fields = BTreeMap<String, String>;
-
-/// Keeps every event's fields, as text.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Fields>>>);
-
-struct Visitor<'a>(&'a mut Fields);
-
-impl Visit for Visitor<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = Fields::new();
-        event.record(&mut Visitor(&mut fields));
-        self.0.lock().unwrap().push(fields);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-impl Capture {
-    /// The events of instance `name` so far, taken out.
-    fn take(&self, name: &str) -> Vec<Fields> {
-        let mut all = self.0.lock().unwrap();
-        let (mine, others) = std::mem::take(&mut *all)
-            .into_iter()
-            .partition(|f| f.get("name").map(String::as_str) == Some(name));
-        *all = others;
-        mine
-    }
-}
+use tracing_capture::{Capture, Fields};
 
 #[derive(Debug)]
 struct Refused(u32);
