@@ -68,6 +68,8 @@ const NO_LAZY: u64 = 0;
 /// 1), saturated at `u64::MAX`, which stands for every duration from
 /// there to `Duration::MAX` (584 years and more: a deadline that never
 /// comes either way). The order of durations is the order of words.
+// Only the tower timeout layer enters with a `Duration` (and the tests).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
 fn encode(duration: Duration) -> u64 {
@@ -197,6 +199,7 @@ pub(crate) fn enter_at(at: Instant) -> EnteredAt {
 
 /// A timeout polled for the first time: `duration` from now, where "now"
 /// is read only if something asks.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
 pub(crate) fn enter_lazy(duration: Duration) -> EnteredLazy {
