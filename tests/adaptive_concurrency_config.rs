@@ -30,6 +30,7 @@ async fn later() -> Result<(), Rejection> {
 
 #[tokio::test(start_paused = true)]
 async fn a_file_retunes_a_running_limiter_keeping_its_state_and_governs_a_new_one() {
+    let _serial = SERIAL.lock().await;
     let l = registry::get_or_register("cfg-adaptive", || {
         AdaptiveConcurrency::named("cfg-adaptive", LimitAlgorithm::Gradient2)
             .min(2)
@@ -120,4 +121,75 @@ tolerance = 1.2
         LimitAlgorithm::Vegas,
         "the attribute's"
     );
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One window of `l`: ten calls of `ms` milliseconds, one after another.
+async fn window_of_ten(l: &AdaptiveConcurrency, ms: u64) {
+    for _ in 0..10 {
+        l.call(0, async {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, Rejection>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// A reload that mentions none of an algorithm's own options keeps the
+/// builder's values, as it keeps `max_wait`.
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_the_builders_tuning() {
+    let _serial = SERIAL.lock().await;
+    let window = Duration::from_millis(50);
+    let aimd = registry::get_or_register("cfg-keeps-aimd", || {
+        AdaptiveConcurrency::named("cfg-keeps-aimd", LimitAlgorithm::Aimd)
+            .initial(4)
+            .max_wait(Duration::from_millis(50))
+            .backoff_ratio(0.5)
+            .slow_call(Duration::from_millis(10))
+            .window(window)
+    });
+    let tolerant = registry::get_or_register("cfg-keeps-tolerance", || {
+        AdaptiveConcurrency::named("cfg-keeps-tolerance", LimitAlgorithm::Aimd)
+            .initial(4)
+            .tolerance(1.1)
+            .window(window)
+    });
+    let gradient = registry::get_or_register("cfg-keeps-smoothing", || {
+        AdaptiveConcurrency::named("cfg-keeps-smoothing", LimitAlgorithm::Gradient2)
+            .initial(2)
+            .smoothing(1.0)
+            .window(window)
+    });
+    toml(
+        r#"
+[adaptive_concurrency.cfg-keeps-aimd]
+max = 8
+[adaptive_concurrency.cfg-keeps-tolerance]
+max = 8
+[adaptive_concurrency.cfg-keeps-smoothing]
+max = 8
+"#,
+    )
+    .apply()
+    .unwrap();
+
+    assert_eq!(aimd.get_max_wait(), Duration::from_millis(50));
+    // Calls slower than its `slow_call` (10 ms; the default is 5 s): the
+    // limit backs off by its ratio, half (the default 0.9 gives 3).
+    window_of_ten(&aimd, 20).await;
+    assert_eq!(aimd.snapshot().limit, 2, "slow: backed off by half");
+
+    // A window a quarter slower than the first: past a tolerance of 1.1
+    // (the default 1.5 would keep the limit).
+    window_of_ten(&tolerant, 20).await;
+    window_of_ten(&tolerant, 25).await;
+    assert_eq!(tolerant.snapshot().limit, 3, "backed off by 0.9");
+
+    // Gradient2 at no queueing aims at limit + 4; a smoothing of 1 takes
+    // all of the step (the default 0.2 would go from 2 to 2.8, so 2).
+    window_of_ten(&gradient, 20).await;
+    assert_eq!(gradient.snapshot().limit, 6);
 }

@@ -192,3 +192,39 @@ async fn failed_calls_through_the_layer_back_the_limit_off() {
     }
     assert!(l.snapshot().limit < 20, "{}", l.snapshot().limit);
 }
+
+/// `call` without `poll_ready` takes a place only if one is free: it runs
+/// when one is, and is refused without calling the inner service when
+/// none is.
+#[tokio::test(start_paused = true)]
+async fn call_without_poll_ready_takes_a_free_place_or_is_refused() {
+    let l = Arc::new(
+        AdaptiveConcurrency::named("tower-unready", LimitAlgorithm::Aimd)
+            .min(1)
+            .max(1)
+            .initial(1),
+    );
+    let calls = Arc::new(AtomicU32::new(0));
+    let inner = {
+        let calls = calls.clone();
+        service_fn(move |x: u8| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async move { Ok::<_, io::Error>(x) }
+        })
+    };
+    let mut service = AdaptiveConcurrencyLayer::new(l.clone()).layer(inner);
+    let future = service.call(1);
+    assert_eq!(l.snapshot().in_flight, 1, "took the free place");
+    assert_eq!(future.await.unwrap(), 1);
+    assert_eq!(l.snapshot().in_flight, 0);
+
+    let held = l.try_acquire(0).unwrap();
+    let refused = service.call(2).await.unwrap_err();
+    assert!(is_limited(&refused), "{refused}");
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        1,
+        "the inner service not called"
+    );
+    held.success();
+}

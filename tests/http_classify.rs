@@ -1,6 +1,6 @@
 //! `Classify` for real `reqwest` errors and responses from a local server:
-//! 429 with both `Retry-After` forms, 503, 500, 404, a refused connection and
-//! a client timeout.
+//! 429 with both `Retry-After` forms, 503, 500, 404, a refused connection, a
+//! client timeout, and a body that stalls after its headers.
 
 #![cfg(feature = "reqwest")]
 
@@ -221,6 +221,116 @@ async fn client_timeout_is_transient() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert_eq!(err.classify(), Outcome::TRANSIENT);
+}
+
+/// Serves on 127.0.0.1 a 200 whose headers promise 64 bytes of body, sends
+/// 5 of them and stalls, holding every connection open until the test's
+/// runtime shuts down: only the client's timeout can end the body read.
+async fn serve_stalled_body() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 64\r\n\r\nhello")
+                    .await
+                    .unwrap();
+                let _held_open = stream;
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    addr
+}
+
+/// The client's whole-request timeout of the stalled-body tests.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends a GET to the stalled-body server and reads the body.
+///
+/// The request and its headers go on the real clock, the body read on the
+/// paused one. reqwest's timeouts are tokio timers, armed when the request
+/// is sent; on a paused clock tokio auto-advances to the next timer as soon
+/// as the runtime has nothing to run, even while loopback I/O is in
+/// flight, so the timeout could fire before the headers arrive (a
+/// different error). Once the headers are in, the server sends nothing
+/// more, and the paused clock jumps straight to the deadline: no real
+/// waiting, and only the timeout can end the read.
+async fn read_stalled_body(client: &reqwest::Client, addr: SocketAddr) -> reqwest::Result<String> {
+    let response = client.get(format!("http://{addr}/")).send().await?;
+    assert_eq!(response.status(), StatusCode::OK, "the headers arrived");
+    tokio::time::pause();
+    response.text().await
+}
+
+fn client_with_timeout() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(BODY_TIMEOUT)
+        .build()
+        .unwrap()
+}
+
+/// A body read that times out after the headers arrived: reqwest reports
+/// it as a decode error that is also a timeout, and not a connect error.
+/// It is transient (another attempt may get the whole body), not a fault
+/// of the service that only an idempotent call may retry.
+#[tokio::test]
+async fn a_body_read_that_times_out_is_transient() {
+    let addr = serve_stalled_body().await;
+    let started = tokio::time::Instant::now();
+    let err = read_stalled_body(&client_with_timeout(), addr)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= BODY_TIMEOUT, "ended by the timeout");
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.is_decode() && !err.is_connect(), "{err:?}");
+    assert_eq!(err.classify(), Outcome::TRANSIENT);
+    assert!(err.classify().is_retryable(false));
+    assert_eq!(RequestError::from(err).classify(), Outcome::TRANSIENT);
+}
+
+/// `Retry` tries a body that never finishes again, as often as it may, on a
+/// call that is not marked idempotent.
+#[tokio::test]
+async fn a_body_read_that_times_out_is_retried() {
+    use resilience::{Backoff, Retry, RetryPolicy};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let addr = serve_stalled_body().await;
+    let client = client_with_timeout();
+    let retry = Retry::new(
+        "stalled-body",
+        RetryPolicy::new()
+            .max_attempts(3)
+            .backoff(Backoff::Fixed)
+            .base(Duration::from_millis(1)),
+    );
+    let attempts = AtomicU32::new(0);
+    let err = retry
+        .call(|| {
+            // Each attempt sends on the real clock (see `read_stalled_body`);
+            // the one before it left the clock paused.
+            if attempts.fetch_add(1, Ordering::SeqCst) > 0 {
+                tokio::time::resume();
+            }
+            read_stalled_body(&client, addr)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    assert!(err.is_timeout() && err.is_decode(), "{err:?}");
 }
 
 #[tokio::test]

@@ -808,4 +808,81 @@ mod tests {
         // A clock behind the recorded time has moved back: the wait is over.
         assert_eq!(e.elapsed(Word::new(OPEN, 6, 0), 30), u64::MAX);
     }
+
+    /// A breaker opened at time 0: one failure opens it, one trial (the
+    /// only one let in at a time) closes it, a trial that has not reported
+    /// for 5 s is given up on.
+    fn opened_at_zero(name: &'static str) -> Engine {
+        let e = Engine::new(
+            name.into(),
+            BreakerPolicy::new()
+                .failure_threshold(1)
+                .success_threshold(1)
+                .half_open_max_calls(1)
+                .half_open_max_wait(Duration::from_secs(5))
+                .open_for(Duration::from_millis(10)),
+        );
+        let Admission::Admitted(ticket) = e.acquire(|| 0) else {
+            panic!("closed admits");
+        };
+        e.finish(ticket, Verdict::Failure, false, || 0);
+        assert_eq!(e.state(), State::Open);
+        e
+    }
+
+    /// `acquire` at `now`, with `race` run as it reads the clock: after its
+    /// load of the state, before its compare-and-swap, as another caller
+    /// could.
+    fn acquire_racing(e: &Engine, now: u64, race: impl FnOnce()) -> Admission {
+        let race = std::cell::Cell::new(Some(race));
+        e.acquire(|| {
+            if let Some(race) = race.take() {
+                race();
+            }
+            now
+        })
+    }
+
+    /// The caller that lost the race to a closing transition is admitted as
+    /// a closed call of the new closed period: no phantom failure, and its
+    /// own failure counts (here, opens the circuit).
+    fn assert_admitted_closed(e: &Engine, admission: Admission, now: u64) {
+        assert_eq!(
+            admission,
+            Admission::Admitted(Ticket::Closed {
+                generation: e.load().generation()
+            })
+        );
+        assert_eq!(e.read(|| now).consecutive_failures, 0);
+        let Admission::Admitted(ticket) = admission else {
+            unreachable!()
+        };
+        e.finish(ticket, Verdict::Failure, false, || now);
+        assert_eq!(e.state(), State::Open, "its failure counts");
+    }
+
+    /// A caller gives up on a half-open trial that has not reported for
+    /// `half_open_max_wait` just as that trial reports its success.
+    #[test]
+    fn a_caller_giving_up_on_a_trial_that_just_closed_the_circuit_is_admitted_closed() {
+        let e = opened_at_zero("race-trial");
+        let Admission::Admitted(trial @ Ticket::Trial { .. }) = e.acquire(|| 20_000) else {
+            panic!("the trial");
+        };
+        let late = 20_000 + 5_000_000;
+        let admission = acquire_racing(&e, late, || {
+            e.finish(trial, Verdict::Success, false, || late);
+            assert_eq!(e.state(), State::Closed);
+        });
+        assert_admitted_closed(&e, admission, late);
+    }
+
+    /// A caller takes the trial of an open breaker whose `open_for` is over
+    /// just as the breaker is reset by hand.
+    #[test]
+    fn a_caller_racing_a_reset_is_admitted_closed() {
+        let e = opened_at_zero("race-reset");
+        let admission = acquire_racing(&e, 20_000, || e.set(State::Closed));
+        assert_admitted_closed(&e, admission, 20_000);
+    }
 }
