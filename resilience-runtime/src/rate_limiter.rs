@@ -776,42 +776,72 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let State::Start = this.state {
-            match this.limiter.admit(this.limiter.max_wait_nanos.get()) {
-                Ok(Turn { wait: 0, .. }) => *this.state = State::Admitted,
-                Ok(Turn { wait, tat }) => {
-                    *this.state = State::Waiting(Box::pin(Waiting {
-                        reserved: tat,
-                        limiter: Some(this.limiter),
-                        timer: crate::time::sleep(
-                            Duration::from_nanos(wait),
-                            crate::time::RATE_LIMITER,
-                        ),
-                    }));
-                }
-                Err(retry_after) => {
-                    return Poll::Ready(Err((this.reject)(this.limiter.reject(retry_after))));
-                }
-            }
+        if let Err(retry_after) = ready!(turn(this.state, this.limiter, cx)) {
+            return Poll::Ready(Err((this.reject)(this.limiter.reject(retry_after))));
         }
-        if let State::Waiting(waiting) = this.state {
-            let waiting = waiting.as_mut().project();
-            ready!(waiting.timer.poll(cx));
-            *waiting.limiter = None;
-            *this.state = State::Admitted;
+        let out = ready!(this.call.poll(cx));
+        Poll::Ready(counted(out, this.limiter))
+    }
+}
+
+/// The call's result, counted. Generic over the result alone, not the
+/// call: one copy serves every limited function with the same result type
+/// (issue 23, compile time).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn counted<T, E>(out: Result<T, E>, limiter: &RateLimiter) -> Result<T, E> {
+    // Taken apart and rebuilt: `Ok(v)` moves only `v`.
+    match out {
+        Ok(value) => {
+            limiter.calls.record(true);
+            Ok(value)
         }
-        // Taken apart and rebuilt: `Ok(v)` moves only `v`.
-        match ready!(this.call.poll(cx)) {
-            Ok(value) => {
-                this.limiter.calls.record(true);
-                Poll::Ready(Ok(value))
-            }
-            Err(error) => {
-                this.limiter.calls.record(false);
-                Poll::Ready(Err(error))
-            }
+        Err(error) => {
+            limiter.calls.record(false);
+            Err(error)
         }
     }
+}
+
+/// The call's turn: taken on its first poll, then waited for if the
+/// limiter makes the call wait; ready with `Ok` once the call may go, or
+/// with the nanoseconds until a turn if it is refused (a word: the
+/// result stays in registers).
+/// Apart from the call's `poll`, which is instantiated for every limited
+/// function of the user's crate, so that this is compiled once (issue 23,
+/// compile time). Always inlined in release builds, as the `poll` it came
+/// out of was: left to LLVM, a call admitted at once cost ~50
+/// instructions more (`scripts/instructions.sh rate_limiter_runtime`).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn turn<'a>(
+    state: &mut State<'a>,
+    limiter: &'a RateLimiter,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), u64>> {
+    if let State::Start = state {
+        match limiter.admit(limiter.max_wait_nanos.get()) {
+            Ok(Turn { wait: 0, .. }) => *state = State::Admitted,
+            Ok(Turn { wait, tat }) => {
+                *state = State::Waiting(Box::pin(Waiting {
+                    reserved: tat,
+                    limiter: Some(limiter),
+                    timer: crate::time::sleep(
+                        Duration::from_nanos(wait),
+                        crate::time::RATE_LIMITER,
+                    ),
+                }));
+            }
+            Err(retry_after) => return Poll::Ready(Err(retry_after)),
+        }
+    }
+    if let State::Waiting(waiting) = state {
+        let waiting = waiting.as_mut().project();
+        ready!(waiting.timer.poll(cx));
+        *waiting.limiter = None;
+        *state = State::Admitted;
+    }
+    Poll::Ready(Ok(()))
 }
 
 // For the tower layer (`crate::tower`), whose services own their handle to

@@ -525,6 +525,14 @@ impl Limit<'_> {
         }
     }
 
+    /// The duration a call is given (an adaptive timeout's current one).
+    fn duration(&self) -> Duration {
+        match self {
+            Limit::Fixed(t) => t.duration(),
+            Limit::Adaptive(timeout) => timeout.current(),
+        }
+    }
+
     fn name(&self) -> &Cow<'static, str> {
         match self {
             Limit::Fixed(t) => &t.name,
@@ -596,76 +604,158 @@ where
     // Always: with the timer's code out of line it is small, and a layer
     // around it left to LLVM's choice kept its own poll and drop out of
     // line (~25 instructions per call in a three-layer stack).
+    //
+    // This `poll` is instantiated for every timed function of the
+    // user's crate, and was a fifth of what a five-layer stack made LLVM
+    // build (issue 23, compile time): it now only polls the call, and
+    // what follows is generic over the result alone (`settle`) or not at
+    // all (the timer, a call's first wait). The first poll of a fixed
+    // timeout keeps its own path: merged with the others (one variable
+    // scope matched after the call), it cost 3 instructions per call
+    // more (`scripts/instructions.sh timeout_macro`).
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let limit = &*this.limit;
         // The deadline is in force for everything the call polls
         // (`deadline::remaining`, an inner `#[retry]` or timeout).
-        if let Some(armed) = &mut **this.armed {
-            let entered = deadline::enter_at(armed.sleep.deadline());
-            if let Poll::Ready(out) = this.call.poll(cx) {
-                drop(entered);
-                limit.finished(out.is_ok(), armed.started);
-                return Poll::Ready(out);
-            }
-            drop(entered);
-            ready!(armed.as_mut().project().sleep.poll(cx));
-            return Poll::Ready(Err(timed_out(armed, limit, *this.reject)));
-        }
-        // The first poll. For a fixed timeout the deadline is "now +
-        // duration", the clock read only on demand, so a call that
-        // answers at once never reads it; an adaptive one reads it to
-        // record the latency.
         // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
         // moves only `v`. Moved whole, the result was written in words and
         // read back in 16-byte chunks, a store-forwarding stall per call.
-        // A call that answered only puts the outer deadline back; what
-        // the scope held is read only to arm the timer.
-        let (started, deadline) = match limit {
-            Limit::Fixed(timeout) => {
-                let entered = deadline::enter_lazy_nanos(timeout.duration.get_nanos());
-                match this.call.poll(cx) {
-                    Poll::Ready(Ok(value)) => {
-                        drop(entered);
-                        timeout.calls.record(true);
-                        return Poll::Ready(Ok(value));
-                    }
-                    Poll::Ready(Err(error)) => {
-                        drop(entered);
-                        timeout.calls.record(false);
-                        return Poll::Ready(Err(error));
-                    }
-                    Poll::Pending => {}
-                }
-                first_wait(entered, timeout.duration())
-            }
-            Limit::Adaptive(timeout) => {
-                let started = Instant::now();
-                let own = time::deadline(started, timeout.current());
-                let entered = deadline::enter_at(own);
-                match this.call.poll(cx) {
-                    Poll::Ready(Ok(value)) => {
-                        drop(entered);
-                        limit.finished(true, started);
-                        return Poll::Ready(Ok(value));
-                    }
-                    Poll::Ready(Err(error)) => {
-                        drop(entered);
-                        limit.finished(false, started);
-                        return Poll::Ready(Err(error));
-                    }
-                    Poll::Pending => {}
-                }
-                let scope = entered.exit();
-                (started, scope.deadline_from(started).unwrap_or(own))
-            }
-        };
-        ready!(arm(this.armed, deadline, started, cx));
-        let armed = this.armed.as_ref().expect("armed just now");
-        Poll::Ready(Err(timed_out(armed, limit, *this.reject)))
+        //
+        // The first poll of a fixed timeout, the common case, on a path of
+        // its own: the deadline is "now + duration", the clock read only
+        // on demand, so a call that answers at once never reads it.
+        if let (None, Limit::Fixed(timeout)) = (&**this.armed, &*this.limit) {
+            let entered = deadline::enter_lazy_nanos(timeout.duration.get_nanos());
+            let out = this.call.poll(cx);
+            let entered = Entered::Lazy(entered, timeout);
+            return settle(out, entered, this.armed, this.limit, *this.reject, cx);
+        }
+        // A call that waits already (its deadline), or an adaptive
+        // timeout's first poll (which reads the clock to record the
+        // latency).
+        let (entered, started) = enter_at(this.armed, this.limit);
+        let out = this.call.poll(cx);
+        settle(
+            out,
+            Entered::At(entered, started),
+            this.armed,
+            this.limit,
+            *this.reject,
+            cx,
+        )
     }
+}
+
+/// What follows a poll of the call: the outer deadline scope put back and
+/// the call counted if it completed, else its timer armed or polled.
+/// Generic over the result alone, not the call: one copy serves every
+/// timed function with the same result type (issue 23, compile time).
+/// Inlined at each of `poll`'s two calls, where `entered`'s variant is
+/// known, so the match on it costs nothing.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn settle<T, E>(
+    out: Poll<Result<T, E>>,
+    entered: Entered<'_>,
+    armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
+    limit: &Limit<'_>,
+    reject: fn(Rejection) -> E,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, E>> {
+    match out {
+        Poll::Ready(Ok(value)) => {
+            entered.finished(limit, true);
+            Poll::Ready(Ok(value))
+        }
+        Poll::Ready(Err(error)) => {
+            entered.finished(limit, false);
+            Poll::Ready(Err(error))
+        }
+        Poll::Pending => match wait(entered, armed, limit, cx) {
+            Poll::Ready(rejection) => Poll::Ready(Err(reject(rejection))),
+            Poll::Pending => Poll::Pending,
+        },
+    }
+}
+
+/// The deadline scope of a call that waits already or of an adaptive
+/// timeout's first poll, and when the call's clock started.
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn enter_at(armed: &Option<Pin<Box<Armed>>>, limit: &Limit<'_>) -> (deadline::EnteredAt, Instant) {
+    if let Some(armed) = armed {
+        return (deadline::enter_at(armed.sleep.deadline()), armed.started);
+    }
+    let started = Instant::now();
+    let own = time::deadline(started, limit.duration());
+    (deadline::enter_at(own), started)
+}
+
+/// The deadline scope a call was polled in; its guard puts the outer
+/// scope back (also when the poll unwinds).
+enum Entered<'a> {
+    /// A fixed timeout's first poll ("now + duration", the clock not
+    /// read yet), and the timeout (its counters, its duration).
+    Lazy(deadline::EnteredLazy, &'a Timeout),
+    /// A call that waits already (its deadline), or an adaptive
+    /// timeout's first poll (which reads the clock to record the
+    /// latency); and when the call's clock started.
+    At(deadline::EnteredAt, Instant),
+}
+
+impl Entered<'_> {
+    /// The call completed: the outer scope back, the call counted (an
+    /// adaptive timeout records its latency).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
+    fn finished(self, limit: &Limit<'_>, ok: bool) {
+        match self {
+            Entered::Lazy(entered, timeout) => {
+                drop(entered);
+                timeout.calls.record(ok);
+            }
+            Entered::At(entered, started) => {
+                drop(entered);
+                limit.finished(ok, started);
+            }
+        }
+    }
+}
+
+/// The call waits: on its first wait its timer is made (what the scope
+/// held is read only then), later the timer is polled. Ready with the
+/// rejection once the timer fired. Out of line: the code of a call ready
+/// on its first poll stays small enough for the layers around it to
+/// inline.
+#[inline(never)]
+fn wait(
+    entered: Entered<'_>,
+    armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
+    limit: &Limit<'_>,
+    cx: &mut Context<'_>,
+) -> Poll<Rejection> {
+    if let Some(armed) = &mut **armed {
+        drop(entered);
+        ready!(armed.as_mut().project().sleep.poll(cx));
+        return Poll::Ready(timed_out(armed, limit));
+    }
+    let (started, deadline) = match entered {
+        Entered::Lazy(entered, timeout) => first_wait(entered, timeout.duration()),
+        // An adaptive timeout's first wait: its scope held its own
+        // deadline, or an outer one that comes sooner.
+        Entered::At(entered, started) => {
+            let scope = entered.exit();
+            let deadline = scope
+                .deadline_from(started)
+                .unwrap_or_else(|| time::deadline(started, limit.duration()));
+            (started, deadline)
+        }
+    };
+    ready!(arm(armed, deadline, started, cx));
+    let armed = armed.as_ref().expect("armed just now");
+    Poll::Ready(timed_out(armed, limit))
 }
 
 /// When the clock of a fixed timeout whose call first waits started, and
@@ -707,7 +797,7 @@ fn arm(
 /// records it as a call that took its timeout).
 #[cold]
 #[inline(never)]
-fn timed_out<E>(armed: &Pin<Box<Armed>>, limit: &Limit<'_>, reject: fn(Rejection) -> E) -> E {
+fn timed_out(armed: &Pin<Box<Armed>>, limit: &Limit<'_>) -> Rejection {
     let deadline = armed.sleep.deadline();
     let elapsed = deadline.saturating_duration_since(armed.started);
     if let Limit::Adaptive(timeout) = limit {
@@ -723,10 +813,10 @@ fn timed_out<E>(armed: &Pin<Box<Armed>>, limit: &Limit<'_>, reject: fn(Rejection
         name: name.to_string(),
         after: elapsed,
     });
-    reject(Rejection::Timeout {
+    Rejection::Timeout {
         name: name.clone(),
         elapsed,
-    })
+    }
 }
 
 /// Reload (issue 14): a new duration, in place.

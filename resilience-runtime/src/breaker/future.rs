@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
@@ -88,18 +89,11 @@ where
         // drops the local while unwinding, which counts as a failure: the
         // one place where the call's own panic can be seen (see
         // `cancelled`). This costs the success path nothing.
-        let permit = match this.held.take() {
-            Some((token, started)) => Permit {
-                breaker: this.breaker,
-                token,
-                started,
-            },
-            None => match this.breaker.admit() {
-                Ok(permit) => permit,
-                Err(retry_after) => {
-                    return Poll::Ready(Err((this.reject)(this.breaker.rejection(retry_after))));
-                }
-            },
+        let permit = match permit(this.held, this.breaker) {
+            Ok(permit) => permit,
+            Err(retry_after) => {
+                return Poll::Ready(Err((this.reject)(this.breaker.rejection(retry_after))));
+            }
         };
         // Taken apart and rebuilt rather than inspected in place: `Ok(v)`
         // then moves only `v`, not the whole (possibly large) result.
@@ -118,5 +112,26 @@ where
                 Poll::Pending
             }
         }
+    }
+}
+
+/// The call's permit: the one it holds while it waits, or one taken now
+/// (`Err`: how long the circuit stays open; a word, so the result moves
+/// in registers). Apart from the call's `poll`, which is instantiated for every function
+/// behind a breaker in the user's crate, so that this is compiled once
+/// (issue 23, compile time).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn permit<'a>(
+    held: &mut Option<(Token, u64)>,
+    breaker: &'a CircuitBreaker,
+) -> Result<Permit<'a>, Duration> {
+    match held.take() {
+        Some((token, started)) => Ok(Permit {
+            breaker,
+            token,
+            started,
+        }),
+        None => breaker.admit(),
     }
 }

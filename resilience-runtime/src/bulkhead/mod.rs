@@ -679,38 +679,68 @@ where
         // into the future only if the call is pending: a call ready on its
         // first poll never stores and re-reads it through the future's
         // memory. A panic in the call drops the local, which releases it.
-        let permit = match std::mem::take(this.held) {
-            true => BulkheadPermit {
-                bulkhead: this.acquire.bulkhead,
-            },
-            false => match this.acquire.try_fast() {
-                Some(permit) => permit,
-                None => match ready!(this.acquire.poll_slow(cx)) {
-                    Ok(permit) => permit,
-                    Err(rejection) => return Poll::Ready(Err((this.reject)(rejection))),
-                },
-            },
+        let permit = match ready!(permit(this.held, this.acquire, cx)) {
+            Ok(permit) => permit,
+            Err(rejection) => return Poll::Ready(Err((this.reject)(rejection))),
         };
-        // Released as soon as the call is done, not when the future is
-        // dropped. Taken apart and rebuilt: `Ok(v)` moves only `v`, not
-        // the whole (possibly large) result.
-        match this.call.poll(cx) {
-            Poll::Ready(Ok(value)) => {
-                drop(permit);
-                this.acquire.bulkhead.calls.record(true);
-                Poll::Ready(Ok(value))
-            }
-            Poll::Ready(Err(error)) => {
-                drop(permit);
-                this.acquire.bulkhead.calls.record(false);
-                Poll::Ready(Err(error))
-            }
-            Poll::Pending => {
-                std::mem::forget(permit);
-                *this.held = true;
-                Poll::Pending
-            }
+        let out = this.call.poll(cx);
+        settle(out, permit, this.held)
+    }
+}
+
+/// The permit released as soon as the call is done, not when the future
+/// is dropped, and the call counted; kept while it waits. Generic over
+/// the result alone, not the call: one copy serves every function with
+/// the same result type behind a bulkhead (issue 23, compile time).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn settle<T, E>(
+    out: Poll<Result<T, E>>,
+    permit: BulkheadPermit<'_>,
+    held: &mut bool,
+) -> Poll<Result<T, E>> {
+    let bulkhead = permit.bulkhead;
+    // Taken apart and rebuilt: `Ok(v)` moves only `v`, not the whole
+    // (possibly large) result.
+    match out {
+        Poll::Ready(Ok(value)) => {
+            drop(permit);
+            bulkhead.calls.record(true);
+            Poll::Ready(Ok(value))
         }
+        Poll::Ready(Err(error)) => {
+            drop(permit);
+            bulkhead.calls.record(false);
+            Poll::Ready(Err(error))
+        }
+        Poll::Pending => {
+            std::mem::forget(permit);
+            *held = true;
+            Poll::Pending
+        }
+    }
+}
+
+/// The call's permit: the one it holds while it waits, or one taken now
+/// (queueing for it if the bulkhead is full). Apart from the call's
+/// `poll`, which is instantiated for every function behind a bulkhead in
+/// the user's crate, so that this is compiled once (issue 23, compile
+/// time).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn permit<'a>(
+    held: &mut bool,
+    acquire: &mut Acquirer<'a>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<BulkheadPermit<'a>, Rejection>> {
+    if std::mem::take(held) {
+        return Poll::Ready(Ok(BulkheadPermit {
+            bulkhead: acquire.bulkhead,
+        }));
+    }
+    match acquire.try_fast() {
+        Some(permit) => Poll::Ready(Ok(permit)),
+        None => acquire.poll_slow(cx),
     }
 }
 
