@@ -48,7 +48,7 @@ AREAS=(
     "live|resilience-runtime/src/live.rs|config timeout circuit_breaker retry"
     "deadline|resilience-runtime/src/deadline.rs|deadline timeout"
     "tally|resilience-runtime/src/tally.rs|mutants_registry mutants_retry"
-    "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache"
+    "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache mutants_macro_support"
     "tower|resilience-runtime/src/tower/*.rs|tower tower_orders adaptive_concurrency_tower mutants_tower"
     "dashboard|resilience-runtime/src/dashboard/*.rs|dashboard"
     "adaptive_concurrency|resilience-runtime/src/adaptive_concurrency/*.rs|adaptive_concurrency adaptive_concurrency_config adaptive_concurrency_overload adaptive_concurrency_tower"
