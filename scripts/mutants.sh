@@ -40,7 +40,8 @@ AREAS=(
     "events|resilience-runtime/src/events.rs resilience-runtime/src/health.rs|mutants_events mutants_retry observability allocations"
     "metrics|resilience-runtime/src/metrics.rs|metrics"
     "redis|resilience-runtime/src/redis/mod.rs resilience-runtime/src/redis/rate_limiter.rs resilience-runtime/src/redis/breaker.rs resilience-runtime/src/config/fleet.rs|redis redis_wait redis_config"
-    "config|resilience-runtime/src/config/*.rs|config"
+    # `adaptive_concurrency_config`: an adaptive limiter's tables (config/adaptive.rs).
+    "config|resilience-runtime/src/config/*.rs|config adaptive_concurrency_config"
     "basics|resilience-runtime/src/time.rs resilience-runtime/src/rng.rs resilience-runtime/src/rejection.rs|timeout retry chaos"
     "classify|resilience-runtime/src/classify.rs resilience-runtime/src/http.rs|http_classify regressions_classify"
     # The values a reload changes in place, the deadline scope, per-thread
@@ -48,7 +49,7 @@ AREAS=(
     "live|resilience-runtime/src/live.rs|config timeout circuit_breaker retry"
     "deadline|resilience-runtime/src/deadline.rs|deadline timeout"
     "tally|resilience-runtime/src/tally.rs|mutants_registry mutants_retry"
-    "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache"
+    "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache mutants_macro_support"
     "tower|resilience-runtime/src/tower/*.rs|tower tower_orders adaptive_concurrency_tower mutants_tower"
     "dashboard|resilience-runtime/src/dashboard/*.rs|dashboard"
     "adaptive_concurrency|resilience-runtime/src/adaptive_concurrency/*.rs|adaptive_concurrency adaptive_concurrency_config adaptive_concurrency_overload adaptive_concurrency_tower"

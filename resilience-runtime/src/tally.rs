@@ -184,6 +184,34 @@ mod tests {
     }
 
     #[test]
+    fn counts_stay_exact_while_more_threads_than_lanes_count_at_once() {
+        // Twice as many threads as lanes, all alive and counting at the
+        // same time (a barrier before and after): at least LANES of them
+        // share the last row, and a lane written by two threads, or the
+        // shared row counted with a plain load and store, loses counts.
+        static TALLY: Tally<1> = Tally::new();
+        const THREADS: usize = 2 * LANES;
+        const EACH: u64 = 200_000;
+        let start = std::sync::Barrier::new(THREADS);
+        let done = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    // Claims a lane (or the shared row) before the others
+                    // exit, so none of them takes over an exited lane.
+                    TALLY.add(0);
+                    start.wait();
+                    for _ in 1..EACH {
+                        TALLY.add(0);
+                    }
+                    done.wait();
+                });
+            }
+        });
+        assert_eq!(TALLY.get(0), THREADS as u64 * EACH);
+    }
+
+    #[test]
     fn a_lane_keeps_its_counts_for_the_next_owner() {
         let tally = Tally::<1>::new();
         std::thread::scope(|s| {
