@@ -619,9 +619,6 @@ where
         let this = self.project();
         // The deadline is in force for everything the call polls
         // (`deadline::remaining`, an inner `#[retry]` or timeout).
-        // Taken apart and rebuilt rather than moved whole: `Ok(v)` then
-        // moves only `v`. Moved whole, the result was written in words and
-        // read back in 16-byte chunks, a store-forwarding stall per call.
         //
         // The first poll of a fixed timeout, the common case, on a path of
         // its own: the deadline is "now + duration", the clock read only
@@ -664,6 +661,9 @@ fn settle<T, E>(
     reject: fn(Rejection) -> E,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, E>> {
+    // Taken apart and rebuilt rather than moved whole: `Ok(v)` then moves
+    // only `v`. Moved whole, the result was written in words and read back
+    // in 16-byte chunks, a store-forwarding stall per call.
     match out {
         Poll::Ready(Ok(value)) => {
             entered.finished(limit, true);
