@@ -606,13 +606,16 @@ where
     // line (~25 instructions per call in a three-layer stack).
     //
     // This `poll` is instantiated for every timed function of the
-    // user's crate, and was a fifth of what a five-layer stack made LLVM
-    // build (issue 23, compile time): it now only polls the call, and
-    // what follows is generic over the result alone (`settle`) or not at
-    // all (the timer, a call's first wait). The first poll of a fixed
-    // timeout keeps its own path: merged with the others (one variable
-    // scope matched after the call), it cost 3 instructions per call
-    // more (`scripts/instructions.sh timeout_macro`).
+    // user's crate (issue 23, compile time): what follows a later poll,
+    // or an adaptive timeout's first, is generic over the result alone
+    // (`settle`) or not at all (the timer, a call's first wait). The
+    // first poll of a fixed timeout, the common case, matches the call's
+    // result here: passed to a helper (even one always inlined), the
+    // result went through the stack and the layer around lost that it
+    // was ready, +3 to +6 instructions per call in a three-layer stack
+    // (`scripts/instructions.sh retry_timeout_bulkhead_macro`: 186 with
+    // the helper, 180 here), for 78 more LLVM lines per timed function
+    // (`cargo llvm-lines` on `scripts/compile_cost.sh`'s crate: 146 -> 224).
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -620,14 +623,29 @@ where
         // The deadline is in force for everything the call polls
         // (`deadline::remaining`, an inner `#[retry]` or timeout).
         //
-        // The first poll of a fixed timeout, the common case, on a path of
-        // its own: the deadline is "now + duration", the clock read only
-        // on demand, so a call that answers at once never reads it.
+        // A fixed timeout's first poll: the deadline is "now + duration",
+        // the clock read only on demand, so a call that answers at once
+        // never reads it. Taken apart and rebuilt rather than moved
+        // whole: `Ok(v)` then moves only `v`. Moved whole, the result was
+        // written in words and read back in 16-byte chunks, a
+        // store-forwarding stall per call.
         if let (None, Limit::Fixed(timeout)) = (&**this.armed, &*this.limit) {
             let entered = deadline::enter_lazy_nanos(timeout.duration.get_nanos());
-            let out = this.call.poll(cx);
-            let entered = Entered::Lazy(entered, timeout);
-            return settle(out, entered, this.armed, this.limit, *this.reject, cx);
+            match this.call.poll(cx) {
+                Poll::Ready(Ok(value)) => {
+                    drop(entered);
+                    timeout.calls.record(true);
+                    return Poll::Ready(Ok(value));
+                }
+                Poll::Ready(Err(error)) => {
+                    drop(entered);
+                    timeout.calls.record(false);
+                    return Poll::Ready(Err(error));
+                }
+                Poll::Pending => {}
+            }
+            let rejection = ready!(first_wait(entered, this.armed, this.limit, cx));
+            return Poll::Ready(Err((*this.reject)(rejection)));
         }
         // A call that waits already (its deadline), or an adaptive
         // timeout's first poll (which reads the clock to record the
@@ -636,7 +654,8 @@ where
         let out = this.call.poll(cx);
         settle(
             out,
-            Entered::At(entered, started),
+            entered,
+            started,
             this.armed,
             this.limit,
             *this.reject,
@@ -645,38 +664,38 @@ where
     }
 }
 
-/// What follows a poll of the call: the outer deadline scope put back and
-/// the call counted if it completed, else its timer armed or polled.
-/// Generic over the result alone, not the call: one copy serves every
-/// timed function with the same result type (issue 23, compile time).
-/// Inlined at each of `poll`'s two calls, where `entered`'s variant is
-/// known, so the match on it costs nothing.
+/// What follows a poll of the call that waits already, or of an adaptive
+/// timeout's first: the outer deadline scope put back and the call
+/// counted if it completed (an adaptive timeout records its latency),
+/// else its timer armed or polled. Generic over the result alone, not the
+/// call: one copy serves every timed function with the same result type
+/// (issue 23, compile time).
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline)]
 fn settle<T, E>(
     out: Poll<Result<T, E>>,
-    entered: Entered<'_>,
+    entered: deadline::EnteredAt,
+    started: Instant,
     armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
     limit: &Limit<'_>,
     reject: fn(Rejection) -> E,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, E>> {
-    // Taken apart and rebuilt rather than moved whole: `Ok(v)` then moves
-    // only `v`. Moved whole, the result was written in words and read back
-    // in 16-byte chunks, a store-forwarding stall per call.
     match out {
         Poll::Ready(Ok(value)) => {
-            entered.finished(limit, true);
+            drop(entered);
+            limit.finished(true, started);
             Poll::Ready(Ok(value))
         }
         Poll::Ready(Err(error)) => {
-            entered.finished(limit, false);
+            drop(entered);
+            limit.finished(false, started);
             Poll::Ready(Err(error))
         }
-        Poll::Pending => match wait(entered, armed, limit, cx) {
-            Poll::Ready(rejection) => Poll::Ready(Err(reject(rejection))),
-            Poll::Pending => Poll::Pending,
-        },
+        Poll::Pending => {
+            let rejection = ready!(wait(entered, started, armed, limit, cx));
+            Poll::Ready(Err(reject(rejection)))
+        }
     }
 }
 
@@ -693,45 +712,35 @@ fn enter_at(armed: &Option<Pin<Box<Armed>>>, limit: &Limit<'_>) -> (deadline::En
     (deadline::enter_at(own), started)
 }
 
-/// The deadline scope a call was polled in; its guard puts the outer
-/// scope back (also when the poll unwinds).
-enum Entered<'a> {
-    /// A fixed timeout's first poll ("now + duration", the clock not
-    /// read yet), and the timeout (its counters, its duration).
-    Lazy(deadline::EnteredLazy, &'a Timeout),
-    /// A call that waits already (its deadline), or an adaptive
-    /// timeout's first poll (which reads the clock to record the
-    /// latency); and when the call's clock started.
-    At(deadline::EnteredAt, Instant),
+/// A fixed timeout's call waits for the first time: its timer is made
+/// and polled once. Out of line: the code of a call ready on its first
+/// poll stays small enough for the layers around it to inline.
+#[inline(never)]
+fn first_wait(
+    entered: deadline::EnteredLazy,
+    armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
+    limit: &Limit<'_>,
+    cx: &mut Context<'_>,
+) -> Poll<Rejection> {
+    let scope = entered.exit();
+    // Saturating: `Duration::MAX` is a deadline that never comes. An outer
+    // timeout's deadline, if sooner, is this one's too.
+    let started = scope.start().unwrap_or_else(Instant::now);
+    let deadline = scope
+        .deadline_from(started)
+        .unwrap_or_else(|| time::deadline(started, limit.duration()));
+    ready!(arm(armed, deadline, started, cx));
+    let armed = armed.as_ref().expect("armed just now");
+    Poll::Ready(timed_out(armed, limit))
 }
 
-impl Entered<'_> {
-    /// The call completed: the outer scope back, the call counted (an
-    /// adaptive timeout records its latency).
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    #[cfg_attr(debug_assertions, inline)]
-    fn finished(self, limit: &Limit<'_>, ok: bool) {
-        match self {
-            Entered::Lazy(entered, timeout) => {
-                drop(entered);
-                timeout.calls.record(ok);
-            }
-            Entered::At(entered, started) => {
-                drop(entered);
-                limit.finished(ok, started);
-            }
-        }
-    }
-}
-
-/// The call waits: on its first wait its timer is made (what the scope
-/// held is read only then), later the timer is polled. Ready with the
-/// rejection once the timer fired. Out of line: the code of a call ready
-/// on its first poll stays small enough for the layers around it to
-/// inline.
+/// A call that waits already has its timer polled; an adaptive timeout's
+/// call waiting for the first time has its timer made. Out of line, as
+/// [`first_wait`].
 #[inline(never)]
 fn wait(
-    entered: Entered<'_>,
+    entered: deadline::EnteredAt,
+    started: Instant,
     armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
     limit: &Limit<'_>,
     cx: &mut Context<'_>,
@@ -741,35 +750,15 @@ fn wait(
         ready!(armed.as_mut().project().sleep.poll(cx));
         return Poll::Ready(timed_out(armed, limit));
     }
-    let (started, deadline) = match entered {
-        Entered::Lazy(entered, timeout) => first_wait(entered, timeout.duration()),
-        // An adaptive timeout's first wait: its scope held its own
-        // deadline, or an outer one that comes sooner.
-        Entered::At(entered, started) => {
-            let scope = entered.exit();
-            let deadline = scope
-                .deadline_from(started)
-                .unwrap_or_else(|| time::deadline(started, limit.duration()));
-            (started, deadline)
-        }
-    };
+    // An adaptive timeout's first wait: its scope held its own deadline,
+    // or an outer one that comes sooner.
+    let scope = entered.exit();
+    let deadline = scope
+        .deadline_from(started)
+        .unwrap_or_else(|| time::deadline(started, limit.duration()));
     ready!(arm(armed, deadline, started, cx));
     let armed = armed.as_ref().expect("armed just now");
     Poll::Ready(timed_out(armed, limit))
-}
-
-/// When the clock of a fixed timeout whose call first waits started, and
-/// its deadline. Out of line, as [`arm`].
-#[inline(never)]
-fn first_wait(entered: deadline::EnteredLazy, duration: Duration) -> (Instant, Instant) {
-    let scope = entered.exit();
-    // Saturating: `Duration::MAX` is a deadline that never comes. An outer
-    // timeout's deadline, if sooner, is this one's too.
-    let start = scope.start().unwrap_or_else(Instant::now);
-    let deadline = scope
-        .deadline_from(start)
-        .unwrap_or_else(|| time::deadline(start, duration));
-    (start, deadline)
 }
 
 /// Makes the timer of a call that waits, and polls it once. Out of line:
