@@ -193,3 +193,63 @@ max = 8
     window_of_ten(&gradient, 20).await;
     assert_eq!(gradient.snapshot().limit, 6);
 }
+
+/// A table that changes `algorithm` drops the instance's tuning of the
+/// old one, which the new one refuses (`backoff_ratio`, `slow_call`:
+/// Aimd's; `smoothing`: Gradient2's; `tolerance`: not Vegas'), and keeps
+/// what the new one uses too.
+#[tokio::test(start_paused = true)]
+async fn a_change_of_algorithm_drops_only_the_tuning_the_new_one_refuses() {
+    let _serial = SERIAL.lock().await;
+    let window = Duration::from_millis(50);
+    let aimd = registry::get_or_register("cfg-switch-aimd", || {
+        AdaptiveConcurrency::named("cfg-switch-aimd", LimitAlgorithm::Aimd)
+            .backoff_ratio(0.5)
+            .slow_call(Duration::from_millis(10))
+    });
+    let slow_only = registry::get_or_register("cfg-switch-slow-call", || {
+        AdaptiveConcurrency::named("cfg-switch-slow-call", LimitAlgorithm::Aimd)
+            .slow_call(Duration::from_millis(10))
+    });
+    let to_vegas = registry::get_or_register("cfg-switch-to-vegas", || {
+        AdaptiveConcurrency::named("cfg-switch-to-vegas", LimitAlgorithm::Aimd).tolerance(1.1)
+    });
+    let smooth = registry::get_or_register("cfg-switch-smoothing", || {
+        AdaptiveConcurrency::named("cfg-switch-smoothing", LimitAlgorithm::Gradient2).smoothing(1.0)
+    });
+    let tolerant = registry::get_or_register("cfg-switch-tolerance", || {
+        AdaptiveConcurrency::named("cfg-switch-tolerance", LimitAlgorithm::Gradient2)
+            .initial(4)
+            .tolerance(1.1)
+            .window(window)
+    });
+    toml(
+        r#"
+[adaptive_concurrency.cfg-switch-aimd]
+algorithm = "gradient2"
+[adaptive_concurrency.cfg-switch-slow-call]
+algorithm = "vegas"
+[adaptive_concurrency.cfg-switch-to-vegas]
+algorithm = "vegas"
+[adaptive_concurrency.cfg-switch-smoothing]
+algorithm = "aimd"
+[adaptive_concurrency.cfg-switch-tolerance]
+algorithm = "aimd"
+max = 8
+"#,
+    )
+    .apply()
+    .unwrap_or_else(|e| panic!("a change of algorithm alone is accepted: {e}"));
+    assert_eq!(aimd.algorithm(), LimitAlgorithm::Gradient2);
+    assert_eq!(slow_only.algorithm(), LimitAlgorithm::Vegas);
+    assert_eq!(to_vegas.algorithm(), LimitAlgorithm::Vegas);
+    assert_eq!(smooth.algorithm(), LimitAlgorithm::Aimd);
+    assert_eq!(tolerant.algorithm(), LimitAlgorithm::Aimd);
+
+    // Aimd uses a tolerance too: the builder's 1.1 is kept, so a window a
+    // quarter slower than the first backs off (the default 1.5 would
+    // keep the limit at 4).
+    window_of_ten(&tolerant, 20).await;
+    window_of_ten(&tolerant, 25).await;
+    assert_eq!(tolerant.snapshot().limit, 3, "backed off by 0.9");
+}
