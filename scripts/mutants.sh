@@ -41,7 +41,7 @@ AREAS=(
     "metrics|resilience-runtime/src/metrics.rs|metrics"
     "redis|resilience-runtime/src/redis/mod.rs resilience-runtime/src/redis/rate_limiter.rs resilience-runtime/src/redis/breaker.rs resilience-runtime/src/config/fleet.rs|redis redis_wait redis_config"
     # `adaptive_concurrency_config`: an adaptive limiter's tables (config/adaptive.rs).
-    "config|resilience-runtime/src/config/*.rs|config adaptive_concurrency_config"
+    "config|resilience-runtime/src/config/*.rs|config adaptive_concurrency_config mutants_config"
     "basics|resilience-runtime/src/time.rs resilience-runtime/src/rng.rs resilience-runtime/src/rejection.rs|timeout retry chaos"
     "classify|resilience-runtime/src/classify.rs resilience-runtime/src/http.rs|http_classify regressions_classify"
     # The values a reload changes in place, the deadline scope, per-thread

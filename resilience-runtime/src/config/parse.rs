@@ -250,6 +250,102 @@ mod tests {
         assert_eq!(line_of("a\nb\nc", 4), 3);
     }
 
+    /// The value a one-key table gives its option, or the sentence of
+    /// its first problem.
+    fn read(layer: &str, line: &str) -> Result<Value, String> {
+        let (config, problems) = from_toml(&format!("[{layer}.p]\n{line}\n"));
+        match problems.first() {
+            Some(problem) => Err(problem.message.clone()),
+            None => Ok(config.tables[0].entries[0].value.clone()),
+        }
+    }
+
+    #[test]
+    fn each_kind_reads_what_toml_writes_for_it() {
+        // A number may be written whole.
+        assert_eq!(
+            read("circuit_breaker", "failure_rate = 1"),
+            Ok(Value::Number(1.0))
+        );
+        // A window is a number of calls or a duration.
+        assert_eq!(read("retry", "idempotent = true"), Ok(Value::Switch(true)));
+        assert_eq!(
+            read("circuit_breaker", "window = 100"),
+            Ok(Value::Count(100))
+        );
+        assert_eq!(
+            read("circuit_breaker", "window = \"10s\""),
+            Ok(Value::Duration(std::time::Duration::from_secs(10)))
+        );
+    }
+
+    #[test]
+    fn each_mistake_gets_its_own_sentence() {
+        let wrong = |layer: &str, line: &str| read(layer, line).unwrap_err();
+        let fraction = wrong("retry", "max_attempts = 2.5");
+        assert!(
+            fraction.contains("`2.5` is not one; write e.g."),
+            "{fraction}"
+        );
+        let unitless = wrong("timeout", "duration = 5");
+        assert!(
+            unitless.contains(
+                "`5` has no unit; write the number and its unit in quotes, e.g. `duration = \"5ms\"`"
+            ),
+            "{unitless}"
+        );
+        assert_eq!(
+            wrong("circuit_breaker", "window = 5000000000"),
+            "`window` holds at most 4294967295 calls"
+        );
+        assert_eq!(
+            wrong("circuit_breaker", "window = true"),
+            "`window` is a number of calls (`window = 100`: the last 100 calls) or a duration (`window = \"10s\"`: the calls of the last 10 s)"
+        );
+        let unknown_unit = wrong("circuit_breaker", "window = \"10 parsecs\"");
+        assert!(!unknown_unit.contains("number of calls"), "{unknown_unit}");
+        assert!(
+            wrong("retry", "max_attempts = \"3\"")
+                .ends_with("write `max_attempts = 3`, without quotes")
+        );
+        let word = wrong("retry", "max_attempts = \"three\"");
+        assert!(word.contains(", not a string: write e.g."), "{word}");
+        // A count is at most its option's largest.
+        assert_eq!(
+            read("retry", "max_attempts = 4294967295"),
+            Ok(Value::Count(u64::from(u32::MAX)))
+        );
+        assert_eq!(
+            wrong("retry", "max_attempts = 4294967296"),
+            "`max_attempts = 4294967296` is too large: `max_attempts` is at most 4294967295"
+        );
+        assert!(
+            wrong("retry", "idempotent = \"true\"")
+                .ends_with("write `idempotent = true`, without quotes")
+        );
+        let yes = wrong("retry", "idempotent = \"yes\"");
+        assert!(yes.contains(", not a string: write e.g."), "{yes}");
+        // `adaptive` is a word only where the option takes it.
+        let adaptive = wrong("timeout", "duration = \"adaptive\"");
+        assert!(adaptive.contains("adaptive"), "{adaptive}");
+        assert_eq!(
+            wrong("retry", "max_attempts = -3"),
+            "`max_attempts` cannot be negative: write e.g. `max_attempts = 3`"
+        );
+        assert_eq!(
+            read("circuit_breaker", "failure_rate = -1"),
+            Ok(Value::Number(-1.0)),
+            "read as written; the rule refuses it later"
+        );
+        let integer = wrong("retry", "jitter = 3");
+        assert!(
+            integer.contains(", not an integer: write e.g."),
+            "{integer}"
+        );
+        let bare = wrong("retry", "jitter = true");
+        assert!(bare.ends_with(": write `jitter = \"full\"`"), "{bare}");
+    }
+
     #[test]
     fn names_with_dots_are_quoted_in_paths() {
         assert_eq!(key_path("retry", "pay-1", Some("base")), "retry.pay-1.base");

@@ -1,0 +1,208 @@
+//! What `resilience::config` tells a user about a configuration (issue
+//! 22): how a problem prints, which instance's attribute a table is
+//! checked against, the warning for a table that names no instance but
+//! one close to it, and the environment of the process itself.
+#![cfg(feature = "config")]
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use resilience::config::Config;
+use resilience::{Bulkhead, Retry, RetryPolicy, registry};
+
+/// The configuration in force is the process's: one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[test]
+fn a_problem_prints_its_path_where_it_came_from_and_the_fix() {
+    let one = Config::from_toml("[retry.print]\n\nmax_attempts = 0\n").unwrap_err();
+    assert_eq!(
+        one.to_string(),
+        "1 problem in the configuration:\n  retry.print.max_attempts (line 3): `max_attempts` counts every call, the first included, so it must be at least 1 (1 means no retry)"
+    );
+    let two = Config::from_vars([
+        ("RESILIENCE_RETRY__PRINT__BASE".to_owned(), "2x".to_owned()),
+        (
+            "RESILIENCE_RETRY__PRINT__MAX_DELAY".to_owned(),
+            "3y".to_owned(),
+        ),
+    ])
+    .unwrap_err();
+    let text = two.to_string();
+    assert!(
+        text.starts_with("2 problems in the configuration:\n  retry.PRINT."),
+        "{text}"
+    );
+    for (key, variable, value) in [
+        ("base", "RESILIENCE_RETRY__PRINT__BASE", "2x"),
+        ("max_delay", "RESILIENCE_RETRY__PRINT__MAX_DELAY", "3y"),
+    ] {
+        let unit = &value[1..];
+        assert!(
+            text.contains(&format!(
+                "\n  retry.PRINT.{key} (from {variable}): `{unit}` in `{value}` is not a unit of time"
+            )),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_configuration_without_values_is_empty() {
+    assert!(Config::default().is_empty());
+    assert!(Config::from_toml("[retry.empty]\n").unwrap().is_empty());
+    assert!(
+        !Config::from_toml("[retry.empty]\nmax_attempts = 2\n")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A table is checked against the attribute of the instance it names,
+/// not of another instance of the layer, nor of another layer's instance
+/// of that name; a table that names no instance is checked on its own.
+#[test]
+fn a_table_is_checked_against_the_instance_it_names() {
+    let _serial = serial();
+    let policy = |base| RetryPolicy::new().base(Duration::from_millis(base));
+    registry::get_or_register("mc-fast", || Retry::named("mc-fast", policy(100)));
+    registry::get_or_register("mc-slow", || Retry::named("mc-slow", policy(1000)));
+    // A bulkhead of the same name as the slow retry: not a retry's base.
+    registry::get_or_register("mc-other", || Bulkhead::named("mc-other", 2));
+
+    let cap = |name: &str| Config::from_toml(&format!("[retry.{name}]\nmax_delay = \"500ms\"\n"));
+    assert!(
+        cap("mc-fast").is_ok(),
+        "500 ms is above mc-fast's 100 ms base"
+    );
+    let slow = cap("mc-slow").unwrap_err();
+    assert_eq!(slow.problems().len(), 1, "{slow}");
+    assert_eq!(slow.problems()[0].path, "retry.mc-slow.max_delay");
+    assert!(
+        slow.problems()[0]
+            .message
+            .contains("`max_delay` is below `base`"),
+        "{slow}"
+    );
+    assert!(cap("mc-other").is_ok(), "no retry is named mc-other");
+    // Named by no instance: its own rules still hold.
+    let alone = Config::from_toml("[retry.mc-nobody]\nmax_attempts = 0\n").unwrap_err();
+    assert_eq!(alone.problems()[0].path, "retry.mc-nobody.max_attempts");
+}
+
+/// A variable's name matches every instance whose name normalises to it
+/// (`MC_TWIN`: `mc-twin` and `mc_twin`); its problem is reported once.
+#[test]
+fn a_problem_of_a_table_matching_two_instances_is_reported_once() {
+    let _serial = serial();
+    registry::get_or_register("mc-twin", || Retry::named("mc-twin", RetryPolicy::new()));
+    registry::get_or_register("mc_twin", || Retry::named("mc_twin", RetryPolicy::new()));
+    let error = Config::from_vars([(
+        "RESILIENCE_RETRY__MC_TWIN__MAX_ATTEMPTS".to_owned(),
+        "0".to_owned(),
+    )])
+    .unwrap_err();
+    assert_eq!(error.problems().len(), 1, "{error}");
+    assert_eq!(
+        error.problems()[0].variable.as_deref(),
+        Some("RESILIENCE_RETRY__MC_TWIN__MAX_ATTEMPTS")
+    );
+}
+
+/// The warnings `apply` writes through `tracing`.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() == tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0.lock().unwrap().push(message.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn warnings_of_applying(text: &str) -> Vec<String> {
+    let warnings = Warnings::default();
+    let config = Config::from_toml(text).unwrap();
+    tracing::subscriber::with_default(warnings.clone(), || config.apply().unwrap());
+    Config::default().apply().unwrap();
+    warnings.0.lock().unwrap().clone()
+}
+
+/// A table for an instance that does not exist yet is kept for when it
+/// is created; if its name is close to an instance of the same layer, a
+/// warning names that one (a typo in the file is the likelier cause).
+#[test]
+fn a_table_naming_no_instance_warns_of_a_close_name() {
+    let _serial = serial();
+    registry::get_or_register("mc-payments", || {
+        Retry::named("mc-payments", RetryPolicy::new())
+    });
+    registry::get_or_register("mc-ledger", || Bulkhead::named("mc-ledger", 2));
+
+    assert_eq!(
+        warnings_of_applying("[retry.mc-paymnets]\nmax_attempts = 2\n"),
+        [
+            "resilience: no retry instance is named `mc-paymnets` yet (did you mean `mc-payments`?); its table will govern it once created"
+        ]
+    );
+    // The instance exists: nothing to warn of.
+    assert_eq!(
+        warnings_of_applying("[retry.mc-payments]\nmax_attempts = 2\n"),
+        Vec::<String>::new()
+    );
+    // Close only to another layer's instance: not that one.
+    assert_eq!(
+        warnings_of_applying("[retry.mc-ledgre]\nmax_attempts = 2\n"),
+        Vec::<String>::new()
+    );
+}
+
+/// `Config::from_env` reads the process's own environment: checked in a
+/// child process of this test binary, started with the variables set
+/// (setting them in this process would race the other tests' threads).
+#[test]
+fn the_environment_of_the_process_is_read() {
+    const VARIABLE: &str = "RESILIENCE_RETRY__MC_ENV__BASE";
+    if let Ok(value) = std::env::var(VARIABLE) {
+        // The child: one variable, read and checked.
+        let error = Config::from_env().unwrap_err();
+        assert_eq!(error.problems().len(), 1, "{error}");
+        assert_eq!(error.problems()[0].variable.as_deref(), Some(VARIABLE));
+        assert_eq!(value, "2x");
+        return;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_environment_of_the_process_is_read",
+            "--test-threads=1",
+        ])
+        .env(VARIABLE, "2x")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child's checks failed: {status}");
+}
