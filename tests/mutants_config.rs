@@ -7,8 +7,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use resilience::breaker::WindowSize;
 use resilience::config::Config;
-use resilience::{Bulkhead, Retry, RetryPolicy, registry};
+use resilience::{
+    AdaptiveConcurrency, BreakerPolicy, Bulkhead, CircuitBreaker, LimitAlgorithm, Retry,
+    RetryPolicy, registry,
+};
 
 /// The configuration in force is the process's: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -89,7 +93,21 @@ fn a_table_is_checked_against_the_instance_it_names() {
         "{slow}"
     );
     assert!(cap("mc-other").is_ok(), "no retry is named mc-other");
-    // Named by no instance: its own rules still hold.
+    // Named by no instance: what its attribute will give (a timeout's
+    // duration, a limiter's rate) is not asked of it, its own rules still
+    // hold.
+    for table in [
+        "[timeout.mc-nobody]\n",
+        "[rate_limiter.mc-nobody]\nburst = 5\n",
+        "[bulkhead.mc-nobody]\nmax_wait = \"1s\"\n",
+        "[retry.mc-nobody]\n",
+        "[circuit_breaker.mc-nobody]\nopen_for = \"1s\"\n",
+        "[adaptive_concurrency.mc-nobody]\nmax = 10\n",
+    ] {
+        if let Err(error) = Config::from_toml(table) {
+            panic!("{table}: {error}");
+        }
+    }
     let alone = Config::from_toml("[retry.mc-nobody]\nmax_attempts = 0\n").unwrap_err();
     assert_eq!(alone.problems()[0].path, "retry.mc-nobody.max_attempts");
 }
@@ -111,6 +129,116 @@ fn a_problem_of_a_table_matching_two_instances_is_reported_once() {
         error.problems()[0].variable.as_deref(),
         Some("RESILIENCE_RETRY__MC_TWIN__MAX_ATTEMPTS")
     );
+}
+
+/// An adaptive limiter's table is checked against its algorithm.
+#[test]
+fn an_adaptive_limiters_table_is_checked_against_its_algorithm() {
+    let _serial = serial();
+    registry::get_or_register("mc-vegas", || {
+        AdaptiveConcurrency::named("mc-vegas", LimitAlgorithm::Vegas)
+    });
+    let error =
+        Config::from_toml("[adaptive_concurrency.mc-vegas]\ntolerance = 1.2\n").unwrap_err();
+    assert!(
+        error.problems()[0]
+            .message
+            .contains("tunes `algorithm = \"gradient2\"` and `\"aimd\"` only"),
+        "{error}"
+    );
+    assert!(Config::from_toml("[adaptive_concurrency.mc-gradient]\ntolerance = 1.2\n").is_ok());
+}
+
+/// A breaker's table chooses its trip rule only by writing one (for a
+/// breaker created after it): a written `failure_threshold` drops the
+/// attribute's rate options, written rate options drop its
+/// `failure_threshold`, and a table that writes neither keeps the
+/// attribute's rule.
+#[test]
+fn a_breakers_table_keeps_its_trip_rule_unless_it_writes_another() {
+    let _serial = serial();
+    let consecutive = registry::get_or_register("mc-consecutive", || {
+        CircuitBreaker::named("mc-consecutive", BreakerPolicy::new().failure_threshold(3))
+    });
+    let rate = registry::get_or_register("mc-rate", || {
+        CircuitBreaker::named(
+            "mc-rate",
+            BreakerPolicy::new()
+                .failure_rate(0.5, WindowSize::Calls(10))
+                .min_calls(4),
+        )
+    });
+    let apply = |text: &str| Config::from_toml(text).unwrap().apply().unwrap();
+
+    apply(
+        "[circuit_breaker.mc-consecutive]\nopen_for = \"5s\"\n[circuit_breaker.mc-rate]\nopen_for = \"5s\"\n",
+    );
+    assert_eq!(consecutive.policy().get_open_for(), Duration::from_secs(5));
+    assert_eq!(consecutive.policy().get_failure_threshold(), Some(3));
+    assert_eq!(rate.policy().get_open_for(), Duration::from_secs(5));
+    assert_eq!(rate.policy().get_failure_threshold(), None);
+    assert_eq!(rate.policy().get_min_calls(), Some(4));
+
+    // A running breaker keeps its rule; one created later takes the
+    // file's.
+    let refused = Config::from_toml("[circuit_breaker.mc-rate]\nfailure_threshold = 2\n")
+        .unwrap()
+        .apply()
+        .unwrap_err();
+    assert_eq!(
+        refused.problems()[0].path,
+        "circuit_breaker.mc-rate.failure_threshold"
+    );
+    assert!(
+        refused.problems()[0]
+            .message
+            .starts_with("a running breaker keeps its trip rule and window"),
+        "{refused}"
+    );
+    assert_eq!(rate.policy().get_min_calls(), Some(4), "nothing changed");
+    apply(
+        "[circuit_breaker.mc-later-rate]\nfailure_threshold = 2\n[circuit_breaker.mc-later-consecutive]\nfailure_rate = 0.25\nmin_calls = 8\n",
+    );
+    let rate = registry::get_or_register("mc-later-rate", || {
+        CircuitBreaker::named(
+            "mc-later-rate",
+            BreakerPolicy::new()
+                .failure_rate(0.5, WindowSize::Calls(10))
+                .min_calls(4),
+        )
+    });
+    assert_eq!(rate.policy().get_failure_threshold(), Some(2));
+    assert_eq!(rate.policy().get_min_calls(), None, "the rate rule dropped");
+    let consecutive = registry::get_or_register("mc-later-consecutive", || {
+        CircuitBreaker::named(
+            "mc-later-consecutive",
+            BreakerPolicy::new().failure_threshold(3),
+        )
+    });
+    assert_eq!(consecutive.policy().get_failure_threshold(), None);
+    assert_eq!(consecutive.policy().get_min_calls(), Some(8));
+    Config::default().apply().unwrap();
+}
+
+/// A function is code: a file cannot name one, and the options a file
+/// may set do not list them.
+#[test]
+fn a_file_cannot_set_a_function() {
+    let error =
+        Config::from_toml("[circuit_breaker.mc-code]\nfailure_if = \"is_bad\"\n").unwrap_err();
+    assert!(
+        error.problems()[0]
+            .message
+            .starts_with("`failure_if` names a function, which is code: set it in the attribute"),
+        "{error}"
+    );
+    let unknown = Config::from_toml("[circuit_breaker.mc-code]\nzzzzzzzzzz = 1\n").unwrap_err();
+    let listed = &unknown.problems()[0].message;
+    assert!(
+        listed.contains("the options are failure_threshold, "),
+        "{listed}"
+    );
+    assert!(!listed.contains("failure_if"), "{listed}");
 }
 
 /// The warnings `apply` writes through `tracing`.
