@@ -10,8 +10,8 @@ use std::time::Duration;
 use resilience::breaker::WindowSize;
 use resilience::config::Config;
 use resilience::{
-    AdaptiveConcurrency, BreakerPolicy, Bulkhead, CircuitBreaker, LimitAlgorithm, Retry,
-    RetryPolicy, registry,
+    AdaptiveConcurrency, BreakerPolicy, Bulkhead, CircuitBreaker, LimitAlgorithm, RateLimiter,
+    Retry, RetryPolicy, registry,
 };
 
 /// The configuration in force is the process's: one test at a time.
@@ -129,6 +129,30 @@ fn a_problem_of_a_table_matching_two_instances_is_reported_once() {
         error.problems()[0].variable.as_deref(),
         Some("RESILIENCE_RETRY__MC_TWIN__MAX_ATTEMPTS")
     );
+}
+
+/// A bulkhead or limiter created after a table that leaves `max_wait`
+/// unwritten keeps its own, from its builder.
+#[test]
+fn an_instance_created_after_a_table_keeps_what_the_table_does_not_write() {
+    let _serial = serial();
+    Config::from_toml(
+        "[bulkhead.mc-waits]\nmax_concurrent = 8\n[rate_limiter.mc-waits]\nburst = 5\n",
+    )
+    .unwrap()
+    .apply()
+    .unwrap();
+    let wait = Duration::from_millis(50);
+    let pool =
+        registry::get_or_register("mc-waits", || Bulkhead::named("mc-waits", 2).max_wait(wait));
+    let limiter = registry::get_or_register("mc-waits", || {
+        RateLimiter::named("mc-waits", 10, Duration::from_secs(1)).max_wait(wait)
+    });
+    assert_eq!(pool.max_concurrent(), 8, "the table's");
+    assert_eq!(pool.get_max_wait(), wait, "the builder's");
+    assert_eq!(limiter.get_burst(), 5, "the table's");
+    assert_eq!(limiter.get_max_wait(), wait, "the builder's");
+    Config::default().apply().unwrap();
 }
 
 /// An adaptive limiter's table is checked against its algorithm.
