@@ -256,6 +256,16 @@ fn a_file_cannot_set_a_function() {
             .starts_with("`failure_if` names a function, which is code: set it in the attribute"),
         "{error}"
     );
+    let priority = Config::from_toml("[adaptive_concurrency.mc-code]\npriority = 3\n").unwrap_err();
+    assert_eq!(
+        priority.problems()[0].message,
+        "`priority` is an expression over the call's arguments, which is code: set it in the attribute, e.g. `#[adaptive_concurrency(priority = req.priority)]`"
+    );
+    let adaptive = Config::from_toml("[timeout.mc-code]\nadaptive = true\n").unwrap_err();
+    assert_eq!(
+        adaptive.problems()[0].message,
+        "`adaptive` chooses the kind of instance the attribute builds: set it in the attribute"
+    );
     let unknown = Config::from_toml("[circuit_breaker.mc-code]\nzzzzzzzzzz = 1\n").unwrap_err();
     let listed = &unknown.problems()[0].message;
     assert!(

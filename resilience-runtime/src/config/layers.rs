@@ -122,6 +122,9 @@ impl Layer {
                     "`{key}` names a function, which is code: set it in the attribute, e.g. `#[{layer}({})]`",
                     spec.kind.example(key).trim_matches('`')
                 ),
+                schema::Kind::Expr => format!(
+                    "`{key}` is an expression over the call's arguments, which is code: set it in the attribute, e.g. `#[{layer}({key} = req.{key})]`"
+                ),
                 _ => format!(
                     "`{key}` chooses the kind of instance the attribute builds: set it in the attribute"
                 ),
@@ -569,6 +572,29 @@ mod tests {
         assert_eq!(
             Layer::Retry.spec("max_attempts").unwrap().key,
             "max_attempts"
+        );
+    }
+
+    /// What `problems` filters relies on: the settings of no instance
+    /// (each layer's defaults) break only rules of the table as a whole
+    /// (a required option), never one of an option; an instance's own
+    /// settings break none (its attribute and builder check them).
+    #[test]
+    fn the_defaults_break_only_whole_table_rules() {
+        let keyed = |problems: Vec<schema::Problem>| -> Vec<&'static str> {
+            problems.iter().filter_map(|p| p.key).collect()
+        };
+        assert_eq!(
+            keyed(circuit_breaker::Settings::default().problems()),
+            [""; 0]
+        );
+        assert_eq!(keyed(retry::Settings::default().problems()), [""; 0]);
+        assert_eq!(keyed(bulkhead::Settings::default().problems()), [""; 0]);
+        assert_eq!(keyed(rate_limiter::Settings::default().problems()), [""; 0]);
+        assert_eq!(keyed(timeout::Settings::default().problems()), [""; 0]);
+        assert_eq!(
+            keyed(adaptive_concurrency::Settings::default().problems()),
+            [""; 0]
         );
     }
 }
