@@ -168,3 +168,104 @@ fn run(path: &Path, events: &Receiver<notify::Result<notify::Event>>, counts: &C
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// A file of its own in a directory of its own.
+    fn file(test: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("resilience-watch-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("resilience.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn changed(path: &Path) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(notify::EventKind::Any).add_path(path.to_path_buf()))
+    }
+
+    /// Waits, boundedly, until `done`.
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `run` on its own thread, on `events`; a `Watcher` over it.
+    fn watching(path: &Path, events: Receiver<notify::Result<notify::Event>>) -> Watcher {
+        let counts = Arc::new(Counts::default());
+        let thread = std::thread::spawn({
+            let (path, counts) = (path.to_path_buf(), Arc::clone(&counts));
+            move || run(&path, &events, &counts)
+        });
+        Watcher {
+            watcher: None,
+            thread: Some(thread),
+            counts,
+        }
+    }
+
+    /// The events of one save, however many, are one reload; each
+    /// change is counted once, applied or refused.
+    #[test]
+    fn a_save_is_one_reload_and_each_change_counts_once() {
+        let path = file("counts", "");
+        let (sender, events) = channel();
+        // One save's events, all there before the watcher reads the first.
+        for _ in 0..5 {
+            sender.send(changed(&path)).unwrap();
+        }
+        let watcher = watching(&path, events);
+        wait_for("the reload", || watcher.reloads() >= 1);
+        sender.send(changed(&path)).unwrap();
+        wait_for("the second reload", || watcher.reloads() >= 2);
+
+        std::fs::write(&path, "[retry.watch-unit]\nmax_attempts = 0\n").unwrap();
+        sender.send(changed(&path)).unwrap();
+        wait_for("the refusal", || watcher.refused() >= 1);
+        sender.send(changed(&path)).unwrap();
+        wait_for("the second refusal", || watcher.refused() >= 2);
+        drop(sender);
+        let (reloads, refused) = (watcher.reloads(), watcher.refused());
+        drop(watcher);
+        assert_eq!((reloads, refused), (2, 2));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// Dropping the watcher waits for its thread: nothing of it runs
+    /// after the drop.
+    #[test]
+    fn dropping_the_watcher_waits_for_its_thread() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let watcher = Watcher {
+            watcher: None,
+            thread: Some(std::thread::spawn({
+                let finished = Arc::clone(&finished);
+                move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    finished.store(true, Ordering::Release);
+                }
+            })),
+            counts: Arc::default(),
+        };
+        drop(watcher);
+        assert!(finished.load(Ordering::Acquire));
+    }
+
+    /// A bare file name is watched in the current directory.
+    #[test]
+    fn a_bare_file_name_is_watched_in_the_current_directory() {
+        let name = format!("resilience-watch-bare-{}.toml", std::process::id());
+        std::fs::write(&name, "").unwrap();
+        let watched = watch(&name);
+        std::fs::remove_file(&name).unwrap();
+        assert!(watched.is_ok(), "{:?}", watched.err());
+    }
+}
