@@ -440,6 +440,37 @@ mod tests {
         e.set_limit(4);
         assert!(e.try_acquire(0));
     }
+
+    /// A low waiter held back by the share does not hold back a newcomer
+    /// of higher priority, for which there is room: it is admitted at
+    /// once, not queued behind (nor ahead of) the low one.
+    #[test]
+    fn a_waiter_held_back_by_the_share_does_not_hold_back_a_higher_newcomer() {
+        let e = Engine::new(4, 512);
+        for _ in 0..4 {
+            assert!(e.try_acquire(0));
+        }
+        let high = queued(e.acquire_or_enqueue(1, Waker::noop(), usize::MAX));
+        e.release();
+        assert_eq!(high.status(), Status::Granted);
+        e.release();
+        e.release();
+        // 2 of 4 in flight (1 low, 1 high): a low call waits for the share.
+        let low = queued(e.acquire_or_enqueue(0, Waker::noop(), usize::MAX));
+        assert!(matches!(
+            e.acquire_or_enqueue(2, Waker::noop(), usize::MAX),
+            Admit::Acquired
+        ));
+        assert_eq!(e.in_flight(), 3);
+        assert!(
+            matches!(
+                e.acquire_or_enqueue(0, Waker::noop(), usize::MAX),
+                Admit::Queued { .. }
+            ),
+            "a low newcomer queues behind the low waiter"
+        );
+        assert_eq!(low.status(), Status::Waiting);
+    }
 }
 
 #[cfg(all(test, resilience_loom))]
