@@ -441,6 +441,24 @@ mod tests {
         assert!(e.try_acquire(0));
     }
 
+    /// With no queue (`max_queue` 0) a call at the limit is refused and
+    /// leaves the count as it was: the call in flight still counted, and
+    /// its end makes room for the next.
+    #[test]
+    fn a_call_refused_without_a_queue_leaves_the_count_alone() {
+        let e = Engine::new(1, 1024);
+        assert!(e.try_acquire(0));
+        assert!(matches!(
+            e.acquire_or_enqueue(0, Waker::noop(), 0),
+            Admit::Full
+        ));
+        assert_eq!(e.in_flight(), 1);
+        assert!(!e.try_acquire(0));
+        e.release();
+        assert_eq!(e.in_flight(), 0);
+        assert!(e.try_acquire(0));
+    }
+
     /// A low waiter held back by the share does not hold back a newcomer
     /// of higher priority, for which there is room: it is admitted at
     /// once, not queued behind (nor ahead of) the low one.
