@@ -441,6 +441,32 @@ mod tests {
         assert!(e.try_acquire(0));
     }
 
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A waiter polled again by another task (another waker) is woken
+    /// there when its place comes, not where it first waited.
+    #[test]
+    fn a_grant_wakes_the_waker_of_the_last_poll() {
+        let first = std::sync::Arc::new(Count(0.into()));
+        let last = std::sync::Arc::new(Count(0.into()));
+        let (first_waker, last_waker) = (Waker::from(first.clone()), Waker::from(last.clone()));
+        let e = Engine::new(1, 1024);
+        assert!(e.try_acquire(0));
+        let ticket = queued(e.acquire_or_enqueue(0, &first_waker, usize::MAX));
+        assert_eq!(e.poll_ticket(&ticket, &last_waker), Status::Waiting);
+        e.release();
+        assert_eq!(e.poll_ticket(&ticket, &last_waker), Status::Granted);
+        let woken = |c: &Count| c.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((woken(&first), woken(&last)), (0, 1));
+    }
+
     /// With no queue (`max_queue` 0) a call at the limit is refused and
     /// leaves the count as it was: the call in flight still counted, and
     /// its end makes room for the next.
