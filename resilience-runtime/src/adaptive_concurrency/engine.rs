@@ -441,6 +441,30 @@ mod tests {
         assert!(e.try_acquire(0));
     }
 
+    /// A new window starts with the contention of the waiters still
+    /// queued: while a priority-1 call waited at its start, priority 0
+    /// keeps to its share through that window.
+    #[test]
+    fn a_window_keeps_the_contention_of_the_waiters_still_queued() {
+        let e = Engine::new(4, 512);
+        for _ in 0..4 {
+            assert!(e.try_acquire(0));
+        }
+        let first = queued(e.acquire_or_enqueue(1, Waker::noop(), usize::MAX));
+        let second = queued(e.acquire_or_enqueue(1, Waker::noop(), usize::MAX));
+        e.set_limit(4);
+        e.release();
+        e.release();
+        assert_eq!(
+            (first.status(), second.status()),
+            (Status::Granted, Status::Granted)
+        );
+        // 4 in flight: 2 low, 2 high; one low ends.
+        e.release();
+        assert!(!e.try_acquire(0), "3 of 4 in flight, over the low share");
+        assert!(e.try_acquire(1));
+    }
+
     /// A waker that counts its wakes.
     struct Count(std::sync::atomic::AtomicUsize);
 
