@@ -333,6 +333,28 @@ mod tests {
         next.clamp(p.min as u64, p.max as u64)
     }
 
+    /// AIMD backs off for a window slower than `slow_call` or than
+    /// `tolerance ×` the no-load latency, not for one exactly at either.
+    #[test]
+    fn aimd_backs_off_past_slow_call_or_tolerance_not_at_them() {
+        let mut p = params(Algorithm::Aimd);
+        p.slow_call = Duration::from_millis(10);
+        p.tolerance = 100.0;
+        let mut e = Estimator::new(10);
+        assert_eq!(e.update(&p, busy(&e, 1.0e7)), 11, "at slow_call: grows");
+        assert_eq!(e.update(&p, busy(&e, 1.0e7 + 1.0)), 9, "past it: backs off");
+
+        let p = params(Algorithm::Aimd);
+        let mut e = Estimator::new(10);
+        assert_eq!(e.update(&p, busy(&e, 1.0e7)), 11, "the no-load latency");
+        assert_eq!(e.update(&p, busy(&e, 1.5e7)), 12, "at 1.5 × it: grows");
+        assert_eq!(
+            e.update(&p, busy(&e, 1.5e7 + 1.0)),
+            10,
+            "past it: backs off"
+        );
+    }
+
     proptest! {
         /// Outside probes, AIMD follows the reference rule.
         #[test]
