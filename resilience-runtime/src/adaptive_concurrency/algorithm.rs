@@ -355,6 +355,25 @@ mod tests {
         );
     }
 
+    /// Vegas at a limit of 100 (`t = log10(100) = 2`, alpha `3t` = 6,
+    /// beta `6t` = 12): a queue of 5 is under alpha, so the limit grows by
+    /// `t`; a queue of 10 is between alpha and beta, so it stays.
+    #[test]
+    fn vegas_moves_by_its_thresholds_in_units_of_log10_limit() {
+        let p = params(Algorithm::Vegas);
+        // `queue = ceil(limit × (1 − rtt_noload / rtt))`.
+        let rtt_for_queue = |queue: f64| 1.0e7 / (1.0 - (queue - 0.5) / 100.0);
+        let at = |queue: f64| {
+            let mut e = Estimator::new(100);
+            e.rtt_noload = 1.0e7;
+            e.update(&p, busy(&e, rtt_for_queue(queue)))
+        };
+        assert_eq!(at(5.0), 102, "under alpha: + t");
+        assert_eq!(at(10.0), 100, "between alpha and beta: no change");
+        assert_eq!(at(13.0), 98, "over beta: − t");
+        assert_eq!(at(2.0), 112, "at most t: + beta");
+    }
+
     proptest! {
         /// Outside probes, AIMD follows the reference rule.
         #[test]
