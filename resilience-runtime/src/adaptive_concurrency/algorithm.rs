@@ -372,6 +372,24 @@ mod tests {
         assert_eq!(at(10.0), 100, "between alpha and beta: no change");
         assert_eq!(at(13.0), 98, "over beta: − t");
         assert_eq!(at(2.0), 112, "at most t: + beta");
+        // A drop: − t, whatever the queue.
+        let mut e = Estimator::new(100);
+        e.rtt_noload = 1.0e7;
+        let dropped = Sample {
+            dropped: true,
+            ..busy(&e, rtt_for_queue(2.0))
+        };
+        assert_eq!(e.update(&p, dropped), 98);
+        // Half the limit in use is in use (under half: no change).
+        for (in_flight, limit) in [(50, 112), (49, 100)] {
+            let mut e = Estimator::new(100);
+            e.rtt_noload = 1.0e7;
+            let half = Sample {
+                in_flight,
+                ..busy(&e, rtt_for_queue(2.0))
+            };
+            assert_eq!(e.update(&p, half), limit, "{in_flight} of 100 in flight");
+        }
     }
 
     proptest! {
