@@ -369,7 +369,9 @@ mod tests {
             e.update(&p, busy(&e, rtt_for_queue(queue)))
         };
         assert_eq!(at(5.0), 102, "under alpha: + t");
+        assert_eq!(at(6.0), 100, "at alpha: no change");
         assert_eq!(at(10.0), 100, "between alpha and beta: no change");
+        assert_eq!(at(12.0), 100, "at beta: no change");
         assert_eq!(at(13.0), 98, "over beta: − t");
         assert_eq!(at(2.0), 112, "at most t: + beta");
         // A drop: − t, whatever the queue.
