@@ -35,7 +35,7 @@ AREAS=(
     "hedge|resilience-runtime/src/hedge.rs|hedge mutants_hedge predicates tower"
     "retry|resilience-runtime/src/retry/mod.rs|retry mutants_retry tower config"
     "stale_cache|resilience-runtime/src/fallback/*.rs|fallback mutants_stale_cache"
-    "chaos|resilience-runtime/src/chaos/*.rs|chaos mutants_chaos chaos_proxy"
+    "chaos|resilience-runtime/src/chaos/*.rs|chaos mutants_chaos mutants_experiment chaos_proxy mutants_proxy"
     "registry|resilience-runtime/src/registry.rs|mutants_registry mutants_retry mutants_hedge mutants_stale_cache mutants_events circuit_breaker"
     "events|resilience-runtime/src/events.rs resilience-runtime/src/health.rs|mutants_events mutants_retry observability allocations"
     "metrics|resilience-runtime/src/metrics.rs|metrics"

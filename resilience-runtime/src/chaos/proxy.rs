@@ -1063,8 +1063,8 @@ impl Held {
     }
 
     /// Reads what `src` has (at most a chunk) after the held bytes; cancel
-    /// safe. Returns `false` at the end of the stream.
-    async fn read_from(&mut self, src: &mut OwnedReadHalf) -> io::Result<bool> {
+    /// safe. At the end of the stream, sets `eof`.
+    async fn read_from(&mut self, src: &mut OwnedReadHalf) -> io::Result<()> {
         let was_empty = self.is_empty();
         if was_empty {
             self.bytes.clear();
@@ -1077,7 +1077,7 @@ impl Held {
         } else if was_empty {
             self.read_at = Some(Instant::now());
         }
-        Ok(n > 0)
+        Ok(())
     }
 
     fn front(&self, n: usize) -> &[u8] {
@@ -1260,5 +1260,27 @@ async fn pump(
                 () = view.changed() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_seed;
+
+    /// SplitMix64's published outputs: the generator seeded with 0 and
+    /// with 1234567, first outputs in order (rank 1, 2, 3).
+    #[test]
+    fn connection_seeds_are_splitmix64() {
+        let from_zero: Vec<u64> = (1..=3).map(|rank| connection_seed(0, rank)).collect();
+        assert_eq!(
+            from_zero,
+            [
+                0xE220_A839_7B1D_CDAF,
+                0x6E78_9E6A_A1B9_65F4,
+                0x06C4_5D18_8009_454F
+            ]
+        );
+        assert_eq!(connection_seed(1_234_567, 1), 6_457_827_717_110_365_317);
+        assert_eq!(connection_seed(1_234_567, 2), 3_203_168_211_198_807_973);
     }
 }
