@@ -355,6 +355,44 @@ mod tests {
         );
     }
 
+    /// A probe starts after PROBE_STALE_WINDOWS windows slower than twice
+    /// the no-load latency; windows at exactly twice it are not stale.
+    #[test]
+    fn only_windows_slower_than_twice_the_no_load_latency_are_stale() {
+        let p = params(Algorithm::Vegas);
+        for (rtt, probes) in [(2.0e7, false), (2.0e7 + 1.0, true)] {
+            let mut e = Estimator::new(100);
+            e.rtt_noload = 1.0e7;
+            e.since_probe = 0; // past the first, early probe
+            for _ in 0..=PROBE_STALE_WINDOWS {
+                e.update(&p, busy(&e, rtt));
+            }
+            assert_eq!(e.probing(), probes, "windows at {rtt} ns");
+        }
+    }
+
+    /// A probe waits for the calls in flight to drain to its limit for at
+    /// most PROBE_DRAIN windows, then measures.
+    #[test]
+    fn a_probe_waits_at_most_probe_drain_windows_for_the_calls_to_drain() {
+        let p = params(Algorithm::Vegas);
+        let mut e = Estimator::new(100);
+        e.rtt_noload = 1.0e7;
+        e.since_probe = PROBE_INTERVAL;
+        let crowded = |e: &Estimator| Sample {
+            in_flight: 100,
+            ..busy(e, 1.0e7)
+        };
+        assert_eq!(e.update(&p, crowded(&e)), 50, "the probe holds half");
+        let draining = |e: &Estimator| e.probe.as_ref().map(|probe| probe.draining.is_some());
+        for window in 1..PROBE_DRAIN {
+            e.update(&p, crowded(&e));
+            assert_eq!(draining(&e), Some(true), "window {window}");
+        }
+        e.update(&p, crowded(&e));
+        assert_eq!(draining(&e), Some(false), "measuring after {PROBE_DRAIN}");
+    }
+
     /// Vegas at a limit of 100 (`t = log10(100) = 2`, alpha `3t` = 6,
     /// beta `6t` = 12): a queue of 5 is under alpha, so the limit grows by
     /// `t`; a queue of 10 is between alpha and beta, so it stays.
