@@ -393,6 +393,24 @@ mod tests {
         assert_eq!(draining(&e), Some(false), "measuring after {PROBE_DRAIN}");
     }
 
+    /// A probe already at `min` does not halve again, however much
+    /// faster the calls got: it resumes with what it measured.
+    #[test]
+    fn a_probe_at_min_resumes_instead_of_halving() {
+        let p = params(Algorithm::Vegas);
+        let mut e = Estimator::new(4);
+        e.rtt_noload = 1.0e7;
+        e.since_probe = PROBE_INTERVAL;
+        assert_eq!(e.update(&p, busy(&e, 4.0e7)), 2, "probes at min");
+        let settled = |e: &Estimator, rtt| Sample {
+            in_flight: 2,
+            ..busy(e, rtt)
+        };
+        e.update(&p, settled(&e, 4.0e7)); // drained
+        assert_eq!(e.update(&p, settled(&e, 1.0e7)), 4, "resumes");
+        assert!(!e.probing());
+    }
+
     /// Vegas at a limit of 100 (`t = log10(100) = 2`, alpha `3t` = 6,
     /// beta `6t` = 12): a queue of 5 is under alpha, so the limit grows by
     /// `t`; a queue of 10 is between alpha and beta, so it stays.
