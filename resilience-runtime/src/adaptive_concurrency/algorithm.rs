@@ -411,6 +411,27 @@ mod tests {
         assert!(!e.probing());
     }
 
+    /// A probe whose halving made the calls a quarter faster or more
+    /// halves again; done, it resumes at no more than twice where it
+    /// ended (the step above was still queueing).
+    #[test]
+    fn a_probe_that_halves_again_resumes_at_twice_where_it_ended() {
+        let p = params(Algorithm::Vegas);
+        let mut e = Estimator::new(100);
+        e.rtt_noload = 1.0e7;
+        e.since_probe = PROBE_INTERVAL;
+        let at = |e: &Estimator, in_flight, rtt| Sample {
+            in_flight,
+            ..busy(e, rtt)
+        };
+        assert_eq!(e.update(&p, busy(&e, 4.0e7)), 50, "probes at half");
+        e.update(&p, at(&e, 50, 4.0e7)); // drained
+        assert_eq!(e.update(&p, at(&e, 50, 2.0e7)), 25, "halves again");
+        e.update(&p, at(&e, 25, 2.0e7)); // drained
+        assert_eq!(e.update(&p, at(&e, 25, 1.9e7)), 50, "resumes at 2 × 25");
+        assert!(!e.probing());
+    }
+
     /// Vegas at a limit of 100 (`t = log10(100) = 2`, alpha `3t` = 6,
     /// beta `6t` = 12): a queue of 5 is under alpha, so the limit grows by
     /// `t`; a queue of 10 is between alpha and beta, so it stays.
