@@ -4,7 +4,10 @@
 //! one close to it, and the environment of the process itself.
 #![cfg(feature = "config")]
 
-use std::sync::{Arc, Mutex, PoisonError};
+#[path = "support/tracing_capture.rs"]
+mod tracing_capture;
+
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use resilience::breaker::WindowSize;
@@ -13,6 +16,7 @@ use resilience::{
     AdaptiveConcurrency, BreakerPolicy, Bulkhead, CircuitBreaker, LimitAlgorithm, RateLimiter,
     Retry, RetryPolicy, registry,
 };
+use tracing_capture::Capture;
 
 /// The configuration in force is the process's: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -275,42 +279,14 @@ fn a_file_cannot_set_a_function() {
     assert!(!listed.contains("failure_if"), "{listed}");
 }
 
-/// The warnings `apply` writes through `tracing`.
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() == tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0.lock().unwrap().push(message.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
+/// The warnings `apply` writes through `tracing` about a table that
+/// names no instance.
 fn warnings_of_applying(text: &str) -> Vec<String> {
-    let warnings = Warnings::default();
+    let capture = Capture::default();
     let config = Config::from_toml(text).unwrap();
-    tracing::subscriber::with_default(warnings.clone(), || config.apply().unwrap());
+    tracing::subscriber::with_default(capture.clone(), || config.apply().unwrap());
     Config::default().apply().unwrap();
-    warnings.0.lock().unwrap().clone()
+    capture.take_messages("instance is named")
 }
 
 /// A table for an instance that does not exist yet is kept for when it

@@ -729,9 +729,7 @@ fn first_wait(
     let deadline = scope
         .deadline_from(started)
         .unwrap_or_else(|| time::deadline(started, limit.duration()));
-    ready!(arm(armed, deadline, started, cx));
-    let armed = armed.as_ref().expect("armed just now");
-    Poll::Ready(timed_out(armed, limit))
+    arm(armed, deadline, started, limit, cx)
 }
 
 /// A call that waits already has its timer polled; an adaptive timeout's
@@ -756,30 +754,27 @@ fn wait(
     let deadline = scope
         .deadline_from(started)
         .unwrap_or_else(|| time::deadline(started, limit.duration()));
-    ready!(arm(armed, deadline, started, cx));
-    let armed = armed.as_ref().expect("armed just now");
-    Poll::Ready(timed_out(armed, limit))
+    arm(armed, deadline, started, limit, cx)
 }
 
-/// Makes the timer of a call that waits, and polls it once. Out of line:
-/// the code of a call ready on its first poll stays small enough for the
-/// layers around it to inline.
+/// Makes the timer of a call that waits, and polls it once: ready with
+/// the rejection if it fired already. Out of line: the code of a call
+/// ready on its first poll stays small enough for the layers around it
+/// to inline.
 #[inline(never)]
 fn arm(
     armed: &mut ManuallyDrop<Option<Pin<Box<Armed>>>>,
     deadline: Instant,
     started: Instant,
+    limit: &Limit<'_>,
     cx: &mut Context<'_>,
-) -> Poll<()> {
-    armed
-        .insert(Box::pin(Armed {
-            sleep: time::sleep_until(deadline, time::TIMEOUT),
-            started,
-        }))
-        .as_mut()
-        .project()
-        .sleep
-        .poll(cx)
+) -> Poll<Rejection> {
+    let armed = armed.insert(Box::pin(Armed {
+        sleep: time::sleep_until(deadline, time::TIMEOUT),
+        started,
+    }));
+    ready!(armed.as_mut().project().sleep.poll(cx));
+    Poll::Ready(timed_out(armed, limit))
 }
 
 /// The rejection of a call whose timer fired (an adaptive timeout

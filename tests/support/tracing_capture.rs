@@ -18,6 +18,7 @@ pub struct Capture(Arc<Mutex<Vec<Fields>>>);
 
 impl Capture {
     /// The events of instance `name` so far, taken out.
+    #[allow(dead_code)] // not every test that includes this file asks
     pub fn take(&self, name: &str) -> Vec<Fields> {
         let mut all = self.0.lock().unwrap();
         let (mine, others) = std::mem::take(&mut *all)
@@ -25,6 +26,22 @@ impl Capture {
             .partition(|f| f.get("name").map(String::as_str) == Some(name));
         *all = others;
         mine
+    }
+}
+
+impl Capture {
+    /// The `message` of every event so far whose message contains
+    /// `text`, taken out.
+    #[allow(dead_code)] // not every test that includes this file asks
+    pub fn take_messages(&self, text: &str) -> Vec<String> {
+        let mut all = self.0.lock().unwrap();
+        let (mine, others): (Vec<Fields>, Vec<Fields>) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|f| f.get("message").is_some_and(|m| m.contains(text)));
+        *all = others;
+        mine.into_iter()
+            .map(|mut f| f.remove("message").unwrap())
+            .collect()
     }
 }
 
