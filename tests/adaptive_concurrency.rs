@@ -302,3 +302,29 @@ async fn lower_priorities_keep_to_their_share_while_a_higher_one_waits() {
         );
     }
 }
+
+/// Two call sites that name one limiter with the same settings share it
+/// quietly; one with other settings gets the first one's and is counted
+/// as a conflict.
+#[test]
+fn a_named_limiter_built_again_differently_counts_a_conflict() {
+    let make = |max| {
+        move || {
+            AdaptiveConcurrency::named("ac-conflict", LimitAlgorithm::Vegas)
+                .max(max)
+                .max_wait(Duration::from_millis(5))
+        }
+    };
+    let conflicts = || {
+        resilience::registry::entries()
+            .into_iter()
+            .find(|e| e.name == "ac-conflict")
+            .map(|e| e.conflicts)
+    };
+    let first = resilience::registry::get_or_register("ac-conflict", make(50));
+    resilience::registry::get_or_register("ac-conflict", make(50));
+    assert_eq!(conflicts(), Some(0), "the same settings");
+    let other = resilience::registry::get_or_register("ac-conflict", make(60));
+    assert!(Arc::ptr_eq(&first, &other));
+    assert_eq!(conflicts(), Some(1), "another max");
+}
