@@ -328,3 +328,28 @@ fn a_named_limiter_built_again_differently_counts_a_conflict() {
     assert!(Arc::ptr_eq(&first, &other));
     assert_eq!(conflicts(), Some(1), "another max");
 }
+
+/// A permit's `failure()` is a failure of its window: AIMD backs off.
+#[tokio::test(start_paused = true)]
+async fn a_permit_that_failed_makes_the_limit_back_off() {
+    for (fail, limit) in [(true, 3), (false, 4)] {
+        let l = AdaptiveConcurrency::new("ac-permit-failure", LimitAlgorithm::Aimd)
+            .min(1)
+            .initial(4)
+            .max(8)
+            .window(Duration::from_millis(10));
+        // A window's calls, one after another: the first fails or not.
+        let permit = l.try_acquire(0).unwrap();
+        if fail {
+            permit.failure();
+        } else {
+            permit.success();
+        }
+        for _ in 0..10 {
+            l.try_acquire(0).unwrap().success();
+        }
+        tokio::time::advance(Duration::from_millis(20)).await;
+        l.try_acquire(0).unwrap().success(); // closes the window
+        assert_eq!(l.snapshot().limit, limit, "failure: {fail}");
+    }
+}
