@@ -217,12 +217,16 @@ mod tests {
     #[test]
     fn a_save_is_one_reload_and_each_change_counts_once() {
         let path = file("counts", "");
-        let (sender, events) = channel();
+        let (first, events) = channel();
         // One save's events, all there before the watcher reads the first.
         for _ in 0..5 {
-            sender.send(changed(&path)).unwrap();
+            first.send(changed(&path)).unwrap();
         }
         let watcher = watching(&path, events);
+        // Declared after the watcher, so dropped before it if an assertion
+        // fails: the watcher's drop waits for the thread, which ends when
+        // the channel closes.
+        let sender = first;
         wait_for("the reload", || watcher.reloads() >= 1);
         sender.send(changed(&path)).unwrap();
         wait_for("the second reload", || watcher.reloads() >= 2);
