@@ -39,7 +39,7 @@ AREAS=(
     "registry|resilience-runtime/src/registry.rs|mutants_registry mutants_retry mutants_hedge mutants_stale_cache mutants_events circuit_breaker"
     "events|resilience-runtime/src/events.rs resilience-runtime/src/health.rs|mutants_events mutants_retry observability allocations"
     "metrics|resilience-runtime/src/metrics.rs|metrics"
-    "redis|resilience-runtime/src/redis/mod.rs resilience-runtime/src/redis/rate_limiter.rs resilience-runtime/src/redis/breaker.rs resilience-runtime/src/config/fleet.rs|redis redis_wait redis_config"
+    "redis|resilience-runtime/src/redis/mod.rs resilience-runtime/src/redis/rate_limiter.rs resilience-runtime/src/redis/breaker.rs resilience-runtime/src/config/fleet.rs|redis redis_wait redis_config mutants_redis"
     # `adaptive_concurrency_config`: an adaptive limiter's tables (config/adaptive.rs).
     "config|resilience-runtime/src/config/*.rs|config adaptive_concurrency_config mutants_config"
     "basics|resilience-runtime/src/time.rs resilience-runtime/src/rng.rs resilience-runtime/src/rejection.rs|timeout retry chaos"
