@@ -1687,6 +1687,353 @@ mod prefetch_tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_lease_admits_exactly_its_cells_then_sends_the_call_to_redis() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        let expiry = inner.now_ms() + 100;
+        // Three cells left of a lease of four.
+        inner.install(expiry << CELL_BITS | 3, 4);
+        for left in [2, 1, 0] {
+            assert!(matches!(inner.fast(), Fast::Admitted));
+            assert_eq!(limiter.snapshot().leased, left);
+        }
+        assert!(
+            matches!(inner.fast(), Fast::Slow),
+            "a spent lease admits no more"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_ends_at_its_expiry_to_the_millisecond() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let expiry = inner.now_ms() + 10;
+        inner.install(expiry << CELL_BITS | 5, 6);
+        tokio::time::advance(Duration::from_millis(9)).await;
+        assert_eq!(limiter.snapshot().leased, 5, "1 ms before its end");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(limiter.snapshot().leased, 0, "at its end");
+        assert!(matches!(inner.fast(), Fast::Slow));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_prefetched_lease_takes_the_spent_ones_place_without_a_round_trip() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        let expiry = inner.now_ms() + 100;
+        // The current lease's last cell, and a prefetched lease of 10.
+        inner.install(expiry << CELL_BITS | 1, 2);
+        inner
+            .next
+            .store(expiry << CELL_BITS | 10, Ordering::Release);
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert_eq!(limiter.snapshot().leased, 10);
+        assert!(
+            matches!(inner.fast(), Fast::Admitted),
+            "from the prefetched lease"
+        );
+        assert_eq!(inner.next.load(Ordering::Relaxed), 0, "it is the lease now");
+        assert_eq!(
+            inner.lease.load(Ordering::Relaxed),
+            expiry << CELL_BITS | 9,
+            "its first cell went to the call that promoted it"
+        );
+        assert_eq!(
+            inner.mark.load(Ordering::Relaxed),
+            u64::from(inner.mark_for(10)) + 1,
+            "it asks for its own successor as a lease of 10 does"
+        );
+        for _ in 0..9 {
+            assert!(matches!(inner.fast(), Fast::Admitted));
+        }
+        assert!(matches!(inner.fast(), Fast::Slow));
+        assert_eq!(limiter.snapshot().round_trips, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prefetched_lease_that_ended_or_holds_nothing_is_not_promoted() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let now = inner.now_ms();
+        inner.next.store(now << CELL_BITS | 10, Ordering::Release);
+        assert!(matches!(inner.fast(), Fast::Slow), "ended now");
+        inner.next.store((now + 50) << CELL_BITS, Ordering::Release);
+        assert!(matches!(inner.fast(), Fast::Slow), "no cell in it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_or_a_fallback_says_how_long_until_it_ends() {
+        let limiter = FleetRateLimiter::new(
+            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
+            "until",
+            1_000,
+            Duration::from_secs(1),
+        )
+        .on_store_error(OnStoreError::Deny);
+        let inner = &limiter.inner;
+        tokio::time::advance(Duration::from_millis(20)).await;
+        let now = inner.now_ms();
+        inner.denied_until_ms.store(now + 30, Ordering::Relaxed);
+        assert!(
+            matches!(inner.fast(), Fast::Refused(d) if d == Duration::from_millis(30)),
+            "Redis said no cell for 30 ms"
+        );
+        inner.denied_until_ms.store(0, Ordering::Relaxed);
+        inner.down_until_ms.store(now + 40, Ordering::Relaxed);
+        assert!(limiter.snapshot().on_fallback);
+        assert!(
+            matches!(inner.fast(), Fast::Refused(d) if d == Duration::from_millis(40)),
+            "`deny` until Redis is tried again, 40 ms from now"
+        );
+        tokio::time::advance(Duration::from_millis(40)).await;
+        assert!(!limiter.snapshot().on_fallback, "the backoff is over");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_asks_for_its_successor_once_below_its_mark_and_with_over_half_its_life_left() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        let ttl = limiter.get_lease_ttl().as_millis() as u64;
+        // A lease of 10 asks with 7 left (a quarter spent: its mark is 8).
+        let expiry = inner.now_ms() + ttl * 6 / 10;
+        inner.install(expiry << CELL_BITS | 9, 10);
+        assert_eq!(inner.mark.load(Ordering::Relaxed), 8);
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert!(
+            !inner.prefetching.load(Ordering::Relaxed),
+            "8 left: not yet"
+        );
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert!(
+            inner.prefetching.load(Ordering::Relaxed),
+            "7 left, 60 % of its life ahead: the prefetch is under way"
+        );
+        assert_eq!(inner.mark.load(Ordering::Relaxed), NO_MARK);
+
+        // Exactly half its life left: it would be spent as it ends, and
+        // asks for nothing.
+        let limiter = self::limiter();
+        let inner = &limiter.inner;
+        let expiry = inner.now_ms() + ttl / 2;
+        inner.install(expiry << CELL_BITS | 9, 10);
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert!(matches!(inner.fast(), Fast::Admitted));
+        assert!(!inner.prefetching.load(Ordering::Relaxed));
+        assert_eq!(
+            inner.mark.load(Ordering::Relaxed),
+            NO_MARK,
+            "and stops looking"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prefetch_asks_nothing_while_refused_or_down_or_once_its_lease_was_replaced() {
+        let limiter = limiter();
+        let inner = &limiter.inner;
+        tokio::time::advance(Duration::from_millis(20)).await;
+        let now = inner.now_ms();
+        let installs = inner.installs.load(Ordering::Relaxed);
+        let asked = || inner.prefetches.load(Ordering::Relaxed);
+        for (denied, down) in [(now + 30, 0), (0, now + 30)] {
+            inner.denied_until_ms.store(denied, Ordering::Relaxed);
+            inner.down_until_ms.store(down, Ordering::Relaxed);
+            Arc::clone(inner).prefetch_lease(installs).await;
+            assert_eq!(asked(), 0, "refused until {denied}, down until {down}");
+        }
+        inner.down_until_ms.store(0, Ordering::Relaxed);
+        Arc::clone(inner).prefetch_lease(installs + 1).await;
+        assert_eq!(asked(), 0, "a newer lease asks for its own successor");
+        inner
+            .next
+            .store((now + 50) << CELL_BITS | 4, Ordering::Release);
+        Arc::clone(inner).prefetch_lease(installs).await;
+        assert_eq!(asked(), 0, "a successor is there already");
+        inner.next.store(0, Ordering::Release);
+
+        // At the refusal's end (and the backoff's), it asks.
+        for (denied, down) in [(now, 0), (0, now)] {
+            inner.denied_until_ms.store(denied, Ordering::Relaxed);
+            inner.down_until_ms.store(down, Ordering::Relaxed);
+            let before = asked();
+            Arc::clone(inner).prefetch_lease(installs).await;
+            assert_eq!(
+                asked(),
+                before + 1,
+                "refused until {denied}, down until {down}"
+            );
+            // Nothing listens at port 1: the round trip failed.
+            assert!(limiter.snapshot().store_errors > 0);
+        }
+    }
+
+    /// What a prefetch brings for a lease of `granted` cells installed
+    /// `ago` ms before it runs, spent at `pace` ns a cell (`u64::MAX`:
+    /// not measured): the cells of the lease it stores, checked to end
+    /// one lease lifetime after the prefetch.
+    async fn prefetched(limiter: &FleetRateLimiter, granted: u32, ago: u64, pace: u64) -> u32 {
+        let inner = &limiter.inner;
+        inner.ns_per_cell.store(pace, Ordering::Relaxed);
+        {
+            let mut refill = inner.refill.lock().await;
+            (refill.granted, refill.next) = (granted, granted);
+            refill.started_ms = inner.now_ms() - ago;
+        }
+        let before = inner.now_ms();
+        Arc::clone(inner)
+            .prefetch_lease(inner.installs.load(Ordering::Relaxed))
+            .await;
+        let after = inner.now_ms();
+        let word = inner.next.swap(0, Ordering::AcqRel);
+        let ttl = limiter.get_lease_ttl().as_millis() as u64;
+        assert!(
+            (before + ttl..=after + ttl).contains(&(word >> CELL_BITS)),
+            "the lease ends {ttl} ms after it came: {} not in {before}..={after} + {ttl}",
+            word >> CELL_BITS
+        );
+        (word & CELLS) as u32
+    }
+
+    #[tokio::test]
+    async fn a_prefetch_asks_for_twice_as_many_cells_when_the_lease_goes_in_under_half_its_life() {
+        let Some(server) = super::super::test_server::RedisServer::start() else {
+            return;
+        };
+        let store = RedisStore::open(&server.url())
+            .unwrap()
+            .store_timeout(Duration::from_secs(2))
+            .key_prefix("grow");
+        let limiter = FleetRateLimiter::new(&store, "grow", 1_000_000, Duration::from_secs(1))
+            .lease_ttl(Duration::from_millis(400));
+        // Real time: Redis's clock is, and a paused one would fire the
+        // store timeout while the answer is on the wire. The time a
+        // prefetch takes only makes a lease older: the fast cases keep a
+        // margin, the boundaries none.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let unmeasured = u64::MAX;
+        // Not measured yet: a quarter of it spent in under an eighth of
+        // its life (50 ms of 400) is fast.
+        assert_eq!(prefetched(&limiter, 16, 20, unmeasured).await, 32);
+        assert_eq!(
+            prefetched(&limiter, 16, 50, unmeasured).await,
+            16,
+            "an eighth: not under"
+        );
+        // Measured: all of it in under half its life (200 ms) is fast.
+        assert_eq!(prefetched(&limiter, 40, 0, 4_999_999).await, 80);
+        assert_eq!(
+            prefetched(&limiter, 40, 0, 5_000_000).await,
+            40,
+            "40 cells at 5 ms a cell take half its life: not under"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_spent_in_under_half_its_life_is_followed_by_one_twice_as_big() {
+        let Some(server) = super::super::test_server::RedisServer::start() else {
+            return;
+        };
+        let store = RedisStore::open(&server.url())
+            .unwrap()
+            .store_timeout(Duration::from_secs(2))
+            .key_prefix("refill");
+        let limiter = FleetRateLimiter::new(&store, "refill", 1_000_000, Duration::from_secs(1))
+            .lease_ttl(Duration::from_millis(400));
+        let inner = &limiter.inner;
+        // Real time (Redis's clock is); `started_ms` is set back by hand.
+        // The time the call takes only makes the lease older: the fast
+        // case keeps a margin, the boundary none.
+        tokio::time::sleep(Duration::from_millis(210)).await;
+        // The lease of `granted` cells, spent, was asked for `ago` ms
+        // before the call that finds it spent: the cells of the next.
+        let refilled = |granted: u32, ago: u64| async move {
+            {
+                let mut refill = inner.refill.lock().await;
+                (refill.granted, refill.next) = (granted, granted);
+                refill.started_ms = inner.now_ms() - ago;
+            }
+            inner.lease.store(0, Ordering::Release);
+            let before = inner.now_ms();
+            inner.acquire_slow().await.unwrap();
+            let after = inner.now_ms();
+            let word = inner.lease.load(Ordering::Acquire);
+            assert!(
+                (before + 400..=after + 400).contains(&(word >> CELL_BITS)),
+                "a lease lives 400 ms from its answer: {} not in {before}..={after} + 400",
+                word >> CELL_BITS
+            );
+            inner.refill.lock().await.granted
+        };
+        assert_eq!(refilled(8, 150).await, 16, "spent in 150 ms of 400");
+        assert_eq!(
+            refilled(8, 200).await,
+            8,
+            "spent in half its life: not under"
+        );
+        assert_eq!(
+            limiter.snapshot().leased,
+            7,
+            "the call that asked took the first cell"
+        );
+    }
+
+    #[tokio::test]
+    async fn each_failed_round_trip_doubles_the_time_on_the_fallback_up_to_half_a_second() {
+        // Nothing listens at port 1: every round trip fails at once.
+        let limiter = FleetRateLimiter::new(
+            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
+            "backoff",
+            1_000,
+            Duration::from_secs(1),
+        )
+        .on_store_error(OnStoreError::Allow);
+        let inner = &limiter.inner;
+        for backoff in [50, 100, 200, 400, 500, 500] {
+            // The last backoff is over: the next call asks Redis again.
+            inner.down_until_ms.store(0, Ordering::Relaxed);
+            let before = inner.now_ms();
+            inner.acquire_slow().await.expect("`allow` admits");
+            let after = inner.now_ms();
+            let until = inner.down_until_ms.load(Ordering::Relaxed);
+            assert!(
+                (before + backoff..=after + backoff).contains(&until),
+                "on the fallback for {backoff} ms: until {until}, asked at {before}..={after}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_waits_for_a_cell_that_frees_exactly_at_its_max_wait() {
+        let limiter = FleetRateLimiter::new(
+            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
+            "exact-wait",
+            1_000,
+            Duration::from_secs(1),
+        )
+        .max_wait(Duration::from_millis(30))
+        .on_store_error(OnStoreError::Allow);
+        let inner = &limiter.inner;
+        tokio::time::advance(Duration::from_millis(10)).await;
+        // Redis said: no cell for 31 ms, more than the call may wait.
+        inner
+            .denied_until_ms
+            .store(inner.now_ms() + 31, Ordering::Relaxed);
+        let started = Instant::now();
+        let refused = limiter.acquire().await.unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(31)));
+        assert_eq!(started.elapsed(), Duration::ZERO, "refused without waiting");
+        // 30 ms: exactly its max wait. It waits, then asks Redis (which
+        // does not answer here: `allow` admits it).
+        inner
+            .denied_until_ms
+            .store(inner.now_ms() + 30, Ordering::Relaxed);
+        limiter.acquire().await.expect("admitted after its wait");
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert_eq!(limiter.snapshot().rejected, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_pace_is_measured_over_the_cells_a_lease_spent() {
         let limiter = limiter();
         let inner = &limiter.inner;
