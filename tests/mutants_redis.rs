@@ -333,3 +333,23 @@ async fn binding_a_name_twice_keeps_the_first_and_counts_a_conflict_only_for_oth
     assert_eq!(SLOT.name(), "mutants-twice");
     assert_eq!(SLOT.get().map(FleetRateLimiter::rate), Some(10));
 }
+
+#[tokio::test]
+async fn a_slot_bound_to_nothing_refuses_every_call_and_logs_one_error() {
+    static UNBOUND: FleetSlot = FleetSlot::new("mutants-never-bound");
+    let capture = Capture::default();
+    let _default = tracing::subscriber::set_default(capture.clone());
+    for _ in 0..3 {
+        let refused = UNBOUND
+            .call_with(async { Ok::<_, String>(()) }, |r| r.to_string())
+            .await;
+        assert!(refused.is_err());
+    }
+    assert_eq!(
+        capture
+            .take_messages("no fleet rate limiter bound under this name")
+            .len(),
+        1,
+        "one error for the slot, not one per call"
+    );
+}

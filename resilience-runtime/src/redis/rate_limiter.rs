@@ -2034,6 +2034,27 @@ mod prefetch_tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_call_through_the_limiter_with_a_max_wait_waits_out_a_refusal() {
+        let limiter = FleetRateLimiter::new(
+            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
+            "call-wait",
+            1_000,
+            Duration::from_secs(1),
+        )
+        .max_wait(Duration::from_millis(30))
+        .on_store_error(OnStoreError::Allow);
+        let inner = &limiter.inner;
+        tokio::time::advance(Duration::from_millis(10)).await;
+        inner
+            .denied_until_ms
+            .store(inner.now_ms() + 20, Ordering::Relaxed);
+        let started = Instant::now();
+        let out = limiter.call(async { Ok::<_, Rejection>(7) }).await;
+        assert_eq!(out.ok(), Some(7), "admitted after waiting 20 ms");
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_pace_is_measured_over_the_cells_a_lease_spent() {
         let limiter = limiter();
         let inner = &limiter.inner;
