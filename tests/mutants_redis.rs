@@ -9,6 +9,8 @@
 //! without one these fail when `CI` is set). Redis's clock is real, so the
 //! report ages run on tokio's real clock, a few hundred milliseconds.
 
+#[path = "support/fleet_breakers.rs"]
+mod fleet_breakers;
 #[path = "../resilience-runtime/src/redis/test_server.rs"]
 mod test_server;
 #[path = "support/tracing_capture.rs"]
@@ -18,7 +20,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
+use fleet_breakers::{Replicas, replica_breaker};
+use resilience::breaker::{CircuitBreaker, State};
 use resilience::redis::{
     FleetBreaker, FleetRateLimiter, FleetSlot, KEY_PREFIX, OnStoreError, PUBLISH_EVERY, RedisStore,
     STORE_TIMEOUT,
@@ -29,13 +32,6 @@ use tracing_capture::Capture;
 
 fn store(server: &RedisServer, prefix: &str) -> RedisStore {
     RedisStore::open(&server.url()).unwrap().key_prefix(prefix)
-}
-
-fn replica_breaker(name: &'static str) -> Arc<CircuitBreaker> {
-    Arc::new(CircuitBreaker::named(
-        name,
-        BreakerPolicy::new().failure_threshold(1),
-    ))
 }
 
 /// The replicas listed by `fleet`, in order.
@@ -177,17 +173,9 @@ async fn a_breaker_the_fleet_opened_stays_open_while_k_replicas_report_open() {
         return;
     };
     let store = store(&server, "stays");
-    let breakers: Vec<_> = (0..4).map(|_| replica_breaker("ledger")).collect();
-    let fleet: Vec<_> = breakers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| FleetBreaker::new(&store, b.clone(), format!("web-{i}"), 2))
-        .collect();
-    let tick_all = || async {
-        for f in &fleet {
-            f.tick().await.unwrap();
-        }
-    };
+    let replicas = Replicas::new(&store, "ledger", 4, 2);
+    let breakers = &replicas.breakers;
+    let tick_all = || replicas.tick_all();
     breakers[0].try_acquire().unwrap().failure();
     breakers[1].try_acquire().unwrap().failure();
     tick_all().await;

@@ -6,6 +6,8 @@
 //! timeouts while a reply is on the wire, so these run on tokio's real
 //! clock; the waits they need are a few tens of milliseconds.
 
+#[path = "support/fleet_breakers.rs"]
+mod fleet_breakers;
 #[path = "../resilience-runtime/src/redis/test_server.rs"]
 mod test_server;
 
@@ -13,8 +15,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fleet_breakers::{Replicas, replica_breaker};
 use resilience::Rejection;
-use resilience::breaker::{BreakerPolicy, CircuitBreaker, State};
+use resilience::breaker::State;
 use resilience::rate_limiter;
 use resilience::redis::{FleetBreaker, FleetRateLimiter, FleetSlot, OnStoreError, RedisStore};
 use test_server::RedisServer;
@@ -339,30 +342,15 @@ async fn redis_down_then_back_the_fallback_applies_and_the_shared_count_resumes(
     }
 }
 
-fn replica_breaker(name: &'static str) -> Arc<CircuitBreaker> {
-    Arc::new(CircuitBreaker::named(
-        name,
-        BreakerPolicy::new().failure_threshold(1),
-    ))
-}
-
 #[tokio::test]
 async fn a_breaker_opens_everywhere_once_k_replicas_report_it_open() {
     let Some(server) = RedisServer::start() else {
         return;
     };
     let store = store(&server, "breakers");
-    let breakers: Vec<_> = (0..3).map(|_| replica_breaker("payments")).collect();
-    let fleet: Vec<_> = breakers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| FleetBreaker::new(&store, b.clone(), format!("web-{i}"), 2))
-        .collect();
-    let tick_all = || async {
-        for f in &fleet {
-            f.tick().await.unwrap();
-        }
-    };
+    let replicas = Replicas::new(&store, "payments", 3, 2);
+    let (breakers, fleet) = (&replicas.breakers, &replicas.fleet);
+    let tick_all = || replicas.tick_all();
     tick_all().await;
 
     breakers[0].try_acquire().unwrap().failure();

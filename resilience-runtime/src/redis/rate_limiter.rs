@@ -1622,9 +1622,45 @@ mod prefetch_tests {
     use super::*;
 
     fn limiter() -> FleetRateLimiter {
-        // A lazy connection: nothing here talks to Redis.
+        nowhere("prefetch", 1_000_000)
+    }
+
+    /// A limiter whose store is nowhere: its connection is lazy, and a
+    /// round trip fails at once (nothing listens at port 1).
+    fn nowhere(name: &'static str, rate: u32) -> FleetRateLimiter {
         let store = RedisStore::open("redis://127.0.0.1:1").unwrap();
-        FleetRateLimiter::new(&store, "prefetch", 1_000_000, Duration::from_secs(1))
+        FleetRateLimiter::new(&store, name, rate, Duration::from_secs(1))
+    }
+
+    /// A limiter that waits up to 30 ms for a cell and, Redis being
+    /// nowhere, is admitted by `allow` once it asks.
+    fn waiting(name: &'static str) -> FleetRateLimiter {
+        nowhere(name, 1_000)
+            .max_wait(Duration::from_millis(30))
+            .on_store_error(OnStoreError::Allow)
+    }
+
+    /// Refuses `limiter`'s calls for `ms` from now, as Redis's answer
+    /// that no cell is free would.
+    fn refuse_for(limiter: &FleetRateLimiter, ms: u64) {
+        let inner = &limiter.inner;
+        inner
+            .denied_until_ms
+            .store(inner.now_ms() + ms, Ordering::Relaxed);
+    }
+
+    /// A limiter of a million calls a second on `server`, its leases
+    /// living 400 ms.
+    fn served(
+        server: &super::super::test_server::RedisServer,
+        name: &'static str,
+    ) -> FleetRateLimiter {
+        let store = RedisStore::open(&server.url())
+            .unwrap()
+            .store_timeout(Duration::from_secs(2))
+            .key_prefix(name);
+        FleetRateLimiter::new(&store, name, 1_000_000, Duration::from_secs(1))
+            .lease_ttl(Duration::from_millis(400))
     }
 
     #[tokio::test]
@@ -1765,13 +1801,7 @@ mod prefetch_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_refusal_or_a_fallback_says_how_long_until_it_ends() {
-        let limiter = FleetRateLimiter::new(
-            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
-            "until",
-            1_000,
-            Duration::from_secs(1),
-        )
-        .on_store_error(OnStoreError::Deny);
+        let limiter = nowhere("until", 1_000).on_store_error(OnStoreError::Deny);
         let inner = &limiter.inner;
         tokio::time::advance(Duration::from_millis(20)).await;
         let now = inner.now_ms();
@@ -1900,12 +1930,7 @@ mod prefetch_tests {
         let Some(server) = super::super::test_server::RedisServer::start() else {
             return;
         };
-        let store = RedisStore::open(&server.url())
-            .unwrap()
-            .store_timeout(Duration::from_secs(2))
-            .key_prefix("grow");
-        let limiter = FleetRateLimiter::new(&store, "grow", 1_000_000, Duration::from_secs(1))
-            .lease_ttl(Duration::from_millis(400));
+        let limiter = served(&server, "grow");
         // Real time: Redis's clock is, and a paused one would fire the
         // store timeout while the answer is on the wire. The time a
         // prefetch takes only makes a lease older: the fast cases keep a
@@ -1934,12 +1959,7 @@ mod prefetch_tests {
         let Some(server) = super::super::test_server::RedisServer::start() else {
             return;
         };
-        let store = RedisStore::open(&server.url())
-            .unwrap()
-            .store_timeout(Duration::from_secs(2))
-            .key_prefix("refill");
-        let limiter = FleetRateLimiter::new(&store, "refill", 1_000_000, Duration::from_secs(1))
-            .lease_ttl(Duration::from_millis(400));
+        let limiter = served(&server, "refill");
         let inner = &limiter.inner;
         // Real time (Redis's clock is); `started_ms` is set back by hand.
         // The time the call takes only makes the lease older: the fast
@@ -1981,13 +2001,7 @@ mod prefetch_tests {
     #[tokio::test]
     async fn each_failed_round_trip_doubles_the_time_on_the_fallback_up_to_half_a_second() {
         // Nothing listens at port 1: every round trip fails at once.
-        let limiter = FleetRateLimiter::new(
-            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
-            "backoff",
-            1_000,
-            Duration::from_secs(1),
-        )
-        .on_store_error(OnStoreError::Allow);
+        let limiter = nowhere("backoff", 1_000).on_store_error(OnStoreError::Allow);
         let inner = &limiter.inner;
         for backoff in [50, 100, 200, 400, 500, 500] {
             // The last backoff is over: the next call asks Redis again.
@@ -2005,29 +2019,17 @@ mod prefetch_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_waits_for_a_cell_that_frees_exactly_at_its_max_wait() {
-        let limiter = FleetRateLimiter::new(
-            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
-            "exact-wait",
-            1_000,
-            Duration::from_secs(1),
-        )
-        .max_wait(Duration::from_millis(30))
-        .on_store_error(OnStoreError::Allow);
-        let inner = &limiter.inner;
+        let limiter = waiting("exact-wait");
         tokio::time::advance(Duration::from_millis(10)).await;
         // Redis said: no cell for 31 ms, more than the call may wait.
-        inner
-            .denied_until_ms
-            .store(inner.now_ms() + 31, Ordering::Relaxed);
+        refuse_for(&limiter, 31);
         let started = Instant::now();
         let refused = limiter.acquire().await.unwrap_err();
         assert_eq!(refused.retry_after(), Some(Duration::from_millis(31)));
         assert_eq!(started.elapsed(), Duration::ZERO, "refused without waiting");
         // 30 ms: exactly its max wait. It waits, then asks Redis (which
         // does not answer here: `allow` admits it).
-        inner
-            .denied_until_ms
-            .store(inner.now_ms() + 30, Ordering::Relaxed);
+        refuse_for(&limiter, 30);
         limiter.acquire().await.expect("admitted after its wait");
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert_eq!(limiter.snapshot().rejected, 1);
@@ -2035,19 +2037,9 @@ mod prefetch_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_through_the_limiter_with_a_max_wait_waits_out_a_refusal() {
-        let limiter = FleetRateLimiter::new(
-            &RedisStore::open("redis://127.0.0.1:1").unwrap(),
-            "call-wait",
-            1_000,
-            Duration::from_secs(1),
-        )
-        .max_wait(Duration::from_millis(30))
-        .on_store_error(OnStoreError::Allow);
-        let inner = &limiter.inner;
+        let limiter = waiting("call-wait");
         tokio::time::advance(Duration::from_millis(10)).await;
-        inner
-            .denied_until_ms
-            .store(inner.now_ms() + 20, Ordering::Relaxed);
+        refuse_for(&limiter, 20);
         let started = Instant::now();
         let out = limiter.call(async { Ok::<_, Rejection>(7) }).await;
         assert_eq!(out.ok(), Some(7), "admitted after waiting 20 ms");
