@@ -1882,8 +1882,11 @@ mod prefetch_tests {
         assert_eq!(asked(), 0, "a successor is there already");
         inner.next.store(0, Ordering::Release);
 
-        // At the refusal's end (and the backoff's), it asks.
-        for (denied, down) in [(now, 0), (0, now)] {
+        // At the refusal's end (and the backoff's), it asks. (A failed
+        // round trip lets the paused clock run on: `now` is read again.)
+        for refused in [true, false] {
+            let now = inner.now_ms();
+            let (denied, down) = if refused { (now, 0) } else { (0, now) };
             inner.denied_until_ms.store(denied, Ordering::Relaxed);
             inner.down_until_ms.store(down, Ordering::Relaxed);
             let before = asked();
