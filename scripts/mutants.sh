@@ -52,6 +52,9 @@ AREAS=(
     "macro_support|resilience-runtime/src/macro_support.rs|bare_attributes with_forms predicates fallback mutants_stale_cache mutants_macro_support"
     "tower|resilience-runtime/src/tower/*.rs|tower tower_orders adaptive_concurrency_tower mutants_tower"
     "dashboard|resilience-runtime/src/dashboard/*.rs|dashboard"
+    # The axum load shedder and the reqwest-middleware client, over HTTP
+    # on loopback.
+    "http|resilience-runtime/src/axum.rs resilience-runtime/src/reqwest_middleware.rs|axum reqwest_middleware tower http_classify"
     "adaptive_concurrency|resilience-runtime/src/adaptive_concurrency/*.rs|adaptive_concurrency adaptive_concurrency_config adaptive_concurrency_overload adaptive_concurrency_tower"
     # The one definition per option (rules, defaults, sentences, duration
     # and word parsing), on the schema's own unit tests (a mutant builds in

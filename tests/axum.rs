@@ -263,3 +263,70 @@ async fn wait_until(done: impl Fn() -> bool) {
     }
     panic!("still not done after 10 s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_returning_a_rejection_answers_its_status_and_retry_after_rounded_up() {
+    let app = Router::new()
+        .route(
+            "/rate",
+            get(|| async {
+                Err::<&str, _>(Rejection::rate_limited(
+                    "handler-rate",
+                    Duration::from_millis(1500),
+                ))
+            }),
+        )
+        .route(
+            "/exact",
+            get(|| async {
+                Err::<&str, _>(Rejection::rate_limited(
+                    "handler-exact",
+                    Duration::from_secs(2),
+                ))
+            }),
+        );
+    let addr = serve(app).await;
+    let rate = get_answer(addr, "/rate").await;
+    assert_eq!(rate.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        rate.retry_after.as_deref(),
+        Some("2"),
+        "1.5 s rounds up: a client that waits that long is not early"
+    );
+    let exact = get_answer(addr, "/exact").await;
+    assert_eq!(exact.retry_after.as_deref(), Some("2"));
+}
+
+/// A service that is never ready: its `poll_ready` fails with `error`.
+#[derive(Clone)]
+struct NeverReady(Rejection);
+
+impl tower::Service<axum::http::Request<axum::body::Body>> for NeverReady {
+    type Response = &'static str;
+    type Error = Rejection;
+    type Future = std::future::Ready<Result<&'static str, Rejection>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Rejection>> {
+        std::task::Poll::Ready(Err(self.0.clone()))
+    }
+
+    fn call(&mut self, _: axum::http::Request<axum::body::Body>) -> Self::Future {
+        std::future::ready(Ok("called while not ready"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_below_that_refuses_in_poll_ready_is_answered_not_called() {
+    use tower::{Layer, ServiceExt};
+    let refusal = Rejection::rate_limited("not-ready", Duration::from_secs(3));
+    let service = LoadShedLayer::new().layer(NeverReady(refusal));
+    let response = service
+        .oneshot(axum::http::Request::new(axum::body::Body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "3");
+}

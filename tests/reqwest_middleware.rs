@@ -251,3 +251,65 @@ async fn a_timeout_below_the_retry_is_per_attempt() {
         "two tries of 200 ms, 10 ms apart"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_timeout_step_cuts_a_request_at_its_max_until_it_has_samples() {
+    static ADAPTIVE: resilience::AdaptiveTimeout = resilience::AdaptiveTimeout::new(
+        "mw-adaptive",
+        0.99,
+        2.0,
+        Duration::from_millis(50),
+        Duration::from_secs(2),
+    );
+    let (addr, _hits) = serve().await;
+    let client = client(ResilienceMiddleware::new().adaptive_timeout(&ADAPTIVE));
+    let started = Instant::now();
+    let error = client
+        .get(format!("http://{addr}/slow"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(rejection(&error), Rejection::Timeout { .. }));
+    assert_eq!(started.elapsed(), Duration::from_secs(2), "its max");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bulkhead_step_refuses_a_request_over_its_permits_without_sending_it() {
+    static ONE: resilience::Bulkhead = resilience::Bulkhead::new("mw-bulkhead", 1);
+    let (addr, hits) = serve().await;
+    let client = client(ResilienceMiddleware::new().bulkhead(&ONE));
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(format!("http://{addr}/slow")).send().await }
+    });
+    // The first request reaches the server (yields, counted: the paused
+    // clock does not move while this task runs).
+    for _ in 0..100_000 {
+        if hits.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(hits.load(Ordering::Relaxed), 1, "the first request is in");
+    let error = client
+        .get(format!("http://{addr}/missing"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(rejection(&error), Rejection::BulkheadFull { .. }));
+    assert_eq!(hits.load(Ordering::Relaxed), 1, "not sent");
+    assert!(slow.await.unwrap().is_ok(), "the one holding the permit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiter_step_refuses_a_request_over_the_rate_without_sending_it() {
+    static ONE_A_MINUTE: resilience::RateLimiter =
+        resilience::RateLimiter::new("mw-rate", 1, Duration::from_secs(60));
+    let (addr, hits) = serve().await;
+    let client = client(ResilienceMiddleware::new().rate_limiter(&ONE_A_MINUTE));
+    let url = format!("http://{addr}/missing");
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
+    let error = client.get(&url).send().await.unwrap_err();
+    assert!(matches!(rejection(&error), Rejection::RateLimited { .. }));
+    assert_eq!(hits.load(Ordering::Relaxed), 1, "not sent");
+}
