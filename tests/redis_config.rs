@@ -217,23 +217,16 @@ async fn the_environment_overrides_a_files_value_and_cannot_name_a_limiter_alone
 
 #[tokio::test]
 async fn two_files_naming_one_limiter_build_it_once_with_the_later_files_values() {
-    let base = Config::from_toml(
-        r#"
-        [fleet_rate_limiter.config-overlaid]
-        store = "redis://127.0.0.1:1"
-        rate = 10
-        "#,
-    )
-    .unwrap();
-    let site = Config::from_toml(
-        r#"
-        [fleet_rate_limiter.config-overlaid]
-        store = "redis://127.0.0.1:1"
-        rate = 20
-        "#,
-    )
-    .unwrap();
-    let bound = base.overlay(site).bind_fleet_rate_limiters().unwrap();
+    let file = |rate: u32| {
+        Config::from_toml(&format!(
+            "[fleet_rate_limiter.config-overlaid]\nstore = \"redis://127.0.0.1:1\"\nrate = {rate}\n"
+        ))
+        .unwrap()
+    };
+    let bound = file(10)
+        .overlay(file(20))
+        .bind_fleet_rate_limiters()
+        .unwrap();
     let built: Vec<_> = bound.iter().map(|l| (l.name(), l.rate())).collect();
     assert_eq!(
         built,

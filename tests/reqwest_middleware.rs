@@ -224,6 +224,19 @@ async fn five_hundreds_open_the_breaker_and_it_refuses_without_sending() {
     assert_eq!(hits.load(Ordering::Relaxed), 2, "refused without sending");
 }
 
+/// Sends `GET /slow` (10 s) and returns how long until it was refused
+/// with a timeout.
+async fn timed_out(client: &ClientWithMiddleware, addr: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let error = client
+        .get(format!("http://{addr}/slow"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(rejection(&error), Rejection::Timeout { .. }));
+    started.elapsed()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_timeout_below_the_retry_is_per_attempt() {
     static PER_TRY: Timeout = Timeout::new("mw-timeout", Duration::from_millis(200));
@@ -237,16 +250,10 @@ async fn a_timeout_below_the_retry_is_per_attempt() {
             .jitter(Jitter::None),
     ));
     let client = client(ResilienceMiddleware::new().retry(retry).timeout(&PER_TRY));
-    let started = Instant::now();
-    let error = client
-        .get(format!("http://{addr}/slow"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(rejection(&error), Rejection::Timeout { .. }));
+    let took = timed_out(&client, addr).await;
     assert_eq!(hits.load(Ordering::Relaxed), 2);
     assert_eq!(
-        started.elapsed(),
+        took,
         Duration::from_millis(410),
         "two tries of 200 ms, 10 ms apart"
     );
@@ -263,14 +270,8 @@ async fn an_adaptive_timeout_step_cuts_a_request_at_its_max_until_it_has_samples
     );
     let (addr, _hits) = serve().await;
     let client = client(ResilienceMiddleware::new().adaptive_timeout(&ADAPTIVE));
-    let started = Instant::now();
-    let error = client
-        .get(format!("http://{addr}/slow"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(rejection(&error), Rejection::Timeout { .. }));
-    assert_eq!(started.elapsed(), Duration::from_secs(2), "its max");
+    let took = timed_out(&client, addr).await;
+    assert_eq!(took, Duration::from_secs(2), "its max");
 }
 
 #[tokio::test(start_paused = true)]
