@@ -11,18 +11,13 @@ cd "$(dirname "$0")/.."
 n=${N:-100000}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
 [ $# -eq 1 ] || { echo "usage: scripts/hot_path.sh <case>" >&2; exit 2; }
-cargo bench --bench instructions --no-run >/dev/null 2>&1 || cargo bench --bench instructions --no-run
-bin=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null \
-    | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "instructions" and m.get("executable"):
-        print(m["executable"])')
+. scripts/instructions_bin.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$tmp/out" "$bin" "$1" "$n" >/dev/null 2>"$tmp/log"
 python3 - "$tmp/out" "$bin" "$n" <<'PY'
-import collections, re, subprocess, sys
+import collections, re, signal, subprocess, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the listing quietly
 path, binary, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 counts = collections.Counter()
 addr, after_call = 0, False

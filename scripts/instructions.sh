@@ -9,13 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-100000}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
-cargo bench --bench instructions --no-run >/dev/null 2>&1 || cargo bench --bench instructions --no-run
-bin=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null \
-    | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "instructions" and m.get("executable"):
-        print(m["executable"])')
+. scripts/instructions_bin.sh
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || mapfile -t cases < <("$bin")
 tmp=$(mktemp -d)
